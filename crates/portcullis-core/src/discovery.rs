@@ -1,0 +1,164 @@
+//! The authorization server metadata document (RFC 8414, OpenID Connect Discovery 1.0).
+//!
+//! One document serves both well-known paths (R1). Capability members state server policy (R4–R11,
+//! R13); endpoint members are listed only for endpoints that exist, and every endpoint a client
+//! calls directly is also listed under `mtls_endpoint_aliases` at the mTLS listener (R12), which
+//! never holds `authorization_endpoint`.
+
+use serde_json::{Map, Value, json};
+
+use crate::jose::Alg;
+
+/// Client authentication methods: no shared secrets, no `none` (R8, FAPI2-SP §5.3.2.1-3/-6).
+pub const TOKEN_ENDPOINT_AUTH_METHODS: [&str; 3] =
+    ["private_key_jwt", "tls_client_auth", "self_signed_tls_client_auth"];
+
+/// An endpoint of the authorization server, with its metadata member and path.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub enum Endpoint {
+    Authorization,
+    Introspection,
+    PushedAuthorization,
+    Registration,
+    Revocation,
+    Token,
+    Userinfo,
+}
+
+impl Endpoint {
+    /// The metadata member naming this endpoint's URL.
+    pub const fn member(self) -> &'static str {
+        match self {
+            Self::Authorization => "authorization_endpoint",
+            Self::Introspection => "introspection_endpoint",
+            Self::PushedAuthorization => "pushed_authorization_request_endpoint",
+            Self::Registration => "registration_endpoint",
+            Self::Revocation => "revocation_endpoint",
+            Self::Token => "token_endpoint",
+            Self::Userinfo => "userinfo_endpoint",
+        }
+    }
+
+    /// The path of this endpoint below the issuer.
+    pub const fn path(self) -> &'static str {
+        match self {
+            Self::Authorization => "/authorize",
+            Self::Introspection => "/introspect",
+            Self::PushedAuthorization => "/par",
+            Self::Registration => "/register",
+            Self::Revocation => "/revoke",
+            Self::Token => "/token",
+            Self::Userinfo => "/userinfo",
+        }
+    }
+
+    /// Whether clients call it directly, so that it gets an mTLS alias. The authorization
+    /// endpoint is visited by browsers and must not be aliased (R12).
+    pub const fn has_mtls_alias(self) -> bool {
+        !matches!(self, Self::Authorization)
+    }
+}
+
+/// Builds the metadata document.
+///
+/// `issuer` and `mtls_base` carry no trailing slash; `endpoints` lists the endpoints this server
+/// serves.
+pub fn document(issuer: &str, mtls_base: &str, endpoints: &[Endpoint]) -> Value {
+    let algs: Vec<&str> = Alg::ALL.iter().map(|a| a.as_str()).collect();
+    let mut doc = Map::new();
+    let mut put = |k: &str, v: Value| {
+        doc.insert(k.to_owned(), v);
+    };
+    put("issuer", json!(issuer));
+    put("jwks_uri", json!(format!("{issuer}/jwks")));
+    put("scopes_supported", json!(["openid"]));
+    put("response_types_supported", json!(["code"]));
+    put("response_modes_supported", json!(["query"]));
+    put("subject_types_supported", json!(["public"]));
+    put("id_token_signing_alg_values_supported", json!(algs));
+    put("token_endpoint_auth_methods_supported", json!(TOKEN_ENDPOINT_AUTH_METHODS));
+    put("token_endpoint_auth_signing_alg_values_supported", json!(algs));
+    put("require_pushed_authorization_requests", json!(true));
+    put("code_challenge_methods_supported", json!(["S256"]));
+    put("authorization_response_iss_parameter_supported", json!(true));
+    put("tls_client_certificate_bound_access_tokens", json!(true));
+    put("dpop_signing_alg_values_supported", json!(algs));
+
+    let mut aliases = Map::new();
+    for endpoint in endpoints {
+        put(endpoint.member(), json!(format!("{issuer}{}", endpoint.path())));
+        if endpoint.has_mtls_alias() {
+            aliases.insert(endpoint.member().to_owned(), json!(format!("{mtls_base}{}", endpoint.path())));
+        }
+    }
+    put("mtls_endpoint_aliases", Value::Object(aliases));
+    Value::Object(doc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ISSUER: &str = "https://as.example";
+    const MTLS: &str = "https://mtls.as.example";
+
+    fn doc(endpoints: &[Endpoint]) -> Value {
+        document(ISSUER, MTLS, endpoints)
+    }
+
+    #[test]
+    fn r2_r3_issuer_and_jwks_uri() {
+        let d = doc(&[]);
+        assert_eq!(d["issuer"], ISSUER);
+        assert_eq!(d["jwks_uri"], "https://as.example/jwks");
+    }
+
+    #[test]
+    fn r8_auth_methods_are_exactly_the_fapi_ones() {
+        assert_eq!(
+            doc(&[])["token_endpoint_auth_methods_supported"],
+            json!(["private_key_jwt", "tls_client_auth", "self_signed_tls_client_auth"])
+        );
+    }
+
+    #[test]
+    fn r9_r10_r13_alg_lists_hold_only_allowed_algs() {
+        let d = doc(&[]);
+        for member in [
+            "id_token_signing_alg_values_supported",
+            "token_endpoint_auth_signing_alg_values_supported",
+            "dpop_signing_alg_values_supported",
+        ] {
+            assert_eq!(d[member], json!(["PS256", "ES256", "EdDSA"]), "{member}");
+        }
+    }
+
+    #[test]
+    fn r4_to_r7_r11_policy_members() {
+        let d = doc(&[]);
+        assert_eq!(d["response_types_supported"], json!(["code"]));
+        assert_eq!(d["require_pushed_authorization_requests"], json!(true));
+        assert_eq!(d["code_challenge_methods_supported"], json!(["S256"]));
+        assert_eq!(d["authorization_response_iss_parameter_supported"], json!(true));
+        assert_eq!(d["tls_client_certificate_bound_access_tokens"], json!(true));
+    }
+
+    #[test]
+    fn r12_aliases_point_at_mtls_listener_and_never_include_authorization() {
+        let d = doc(&[Endpoint::Authorization, Endpoint::Token, Endpoint::PushedAuthorization]);
+        let aliases = d["mtls_endpoint_aliases"].as_object().unwrap();
+        assert_eq!(aliases["token_endpoint"], "https://mtls.as.example/token");
+        assert_eq!(aliases["pushed_authorization_request_endpoint"], "https://mtls.as.example/par");
+        assert!(!aliases.contains_key("authorization_endpoint"));
+        assert_eq!(d["authorization_endpoint"], "https://as.example/authorize");
+    }
+
+    #[test]
+    fn endpoints_not_built_are_not_advertised() {
+        let d = doc(&[]);
+        for e in [Endpoint::Token, Endpoint::Userinfo, Endpoint::Registration] {
+            assert!(d.get(e.member()).is_none(), "{}", e.member());
+        }
+        assert_eq!(d["mtls_endpoint_aliases"], json!({}));
+    }
+}

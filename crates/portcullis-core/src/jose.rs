@@ -1,0 +1,275 @@
+//! JOSE, in one place: the only module that uses josekit.
+//!
+//! Everything the rest of Portcullis does with JSON Web Signatures and Keys goes through the
+//! functions here, so the algorithm allow-list (R180: PS256, ES256, EdDSA; never `none`, never
+//! HMAC) is enforced once and the JOSE library could be swapped behind this module.
+
+use std::fmt;
+
+use aws_lc_rs::digest;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use josekit::jwk::Jwk;
+use josekit::jwk::alg::ec::EcCurve;
+use josekit::jwk::alg::ed::EdCurve;
+use josekit::jws::{self, JwsHeader, JwsSigner};
+use josekit::jwt::{self, JwtPayload};
+use serde_json::{Map, Value};
+
+/// RSA modulus size of the server's PS256 keys (R20: at least 2048 bits).
+const RSA_BITS: u32 = 2048;
+
+/// The signature algorithms Portcullis creates and accepts (FAPI2-SP §5.4.1, R180).
+#[derive(Clone, Copy, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+pub enum Alg {
+    EdDsa,
+    Es256,
+    Ps256,
+}
+
+impl Alg {
+    /// Every allowed algorithm, in the order metadata lists them.
+    pub const ALL: [Self; 3] = [Self::Ps256, Self::Es256, Self::EdDsa];
+
+    /// The JOSE name of the algorithm.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::EdDsa => "EdDSA",
+            Self::Es256 => "ES256",
+            Self::Ps256 => "PS256",
+        }
+    }
+
+    /// Parses a JOSE `alg` value; anything off the allow-list (`none`, `HS256`, `RS256`, …) is
+    /// `None` (R180). The fully specified name `Ed25519` is accepted as EdDSA.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "EdDSA" | "Ed25519" => Some(Self::EdDsa),
+            "ES256" => Some(Self::Es256),
+            "PS256" => Some(Self::Ps256),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Alg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A JOSE failure. The message is for logs, never for a response body.
+#[derive(Debug, thiserror::Error)]
+#[error("jose: {0}")]
+pub struct JoseError(String);
+
+impl From<josekit::JoseError> for JoseError {
+    fn from(e: josekit::JoseError) -> Self {
+        Self(e.to_string())
+    }
+}
+
+/// A private signing key with its identifier and algorithm.
+pub struct PrivateKey {
+    alg: Alg,
+    kid: String,
+    jwk: Jwk,
+    signer: Box<dyn JwsSigner>,
+}
+
+impl fmt::Debug for PrivateKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never print key material.
+        f.debug_struct("PrivateKey").field("alg", &self.alg).field("kid", &self.kid).finish()
+    }
+}
+
+impl PrivateKey {
+    /// Generates a fresh key for `alg` (RSA 2048 for PS256, P-256 for ES256, Ed25519 for EdDSA).
+    pub fn generate(alg: Alg, kid: &str) -> Result<Self, JoseError> {
+        let mut jwk = match alg {
+            Alg::EdDsa => Jwk::generate_ed_key(EdCurve::Ed25519)?,
+            Alg::Es256 => Jwk::generate_ec_key(EcCurve::P256)?,
+            Alg::Ps256 => Jwk::generate_rsa_key(RSA_BITS)?,
+        };
+        jwk.set_key_id(kid);
+        jwk.set_algorithm(alg.as_str());
+        jwk.set_key_use("sig");
+        Self::from_jwk(jwk)
+    }
+
+    /// Loads a private key from its JWK JSON (as produced by [`PrivateKey::to_json`]).
+    pub fn from_json(json: &[u8]) -> Result<Self, JoseError> {
+        Self::from_jwk(Jwk::from_bytes(json)?)
+    }
+
+    fn from_jwk(jwk: Jwk) -> Result<Self, JoseError> {
+        let alg = jwk
+            .algorithm()
+            .and_then(Alg::parse)
+            .ok_or_else(|| JoseError("key has no allowed alg".into()))?;
+        let kid = jwk.key_id().ok_or_else(|| JoseError("key has no kid".into()))?.to_owned();
+        let signer: Box<dyn JwsSigner> = match alg {
+            Alg::EdDsa => Box::new(jws::EdDSA.signer_from_jwk(&jwk)?),
+            Alg::Es256 => Box::new(jws::ES256.signer_from_jwk(&jwk)?),
+            Alg::Ps256 => Box::new(jws::PS256.signer_from_jwk(&jwk)?),
+        };
+        Ok(Self { alg, kid, jwk, signer })
+    }
+
+    /// The key's algorithm.
+    pub fn alg(&self) -> Alg {
+        self.alg
+    }
+
+    /// The key identifier published in the JWKS.
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    /// The private JWK as JSON, for encryption at rest. Handle as a secret.
+    pub fn to_json(&self) -> Vec<u8> {
+        self.jwk.to_string().into_bytes()
+    }
+
+    /// The public half as a JWK object: `kty`, curve or modulus, `kid`, `alg`, `use`; no private
+    /// member (R19).
+    pub fn public_jwk(&self) -> Result<Map<String, Value>, JoseError> {
+        let mut public = self.jwk.to_public_key()?;
+        public.set_key_id(self.kid.as_str());
+        public.set_algorithm(self.alg.as_str());
+        public.set_key_use("sig");
+        Ok(public.into())
+    }
+
+    /// Signs `claims` as a compact JWS with this key, `kid` and the given `typ` header.
+    pub fn sign(&self, typ: &str, claims: Map<String, Value>) -> Result<String, JoseError> {
+        let mut header = JwsHeader::new();
+        header.set_token_type(typ);
+        header.set_key_id(self.kid.as_str());
+        let payload = JwtPayload::from_map(claims)?;
+        Ok(jwt::encode_with_signer(&payload, &header, self.signer.as_ref())?)
+    }
+}
+
+/// Verifies a compact JWS with a public JWK and returns its claims. The `alg` header must be on
+/// the allow-list and match the key (R180); `none` and HMAC never verify.
+pub fn verify(token: &str, public_jwk: &Map<String, Value>) -> Result<Map<String, Value>, JoseError> {
+    let header = jwt::decode_header(token)?;
+    let alg = header
+        .claim("alg")
+        .and_then(Value::as_str)
+        .and_then(Alg::parse)
+        .ok_or_else(|| JoseError("alg not allowed".into()))?;
+    let jwk = Jwk::from_map(public_jwk.clone())?;
+    let (payload, _) = match alg {
+        Alg::EdDsa => jwt::decode_with_verifier(token, &jws::EdDSA.verifier_from_jwk(&jwk)?)?,
+        Alg::Es256 => jwt::decode_with_verifier(token, &jws::ES256.verifier_from_jwk(&jwk)?)?,
+        Alg::Ps256 => jwt::decode_with_verifier(token, &jws::PS256.verifier_from_jwk(&jwk)?)?,
+    };
+    Ok(payload.into())
+}
+
+/// `x5t#S256` of a DER certificate: base64url(SHA-256(DER)) without padding (RFC 8705 §3.1).
+pub fn x5t_s256(der: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, der))
+}
+
+/// RFC 7638 JWK SHA-256 thumbprint: the required members in lexicographic order, serialized
+/// without whitespace, hashed, base64url-encoded. `None` for an unknown key type or a missing
+/// member.
+pub fn jwk_thumbprint(jwk: &Map<String, Value>) -> Option<String> {
+    let kty = jwk.get("kty")?.as_str()?;
+    let members: &[&str] = match kty {
+        "EC" => &["crv", "kty", "x", "y"],
+        "OKP" => &["crv", "kty", "x"],
+        "RSA" => &["e", "kty", "n"],
+        _ => return None,
+    };
+    let mut canonical = String::from("{");
+    for (i, name) in members.iter().enumerate() {
+        let value = jwk.get(*name)?.as_str()?;
+        if i > 0 {
+            canonical.push(',');
+        }
+        canonical.push_str(&Value::from(*name).to_string());
+        canonical.push(':');
+        canonical.push_str(&Value::from(value).to_string());
+    }
+    canonical.push('}');
+    Some(URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, canonical.as_bytes())))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn r180_every_allowed_alg_signs_and_verifies() {
+        for alg in Alg::ALL {
+            let key = PrivateKey::generate(alg, "k1").unwrap();
+            let public = key.public_jwk().unwrap();
+            let mut claims = Map::new();
+            claims.insert("sub".into(), json!("alice"));
+            let token = key.sign("JWT", claims).unwrap();
+            let out = verify(&token, &public).unwrap();
+            assert_eq!(out["sub"], "alice", "{alg}");
+            let reloaded = PrivateKey::from_json(&key.to_json()).unwrap();
+            assert_eq!(reloaded.kid(), "k1");
+            assert_eq!(reloaded.alg(), alg);
+        }
+    }
+
+    #[test]
+    fn r19_public_jwk_has_no_private_members() {
+        for alg in Alg::ALL {
+            let public = PrivateKey::generate(alg, "k").unwrap().public_jwk().unwrap();
+            for private in ["d", "p", "q", "dp", "dq", "qi", "k"] {
+                assert!(!public.contains_key(private), "{alg} leaks {private}");
+            }
+            assert_eq!(public["kid"], "k");
+            assert_eq!(public["alg"], alg.as_str());
+        }
+    }
+
+    #[test]
+    fn r180_alg_allow_list() {
+        for bad in ["none", "HS256", "RS256", "ES384", "PS512", ""] {
+            assert_eq!(Alg::parse(bad), None, "{bad}");
+        }
+        assert_eq!(Alg::parse("Ed25519"), Some(Alg::EdDsa));
+    }
+
+    #[test]
+    fn r180_verify_refuses_hmac_with_public_key_as_secret() {
+        let key = PrivateKey::generate(Alg::Es256, "k").unwrap();
+        let public = key.public_jwk().unwrap();
+        let secret = serde_json::to_vec(&public).unwrap();
+        let signer = jws::HS256.signer_from_bytes(&secret).unwrap();
+        let mut header = JwsHeader::new();
+        header.set_key_id("k");
+        let token = jwt::encode_with_signer(&JwtPayload::new(), &header, &signer).unwrap();
+        assert!(verify(&token, &public).is_err());
+    }
+
+    #[test]
+    fn jwk_thumbprint_matches_rfc7638_vector() {
+        // RFC 7638 §3.1 example RSA key.
+        let jwk = json!({
+            "kty": "RSA",
+            "n": "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw",
+            "e": "AQAB",
+            "alg": "RS256",
+            "kid": "2011-04-29"
+        });
+        let t = jwk_thumbprint(jwk.as_object().unwrap()).unwrap();
+        assert_eq!(t, "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
+    }
+
+    #[test]
+    fn x5t_s256_is_base64url_sha256() {
+        assert_eq!(x5t_s256(b"abc"), "ungWv48Bz-pBQUDeXa4iI7ADYaOWF3qctBD_YfIAFa0");
+    }
+}

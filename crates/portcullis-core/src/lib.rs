@@ -1,0 +1,24 @@
+//! Protocol rules of Portcullis, with no I/O.
+//!
+//! Everything here is a plain function of its inputs: no `async`, no database, no network and no
+//! clock reads. The current time comes in as a [`Timestamp`] argument, so every rule can be tested
+//! with a fixed instant. The server crate loads data, calls into this crate for the decision, then
+//! persists and renders the result.
+//!
+//! Modules:
+//! - [`error`]: the OAuth error vocabulary (RFC 6749 and friends), nothing else.
+//! - [`time`]: the [`Timestamp`] newtype and skew helpers.
+//! - [`jose`]: the only module that touches josekit: algorithm allow-list, keys, thumbprints.
+//! - [`keys`]: the lifecycle of the server's signing keys (published before signing, overlap).
+//! - [`discovery`]: the authorization server metadata document (RFC 8414, OIDC Discovery).
+//! - [`hash`]: how secrets (tokens, codes, request_uris) are stored: SHA-256 digests.
+
+pub mod discovery;
+pub mod error;
+pub mod hash;
+pub mod jose;
+pub mod keys;
+pub mod time;
+
+pub use error::{ErrorCode, OAuthError};
+pub use time::Timestamp;

@@ -1,0 +1,116 @@
+//! Storage for Portcullis: the [`Store`] trait and its Postgres and SQLite implementations.
+//!
+//! The trait speaks in atomic protocol operations, not CRUD: whatever must happen together (a
+//! rotation retiring the previous key while adding the next) happens in one statement or
+//! transaction inside the backend, so that several server processes sharing one database still
+//! get exactly one winner. Secrets reach the store only as hashes, private keys only encrypted.
+//!
+//! [`open`] picks the backend from the URL scheme (`postgres://…` or `sqlite://…`). Both
+//! backends run the same SQL where the dialects agree ([`sql`]), and one contract suite
+//! (`tests/it`) runs against both.
+
+mod postgres;
+mod sql;
+mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use portcullis_core::Timestamp;
+use portcullis_core::jose::Alg;
+use portcullis_core::keys::KeySchedule;
+
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+
+/// A storage failure. Protocol outcomes (replays, unknown values) are never errors: they are
+/// variants of each operation's result.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A concurrent writer won a race on a uniqueness rule (for example two rotations at once).
+    #[error("conflicting concurrent change")]
+    Conflict,
+    /// A stored value could not be read back (a row that no code path writes).
+    #[error("corrupt row: {0}")]
+    Corrupt(&'static str),
+    /// The URL names no supported backend, or is malformed.
+    #[error("{0}")]
+    InvalidUrl(String),
+    /// The database could not be reached or answered with an error.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::Database(db) if db.is_unique_violation() => Self::Conflict,
+            _ => Self::Unavailable(e.to_string()),
+        }
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(e: sqlx::migrate::MigrateError) -> Self {
+        Self::Unavailable(format!("migration failed: {e}"))
+    }
+}
+
+/// A server signing key as stored: its schedule, public JWK and encrypted private JWK.
+#[derive(Clone, Debug, Eq, PartialEq)]
+pub struct StoredKey {
+    /// Identifier, algorithm and lifecycle timestamps.
+    pub schedule: KeySchedule,
+    /// The public JWK as JSON text.
+    pub public_jwk: String,
+    /// The private JWK encrypted under the key-encryption key (nonce ‖ ciphertext ‖ tag).
+    pub private_jwk_enc: Vec<u8>,
+}
+
+/// The storage interface of Portcullis, implemented for Postgres and SQLite.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Applies the backend's embedded migrations; applying them again is harmless.
+    async fn migrate(&self) -> Result<(), StoreError>;
+
+    /// Checks that the database answers (readiness).
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Every stored signing key, oldest first.
+    async fn signing_keys(&self) -> Result<Vec<StoredKey>, StoreError>;
+
+    /// Adds the first key of its algorithm. Returns `false`, and writes nothing, when the
+    /// algorithm already has a key (another process bootstrapped first).
+    async fn insert_first_signing_key(&self, key: &StoredKey) -> Result<bool, StoreError>;
+
+    /// Adds `key` as the successor of every key of its algorithm that has none yet: those keys
+    /// stop signing at `key`'s activation and leave the JWKS at `unpublish_at`. One transaction;
+    /// a concurrent rotation of the same algorithm fails with [`StoreError::Conflict`].
+    async fn rotate_signing_key(
+        &self,
+        key: &StoredKey,
+        unpublish_at: Timestamp,
+    ) -> Result<(), StoreError>;
+
+    /// Deletes rows whose lifetime ended before `now` (keys no longer published). Returns the
+    /// number of rows removed.
+    async fn purge_expired(&self, now: Timestamp) -> Result<u64, StoreError>;
+}
+
+/// Opens the store named by `url` (`postgres://…`, `postgresql://…` or `sqlite://…`) without
+/// migrating it; call [`Store::migrate`] next.
+pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(PgStore::connect(url).await?))
+    } else if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::connect(url).await?))
+    } else {
+        Err(StoreError::InvalidUrl(
+            "database URL must start with postgres:// or sqlite://".to_owned(),
+        ))
+    }
+}
+
+fn alg_from_db(name: &str) -> Result<Alg, StoreError> {
+    Alg::parse(name).ok_or(StoreError::Corrupt("signing key with an unknown alg"))
+}
