@@ -10,8 +10,11 @@ use serde_json::{Map, Value, json};
 use crate::jose::Alg;
 
 /// Client authentication methods: no shared secrets, no `none` (R8, FAPI2-SP §5.3.2.1-3/-6).
-pub const TOKEN_ENDPOINT_AUTH_METHODS: [&str; 3] =
-    ["private_key_jwt", "tls_client_auth", "self_signed_tls_client_auth"];
+pub const TOKEN_ENDPOINT_AUTH_METHODS: [&str; 3] = [
+    "private_key_jwt",
+    "tls_client_auth",
+    "self_signed_tls_client_auth",
+];
 
 /// An endpoint of the authorization server, with its metadata member and path.
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]
@@ -76,19 +79,34 @@ pub fn document(issuer: &str, mtls_base: &str, endpoints: &[Endpoint]) -> Value 
     put("response_modes_supported", json!(["query"]));
     put("subject_types_supported", json!(["public"]));
     put("id_token_signing_alg_values_supported", json!(algs));
-    put("token_endpoint_auth_methods_supported", json!(TOKEN_ENDPOINT_AUTH_METHODS));
-    put("token_endpoint_auth_signing_alg_values_supported", json!(algs));
+    put(
+        "token_endpoint_auth_methods_supported",
+        json!(TOKEN_ENDPOINT_AUTH_METHODS),
+    );
+    put(
+        "token_endpoint_auth_signing_alg_values_supported",
+        json!(algs),
+    );
     put("require_pushed_authorization_requests", json!(true));
     put("code_challenge_methods_supported", json!(["S256"]));
-    put("authorization_response_iss_parameter_supported", json!(true));
+    put(
+        "authorization_response_iss_parameter_supported",
+        json!(true),
+    );
     put("tls_client_certificate_bound_access_tokens", json!(true));
     put("dpop_signing_alg_values_supported", json!(algs));
 
     let mut aliases = Map::new();
     for endpoint in endpoints {
-        put(endpoint.member(), json!(format!("{issuer}{}", endpoint.path())));
+        put(
+            endpoint.member(),
+            json!(format!("{issuer}{}", endpoint.path())),
+        );
         if endpoint.has_mtls_alias() {
-            aliases.insert(endpoint.member().to_owned(), json!(format!("{mtls_base}{}", endpoint.path())));
+            aliases.insert(
+                endpoint.member().to_owned(),
+                json!(format!("{mtls_base}{}", endpoint.path())),
+            );
         }
     }
     put("mtls_endpoint_aliases", Value::Object(aliases));
@@ -117,7 +135,11 @@ mod tests {
     fn r8_auth_methods_are_exactly_the_fapi_ones() {
         assert_eq!(
             doc(&[])["token_endpoint_auth_methods_supported"],
-            json!(["private_key_jwt", "tls_client_auth", "self_signed_tls_client_auth"])
+            json!([
+                "private_key_jwt",
+                "tls_client_auth",
+                "self_signed_tls_client_auth"
+            ])
         );
     }
 
@@ -139,16 +161,26 @@ mod tests {
         assert_eq!(d["response_types_supported"], json!(["code"]));
         assert_eq!(d["require_pushed_authorization_requests"], json!(true));
         assert_eq!(d["code_challenge_methods_supported"], json!(["S256"]));
-        assert_eq!(d["authorization_response_iss_parameter_supported"], json!(true));
+        assert_eq!(
+            d["authorization_response_iss_parameter_supported"],
+            json!(true)
+        );
         assert_eq!(d["tls_client_certificate_bound_access_tokens"], json!(true));
     }
 
     #[test]
     fn r12_aliases_point_at_mtls_listener_and_never_include_authorization() {
-        let d = doc(&[Endpoint::Authorization, Endpoint::Token, Endpoint::PushedAuthorization]);
+        let d = doc(&[
+            Endpoint::Authorization,
+            Endpoint::Token,
+            Endpoint::PushedAuthorization,
+        ]);
         let aliases = d["mtls_endpoint_aliases"].as_object().unwrap();
         assert_eq!(aliases["token_endpoint"], "https://mtls.as.example/token");
-        assert_eq!(aliases["pushed_authorization_request_endpoint"], "https://mtls.as.example/par");
+        assert_eq!(
+            aliases["pushed_authorization_request_endpoint"],
+            "https://mtls.as.example/par"
+        );
         assert!(!aliases.contains_key("authorization_endpoint"));
         assert_eq!(d["authorization_endpoint"], "https://as.example/authorize");
     }

@@ -80,7 +80,10 @@ pub struct PrivateKey {
 impl fmt::Debug for PrivateKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Never print key material.
-        f.debug_struct("PrivateKey").field("alg", &self.alg).field("kid", &self.kid).finish()
+        f.debug_struct("PrivateKey")
+            .field("alg", &self.alg)
+            .field("kid", &self.kid)
+            .finish()
     }
 }
 
@@ -108,13 +111,21 @@ impl PrivateKey {
             .algorithm()
             .and_then(Alg::parse)
             .ok_or_else(|| JoseError("key has no allowed alg".into()))?;
-        let kid = jwk.key_id().ok_or_else(|| JoseError("key has no kid".into()))?.to_owned();
+        let kid = jwk
+            .key_id()
+            .ok_or_else(|| JoseError("key has no kid".into()))?
+            .to_owned();
         let signer: Box<dyn JwsSigner> = match alg {
             Alg::EdDsa => Box::new(jws::EdDSA.signer_from_jwk(&jwk)?),
             Alg::Es256 => Box::new(jws::ES256.signer_from_jwk(&jwk)?),
             Alg::Ps256 => Box::new(jws::PS256.signer_from_jwk(&jwk)?),
         };
-        Ok(Self { alg, kid, jwk, signer })
+        Ok(Self {
+            alg,
+            kid,
+            jwk,
+            signer,
+        })
     }
 
     /// The key's algorithm.
@@ -148,13 +159,20 @@ impl PrivateKey {
         header.set_token_type(typ);
         header.set_key_id(self.kid.as_str());
         let payload = JwtPayload::from_map(claims)?;
-        Ok(jwt::encode_with_signer(&payload, &header, self.signer.as_ref())?)
+        Ok(jwt::encode_with_signer(
+            &payload,
+            &header,
+            self.signer.as_ref(),
+        )?)
     }
 }
 
 /// Verifies a compact JWS with a public JWK and returns its claims. The `alg` header must be on
 /// the allow-list and match the key (R180); `none` and HMAC never verify.
-pub fn verify(token: &str, public_jwk: &Map<String, Value>) -> Result<Map<String, Value>, JoseError> {
+pub fn verify(
+    token: &str,
+    public_jwk: &Map<String, Value>,
+) -> Result<Map<String, Value>, JoseError> {
     let header = jwt::decode_header(token)?;
     let alg = header
         .claim("alg")
@@ -225,7 +243,10 @@ mod tests {
     #[test]
     fn r19_public_jwk_has_no_private_members() {
         for alg in Alg::ALL {
-            let public = PrivateKey::generate(alg, "k").unwrap().public_jwk().unwrap();
+            let public = PrivateKey::generate(alg, "k")
+                .unwrap()
+                .public_jwk()
+                .unwrap();
             for private in ["d", "p", "q", "dp", "dq", "qi", "k"] {
                 assert!(!public.contains_key(private), "{alg} leaks {private}");
             }
@@ -270,6 +291,9 @@ mod tests {
 
     #[test]
     fn x5t_s256_is_base64url_sha256() {
-        assert_eq!(x5t_s256(b"abc"), "ungWv48Bz-pBQUDeXa4iI7ADYaOWF3qctBD_YfIAFa0");
+        assert_eq!(
+            x5t_s256(b"abc"),
+            "ungWv48Bz-pBQUDeXa4iI7ADYaOWF3qctBD_YfIAFa0"
+        );
     }
 }

@@ -93,7 +93,10 @@ pub struct Rotation {
 /// the keys it replaces stay published for `overlap_secs` after that (R22).
 pub fn plan_rotation(now: Timestamp, publish_ahead_secs: i64, overlap_secs: i64) -> Rotation {
     let activates_at = now.plus(publish_ahead_secs.max(0));
-    Rotation { activates_at, unpublish_at: activates_at.plus(overlap_secs.max(0)) }
+    Rotation {
+        activates_at,
+        unpublish_at: activates_at.plus(overlap_secs.max(0)),
+    }
 }
 
 #[cfg(test)]
@@ -116,7 +119,13 @@ mod tests {
         let t = |s| Timestamp::from_unix(s);
         let mut old = key("old", 0);
         let plan = plan_rotation(t(1000), 600, 3600);
-        assert_eq!(plan, Rotation { activates_at: t(1600), unpublish_at: t(5200) });
+        assert_eq!(
+            plan,
+            Rotation {
+                activates_at: t(1600),
+                unpublish_at: t(5200)
+            }
+        );
         let mut new = key("new", 1600);
         new.created_at = t(1000);
         old.retires_at = Some(plan.activates_at);

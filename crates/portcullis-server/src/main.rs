@@ -1,1 +1,256 @@
-fn main() {}
+//! The `portcullis` binary: `serve`, `migrate`, `config check`, `keys list|rotate`.
+//!
+//! Every failure ends with one line on standard error naming the problem and a non-zero exit
+//! status; nothing here panics on bad input.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use portcullis_core::Timestamp;
+use portcullis_core::jose::Alg;
+use portcullis_server::clock::{Clock, SystemClock};
+use portcullis_server::config::{Config, TlsMode, one_line_error};
+use portcullis_server::keys::KeyRing;
+use portcullis_server::telemetry::{self, redact_url};
+use portcullis_server::{datadir, open_store};
+
+/// Portcullis: a FAPI 2.0 authorization server.
+#[derive(Debug, Parser)]
+#[command(name = "portcullis", version)]
+struct Cli {
+    /// TOML configuration file (optional: the defaults run a development server).
+    #[arg(long, short, env = "PORTCULLIS_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server until SIGTERM or Ctrl-C.
+    Serve,
+    /// Apply database migrations and exit (serve also applies them at start).
+    Migrate,
+    /// Configuration commands.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Signing key commands.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Load and validate the configuration, check the database answers, and exit.
+    Check,
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// List the signing keys and their states.
+    List,
+    /// Introduce a new signing key per algorithm: published now, signing after the publish-ahead
+    /// delay; the keys it replaces stay published for the overlap.
+    Rotate {
+        /// Algorithm to rotate (repeatable); default: every configured one.
+        #[arg(long = "alg")]
+        algs: Vec<String>,
+        /// Seconds the new key is published before it signs (default: keys.publish_ahead_secs).
+        #[arg(long)]
+        publish_ahead: Option<i64>,
+        /// Seconds replaced keys stay published (default: keys.overlap_secs).
+        #[arg(long)]
+        overlap: Option<i64>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => return fail(&anyhow::anyhow!("cannot start the runtime: {e}")),
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
+}
+
+fn fail(e: &anyhow::Error) -> ExitCode {
+    eprintln!("portcullis: error: {}", one_line_error(e));
+    ExitCode::FAILURE
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    // One process-wide rustls provider, installed before anything builds a TLS config.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let config = Config::load(cli.config.as_deref())?;
+    telemetry::init(&config.log);
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    match cli.command {
+        Command::Serve => serve(config, clock).await,
+        Command::Migrate => {
+            config.validate()?;
+            datadir::prepare(&config, clock.now().unix())?;
+            open_store(&config).await?;
+            println!(
+                "migrations applied to {}",
+                redact_url(&config.database_url())
+            );
+            Ok(())
+        }
+        Command::Config(ConfigCommand::Check) => {
+            config.validate()?;
+            let store = portcullis_store::open(&config.database_url())
+                .await
+                .with_context(|| {
+                    format!(
+                        "database {} unreachable",
+                        redact_url(&config.database_url())
+                    )
+                })?;
+            store.ping().await.with_context(|| {
+                format!(
+                    "database {} unreachable",
+                    redact_url(&config.database_url())
+                )
+            })?;
+            println!(
+                "configuration OK: issuer {}, mTLS {}, database {}",
+                config.issuer,
+                config.mtls_base_url(),
+                redact_url(&config.database_url())
+            );
+            Ok(())
+        }
+        Command::Keys(command) => keys(config, clock, command).await,
+    }
+}
+
+async fn serve(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
+    let running = portcullis_server::start(config, clock, |router| router).await?;
+    let config = &running.state.config;
+    let scheme = if config.tls.mode == TlsMode::Direct {
+        "https"
+    } else {
+        "http"
+    };
+    tracing::info!(issuer = %config.issuer, "issuer");
+    tracing::info!(url = %format!("{scheme}://{}", running.public_addr), "public listener (no client certificates)");
+    tracing::info!(url = %format!("{scheme}://{}", running.mtls_addr), mtls_base_url = %config.mtls_base_url(), "mTLS listener (client certificates requested)");
+    tracing::info!(
+        data_dir = %config.data_dir.display(),
+        database = %redact_url(&config.database_url()),
+        "files"
+    );
+    if let Some(ca) = running.tls.as_ref().and_then(|t| t.dev_ca.as_ref()) {
+        tracing::info!(
+            "try: curl --cacert {} {}/.well-known/openid-configuration",
+            ca.display(),
+            config.issuer
+        );
+    }
+    shutdown_signal().await;
+    tracing::info!("shutting down: finishing in-flight requests");
+    running.shutdown().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+async fn keys(config: Config, clock: Arc<dyn Clock>, command: KeysCommand) -> anyhow::Result<()> {
+    config.validate()?;
+    let now = clock.now();
+    let prepared = datadir::prepare(&config, now.unix())?;
+    let store = open_store(&config).await?;
+    let configured = config.signing_algs()?;
+    let ring = KeyRing::bootstrap(store, prepared.kek, &configured, now)
+        .await
+        .context("signing keys")?;
+    match command {
+        KeysCommand::List => {
+            println!(
+                "{:<34} {:<6} {:<8} {:<21} {:<21} UNPUBLISH",
+                "KID", "ALG", "STATE", "CREATED", "SIGNS FROM"
+            );
+            for (schedule, state) in ring.list(now) {
+                println!(
+                    "{:<34} {:<6} {:<8} {:<21} {:<21} {}",
+                    schedule.kid,
+                    schedule.alg.as_str(),
+                    state.as_str(),
+                    rfc3339(schedule.created_at),
+                    rfc3339(schedule.activates_at),
+                    schedule
+                        .unpublish_at
+                        .map_or_else(|| "-".to_owned(), rfc3339),
+                );
+            }
+            Ok(())
+        }
+        KeysCommand::Rotate {
+            algs,
+            publish_ahead,
+            overlap,
+        } => {
+            let algs: Vec<Alg> = if algs.is_empty() {
+                configured
+            } else {
+                algs.iter()
+                    .map(|a| {
+                        Alg::parse(a)
+                            .with_context(|| format!("--alg {a:?}: use PS256, ES256 or EdDSA"))
+                    })
+                    .collect::<anyhow::Result<_>>()?
+            };
+            let publish_ahead = publish_ahead.unwrap_or(config.keys.publish_ahead_secs);
+            let overlap = overlap.unwrap_or(config.keys.overlap_secs);
+            for alg in algs {
+                let schedule = ring.rotate(alg, now, publish_ahead, overlap).await?;
+                println!(
+                    "{alg}: new key {} published now, signs from {}; the keys it replaces stay published until {}",
+                    schedule.kid,
+                    rfc3339(schedule.activates_at),
+                    rfc3339(schedule.activates_at.plus(overlap.max(0))),
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+fn rfc3339(t: Timestamp) -> String {
+    time::OffsetDateTime::from_unix_timestamp(t.unix())
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| t.to_string())
+}

@@ -69,7 +69,7 @@ pub struct StoredKey {
 
 /// The storage interface of Portcullis, implemented for Postgres and SQLite.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Applies the backend's embedded migrations; applying them again is harmless.
     async fn migrate(&self) -> Result<(), StoreError>;
 

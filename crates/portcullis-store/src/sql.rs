@@ -76,8 +76,9 @@ macro_rules! sql_store {
             }
 
             async fn signing_keys(&self) -> Result<Vec<$crate::StoredKey>, $crate::StoreError> {
-                let rows: Vec<$crate::sql::KeyRow> =
-                    sqlx::query_as($crate::sql::SELECT_KEYS).fetch_all(&self.pool).await?;
+                let rows: Vec<$crate::sql::KeyRow> = sqlx::query_as($crate::sql::SELECT_KEYS)
+                    .fetch_all(&self.pool)
+                    .await?;
                 rows.into_iter().map($crate::StoredKey::try_from).collect()
             }
 

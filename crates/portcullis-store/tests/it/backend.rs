@@ -8,8 +8,7 @@ use sqlx::Connection;
 
 /// Admin URL of the Postgres server the tests create databases on.
 pub(crate) fn postgres_admin_url() -> String {
-    std::env::var("PORTCULLIS_TEST_PG")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
+    std::env::var("TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -28,14 +27,18 @@ where
     let (url, cleanup) = match backend {
         Backend::Postgres => {
             let name = format!("portcullis_test_{}", uuid::Uuid::new_v4().simple());
-            let mut admin = sqlx::PgConnection::connect(&format!("{}/postgres", postgres_admin_url()))
-                .await
-                .expect("Postgres for the store tests (set PORTCULLIS_TEST_PG)");
+            let mut admin =
+                sqlx::PgConnection::connect(&format!("{}/postgres", postgres_admin_url()))
+                    .await
+                    .expect("Postgres for the store tests (set TEST_PG_URL)");
             sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
                 .execute(&mut admin)
                 .await
                 .unwrap();
-            (format!("{}/{name}", postgres_admin_url()), Cleanup::Postgres(name))
+            (
+                format!("{}/{name}", postgres_admin_url()),
+                Cleanup::Postgres(name),
+            )
         }
         Backend::Sqlite => {
             let dir = tempfile::tempdir().unwrap();
@@ -64,7 +67,9 @@ impl Cleanup {
                 let url = format!("{}/postgres", postgres_admin_url());
                 if let Ok(mut admin) = sqlx::PgConnection::connect(&url).await {
                     let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut admin).await;
+                    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                        .execute(&mut admin)
+                        .await;
                 }
             }
             Self::Sqlite(dir) => drop(dir),

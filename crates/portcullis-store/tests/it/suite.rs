@@ -53,24 +53,59 @@ pub(crate) async fn migrating_twice_is_harmless(store: Arc<dyn Store>) {
 }
 
 pub(crate) async fn first_key_is_inserted_once_per_alg(store: Arc<dyn Store>) {
-    assert!(store.insert_first_signing_key(&key("a", Alg::Es256, 10, 10)).await.unwrap());
+    assert!(
+        store
+            .insert_first_signing_key(&key("a", Alg::Es256, 10, 10))
+            .await
+            .unwrap()
+    );
     // A second process bootstrapping the same alg writes nothing.
-    assert!(!store.insert_first_signing_key(&key("b", Alg::Es256, 11, 11)).await.unwrap());
-    assert!(store.insert_first_signing_key(&key("c", Alg::Ps256, 12, 12)).await.unwrap());
-    let kids: Vec<String> =
-        store.signing_keys().await.unwrap().into_iter().map(|k| k.schedule.kid).collect();
+    assert!(
+        !store
+            .insert_first_signing_key(&key("b", Alg::Es256, 11, 11))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .insert_first_signing_key(&key("c", Alg::Ps256, 12, 12))
+            .await
+            .unwrap()
+    );
+    let kids: Vec<String> = store
+        .signing_keys()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| k.schedule.kid)
+        .collect();
     assert_eq!(kids, ["a", "c"]);
 }
 
 pub(crate) async fn rotation_retires_every_predecessor_in_one_step(store: Arc<dyn Store>) {
-    store.insert_first_signing_key(&key("old", Alg::Es256, 0, 0)).await.unwrap();
-    store.insert_first_signing_key(&key("other", Alg::EdDsa, 0, 0)).await.unwrap();
     store
-        .rotate_signing_key(&key("new", Alg::Es256, 100, 700), Timestamp::from_unix(4300))
+        .insert_first_signing_key(&key("old", Alg::Es256, 0, 0))
+        .await
+        .unwrap();
+    store
+        .insert_first_signing_key(&key("other", Alg::EdDsa, 0, 0))
+        .await
+        .unwrap();
+    store
+        .rotate_signing_key(
+            &key("new", Alg::Es256, 100, 700),
+            Timestamp::from_unix(4300),
+        )
         .await
         .unwrap();
     let keys = store.signing_keys().await.unwrap();
-    let by_kid = |kid: &str| keys.iter().find(|k| k.schedule.kid == kid).unwrap().schedule.clone();
+    let by_kid = |kid: &str| {
+        keys.iter()
+            .find(|k| k.schedule.kid == kid)
+            .unwrap()
+            .schedule
+            .clone()
+    };
     let old = by_kid("old");
     assert_eq!(old.retires_at, Some(Timestamp::from_unix(700)));
     assert_eq!(old.unpublish_at, Some(Timestamp::from_unix(4300)));
@@ -82,13 +117,19 @@ pub(crate) async fn rotation_retires_every_predecessor_in_one_step(store: Arc<dy
 }
 
 pub(crate) async fn concurrent_rotations_leave_one_signing_successor(store: Arc<dyn Store>) {
-    store.insert_first_signing_key(&key("k0", Alg::Ps256, 0, 0)).await.unwrap();
+    store
+        .insert_first_signing_key(&key("k0", Alg::Ps256, 0, 0))
+        .await
+        .unwrap();
     let mut tasks = Vec::new();
     for i in 1..=4 {
         let store = store.clone();
         tasks.push(tokio::spawn(async move {
             store
-                .rotate_signing_key(&key(&format!("k{i}"), Alg::Ps256, 10, 20), Timestamp::from_unix(90))
+                .rotate_signing_key(
+                    &key(&format!("k{i}"), Alg::Ps256, 10, 20),
+                    Timestamp::from_unix(90),
+                )
                 .await
         }));
     }
@@ -100,21 +141,45 @@ pub(crate) async fn concurrent_rotations_leave_one_signing_successor(store: Arc<
     }
     assert!(succeeded >= 1);
     let keys = store.signing_keys().await.unwrap();
-    assert_eq!(keys.len(), 1 + succeeded, "a failed rotation must leave no row behind");
-    let open: Vec<_> = keys.iter().filter(|k| k.schedule.retires_at.is_none()).collect();
+    assert_eq!(
+        keys.len(),
+        1 + succeeded,
+        "a failed rotation must leave no row behind"
+    );
+    let open: Vec<_> = keys
+        .iter()
+        .filter(|k| k.schedule.retires_at.is_none())
+        .collect();
     assert_eq!(open.len(), 1, "exactly one key may be without a successor");
 }
 
 pub(crate) async fn purge_removes_only_unpublished_keys(store: Arc<dyn Store>) {
-    store.insert_first_signing_key(&key("old", Alg::Es256, 0, 0)).await.unwrap();
+    store
+        .insert_first_signing_key(&key("old", Alg::Es256, 0, 0))
+        .await
+        .unwrap();
     store
         .rotate_signing_key(&key("new", Alg::Es256, 50, 50), Timestamp::from_unix(100))
         .await
         .unwrap();
-    assert_eq!(store.purge_expired(Timestamp::from_unix(99)).await.unwrap(), 0);
-    assert_eq!(store.purge_expired(Timestamp::from_unix(100)).await.unwrap(), 1);
-    let kids: Vec<String> =
-        store.signing_keys().await.unwrap().into_iter().map(|k| k.schedule.kid).collect();
+    assert_eq!(
+        store.purge_expired(Timestamp::from_unix(99)).await.unwrap(),
+        0
+    );
+    assert_eq!(
+        store
+            .purge_expired(Timestamp::from_unix(100))
+            .await
+            .unwrap(),
+        1
+    );
+    let kids: Vec<String> = store
+        .signing_keys()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| k.schedule.kid)
+        .collect();
     assert_eq!(kids, ["new"]);
 }
 

@@ -1,0 +1,458 @@
+//! Configuration: one typed value, secure by default, loaded once and passed down.
+//!
+//! Sources, later ones winning: the built-in defaults, an optional TOML file (`--config` or
+//! `PORTCULLIS_CONFIG`), `PORTCULLIS_*` environment variables (`__` separates sections, so
+//! `PORTCULLIS_LISTEN__PUBLIC` sets `listen.public`), and `DATABASE_URL`. Unknown keys are errors.
+//! [`Config::validate`] checks everything that can be checked without the database, so that
+//! `portcullis config check` and `serve` fail fast with one line naming the problem.
+//! `docs/CONFIG.md` documents every setting.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, bail};
+use figment::Figment;
+use figment::providers::{Env, Format as _, Serialized, Toml};
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+/// The whole configuration of a Portcullis process.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// The issuer identifier: an https URL without query, fragment or trailing slash (R2). Every
+    /// public endpoint URL is built from it.
+    pub issuer: String,
+    /// Base URL of the mTLS listener, published in `mtls_endpoint_aliases`. Default: the issuer's
+    /// scheme and host with the port of `listen.mtls`.
+    pub mtls_base_url: Option<String>,
+    /// Where first-run files are created: SQLite database, development PKI, key-encryption key.
+    pub data_dir: PathBuf,
+    /// `postgres://…` or `sqlite://…`. Default: `sqlite://<data_dir>/portcullis.db`. The
+    /// `DATABASE_URL` environment variable overrides it.
+    pub database_url: Option<String>,
+    /// Listen addresses.
+    pub listen: Listen,
+    /// TLS termination.
+    pub tls: Tls,
+    /// Proxy mode: TLS terminated by a trusted proxy that forwards client certificates.
+    pub proxy: Proxy,
+    /// Server signing keys and their encryption at rest.
+    pub keys: Keys,
+    /// HTTP limits and timeouts.
+    pub http: Http,
+    /// Logging.
+    pub log: Log,
+}
+
+/// Listen addresses of the two listeners.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Listen {
+    /// The public listener: browsers and clients; never asks for a client certificate.
+    pub public: SocketAddr,
+    /// The mTLS listener: asks for (does not require) a client certificate.
+    pub mtls: SocketAddr,
+}
+
+/// Where TLS is terminated.
+#[derive(Clone, Copy, Debug, Deserialize, Eq, PartialEq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsMode {
+    /// Portcullis terminates TLS itself (the default).
+    Direct,
+    /// Plain HTTP behind a TLS-terminating proxy (see [`Proxy`]).
+    Proxy,
+}
+
+/// TLS settings for `tls.mode = "direct"`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Tls {
+    /// Direct TLS or behind a proxy.
+    pub mode: TlsMode,
+    /// PEM certificate chain of the server. Unset: a development CA and certificate are created
+    /// under `data_dir` on first start.
+    pub cert_file: Option<PathBuf>,
+    /// PEM private key matching `cert_file`.
+    pub key_file: Option<PathBuf>,
+    /// PEM files of the CAs trusted for `tls_client_auth` client certificates.
+    pub client_ca_files: Vec<PathBuf>,
+}
+
+/// Proxy mode: which peers may forward a client certificate, and in which header.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Proxy {
+    /// Addresses (CIDR) of the proxies whose certificate headers are trusted. A request from any
+    /// other address that carries a certificate header is refused.
+    pub trusted: Vec<IpNet>,
+    /// The RFC 9440 header carrying the client certificate (`:base64-DER:`).
+    pub client_cert_header: String,
+    /// An optional legacy header carrying a URL-encoded PEM certificate (nginx
+    /// `$ssl_client_escaped_cert`).
+    pub legacy_client_cert_header: Option<String>,
+}
+
+/// Signing keys.
+#[derive(Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Keys {
+    /// File holding the base64 key-encryption key (32 bytes). Unset and no `kek`: created as
+    /// `<data_dir>/kek.key` on first start.
+    pub kek_file: Option<PathBuf>,
+    /// The key-encryption key itself, base64 (for secret stores that inject environment
+    /// variables: `PORTCULLIS_KEYS__KEK`). Takes precedence over `kek_file`.
+    pub kek: Option<String>,
+    /// Algorithms the server keeps a signing key for.
+    pub algs: Vec<String>,
+    /// Seconds a rotated-in key is published before it signs. At least the JWKS cache lifetime,
+    /// so relying parties hold the key before they see its first signature.
+    pub publish_ahead_secs: i64,
+    /// Seconds a replaced key stays published after it stopped signing (R22).
+    pub overlap_secs: i64,
+    /// Seconds between reloads of the key set from the database (picks up rotations made by
+    /// other processes or `portcullis keys rotate`).
+    pub refresh_secs: u64,
+}
+
+/// HTTP limits and timeouts.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Http {
+    /// Largest accepted request body, bytes (R42: larger → 413).
+    pub body_limit_bytes: usize,
+    /// Longest time a request may take, seconds (then 503).
+    pub request_timeout_secs: u64,
+    /// Longest time to receive a request's headers, seconds.
+    pub header_read_timeout_secs: u64,
+    /// Longest time for a TLS handshake, seconds.
+    pub handshake_timeout_secs: u64,
+    /// Seconds to let in-flight requests finish after SIGTERM.
+    pub shutdown_grace_secs: u64,
+}
+
+/// Log output.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Log {
+    /// `text` for people, `json` for log pipelines.
+    pub format: LogFormat,
+    /// A `tracing` filter such as `info` or `portcullis=debug,info`; `RUST_LOG` overrides it.
+    pub level: String,
+}
+
+/// Log line format.
+#[derive(Clone, Copy, Debug, Deserialize, Eq, PartialEq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One JSON object per line.
+    Json,
+    /// Human-readable lines.
+    Text,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            issuer: "https://localhost:8443".to_owned(),
+            mtls_base_url: None,
+            data_dir: PathBuf::from("data"),
+            database_url: None,
+            listen: Listen::default(),
+            tls: Tls::default(),
+            proxy: Proxy::default(),
+            keys: Keys::default(),
+            http: Http::default(),
+            log: Log::default(),
+        }
+    }
+}
+
+impl Default for Listen {
+    fn default() -> Self {
+        Self {
+            public: SocketAddr::from(([0, 0, 0, 0], 8443)),
+            mtls: SocketAddr::from(([0, 0, 0, 0], 8444)),
+        }
+    }
+}
+
+impl Default for Tls {
+    fn default() -> Self {
+        Self {
+            mode: TlsMode::Direct,
+            cert_file: None,
+            key_file: None,
+            client_ca_files: Vec::new(),
+        }
+    }
+}
+
+impl Default for Proxy {
+    fn default() -> Self {
+        Self {
+            trusted: Vec::new(),
+            client_cert_header: "client-cert".to_owned(),
+            legacy_client_cert_header: None,
+        }
+    }
+}
+
+impl Default for Keys {
+    fn default() -> Self {
+        Self {
+            kek_file: None,
+            kek: None,
+            algs: vec!["PS256".to_owned(), "ES256".to_owned(), "EdDSA".to_owned()],
+            publish_ahead_secs: 3600,
+            overlap_secs: 7 * 24 * 3600,
+            refresh_secs: 60,
+        }
+    }
+}
+
+impl fmt::Debug for Keys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Keys")
+            .field("kek_file", &self.kek_file)
+            .field("kek", &self.kek.as_ref().map(|_| "<redacted>"))
+            .field("algs", &self.algs)
+            .field("publish_ahead_secs", &self.publish_ahead_secs)
+            .field("overlap_secs", &self.overlap_secs)
+            .field("refresh_secs", &self.refresh_secs)
+            .finish()
+    }
+}
+
+impl Default for Http {
+    fn default() -> Self {
+        Self {
+            body_limit_bytes: 64 * 1024,
+            request_timeout_secs: 30,
+            header_read_timeout_secs: 5,
+            handshake_timeout_secs: 10,
+            shutdown_grace_secs: 20,
+        }
+    }
+}
+
+impl Default for Log {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+            level: "info".to_owned(),
+        }
+    }
+}
+
+/// Seconds relying parties may cache the JWKS (`Cache-Control: max-age`).
+pub const JWKS_MAX_AGE_SECS: i64 = 300;
+
+impl Config {
+    /// Loads the configuration from the defaults, `file` (if any), `PORTCULLIS_*` variables and
+    /// `DATABASE_URL`.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        let mut figment = Figment::from(Serialized::defaults(Self::default()));
+        if let Some(path) = file {
+            if !path.is_file() {
+                bail!("configuration file {} cannot be read", path.display());
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        figment = figment
+            .merge(Env::prefixed("PORTCULLIS_").split("__").ignore(&["config"]))
+            .merge(Env::raw().only(&["database_url"]));
+        let config: Self = figment
+            .extract()
+            .map_err(|e| anyhow::anyhow!(one_line(&e)))?;
+        Ok(config)
+    }
+
+    /// Checks every setting that can be checked without the database.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        check_base_url("issuer", &self.issuer)?;
+        if let Some(base) = &self.mtls_base_url {
+            check_base_url("mtls_base_url", base)?;
+        }
+        let url = self.database_url();
+        if !(url.starts_with("postgres://")
+            || url.starts_with("postgresql://")
+            || url.starts_with("sqlite:"))
+        {
+            bail!("database_url must start with postgres:// or sqlite:// (got a different scheme)");
+        }
+        if url.starts_with("postgres") {
+            Url::parse(&url).map_err(|e| anyhow::anyhow!("database_url is malformed: {e}"))?;
+        }
+        match (&self.tls.cert_file, &self.tls.key_file) {
+            (Some(cert), Some(key)) => {
+                crate::tls::read_cert_chain(cert)?;
+                crate::tls::read_private_key(key)?;
+            }
+            (None, None) => {}
+            _ => bail!("tls.cert_file and tls.key_file must be set together"),
+        }
+        for ca in &self.tls.client_ca_files {
+            crate::tls::read_cert_chain(ca)?;
+        }
+        if self.tls.mode == TlsMode::Proxy && self.proxy.trusted.is_empty() {
+            bail!("tls.mode = \"proxy\" needs proxy.trusted: the addresses of the TLS proxies");
+        }
+        if axum::http::HeaderName::from_bytes(self.proxy.client_cert_header.as_bytes()).is_err() {
+            bail!("proxy.client_cert_header is not a valid header name");
+        }
+        if let Some(legacy) = &self.proxy.legacy_client_cert_header {
+            if axum::http::HeaderName::from_bytes(legacy.as_bytes()).is_err() {
+                bail!("proxy.legacy_client_cert_header is not a valid header name");
+            }
+        }
+        self.signing_algs()?;
+        if let Some(kek) = &self.keys.kek {
+            crate::keys::Kek::from_base64(kek).context("keys.kek")?;
+        }
+        if self.keys.publish_ahead_secs < 0 || self.keys.overlap_secs < 0 {
+            bail!("keys.publish_ahead_secs and keys.overlap_secs must not be negative");
+        }
+        if self.keys.refresh_secs == 0 {
+            bail!("keys.refresh_secs must be at least 1");
+        }
+        if self.http.body_limit_bytes == 0
+            || self.http.request_timeout_secs == 0
+            || self.http.header_read_timeout_secs == 0
+            || self.http.handshake_timeout_secs == 0
+        {
+            bail!("http limits and timeouts must be greater than zero");
+        }
+        tracing_subscriber::EnvFilter::try_new(&self.log.level)
+            .map_err(|e| anyhow::anyhow!("log.level is not a valid filter: {e}"))?;
+        Ok(())
+    }
+
+    /// The effective database URL.
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}/portcullis.db", self.data_dir.display()))
+    }
+
+    /// The effective base URL of the mTLS listener.
+    pub fn mtls_base_url(&self) -> String {
+        if let Some(base) = &self.mtls_base_url {
+            return base.clone();
+        }
+        let mut url = match Url::parse(&self.issuer) {
+            Ok(url) => url,
+            Err(_) => return self.issuer.clone(),
+        };
+        // Validation has checked the issuer is an https URL with a host, so a port can be set.
+        let _ = url.set_port(Some(self.listen.mtls.port()));
+        url.as_str().trim_end_matches('/').to_owned()
+    }
+
+    /// The configured signing algorithms, parsed.
+    pub fn signing_algs(&self) -> anyhow::Result<Vec<portcullis_core::jose::Alg>> {
+        if self.keys.algs.is_empty() {
+            bail!("keys.algs must name at least one of PS256, ES256, EdDSA");
+        }
+        self.keys
+            .algs
+            .iter()
+            .map(|name| {
+                portcullis_core::jose::Alg::parse(name).with_context(|| {
+                    format!("keys.algs: {name:?} is not allowed (PS256, ES256, EdDSA)")
+                })
+            })
+            .collect()
+    }
+}
+
+/// R2: an https URL with a host, no query, no fragment, no trailing slash.
+fn check_base_url(name: &str, value: &str) -> anyhow::Result<()> {
+    let url = Url::parse(value).map_err(|e| anyhow::anyhow!("{name} is malformed: {e}"))?;
+    if url.scheme() != "https" {
+        bail!("{name} must be an https URL");
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        bail!("{name} must name a host");
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        bail!("{name} must not have a query or fragment");
+    }
+    if value.ends_with('/') {
+        bail!("{name} must not end with a slash");
+    }
+    Ok(())
+}
+
+/// Collapses a multi-line error message into one line.
+pub(crate) fn one_line(e: &dyn fmt::Display) -> String {
+    e.to_string()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// An error and its causes (`outer: inner: root`) on one line.
+pub fn one_line_error(e: &anyhow::Error) -> String {
+    one_line(&format_args!("{e:#}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_secure() {
+        let c = Config::default();
+        c.validate().unwrap();
+        assert_eq!(c.issuer, "https://localhost:8443");
+        assert_eq!(c.mtls_base_url(), "https://localhost:8444");
+        assert_eq!(c.database_url(), "sqlite://data/portcullis.db");
+        assert_eq!(c.tls.mode, TlsMode::Direct);
+        assert!(c.keys.publish_ahead_secs >= JWKS_MAX_AGE_SECS);
+    }
+
+    #[test]
+    fn r2_issuer_must_be_https_without_query_or_trailing_slash() {
+        for bad in [
+            "http://as.example",
+            "https://as.example/",
+            "https://as.example?x=1",
+            "as",
+        ] {
+            let c = Config {
+                issuer: bad.into(),
+                ..Config::default()
+            };
+            assert!(c.validate().is_err(), "{bad}");
+        }
+        let c = Config {
+            issuer: "https://as.example/tenant".into(),
+            ..Config::default()
+        };
+        c.validate().unwrap();
+        assert_eq!(c.mtls_base_url(), "https://as.example:8444/tenant");
+    }
+
+    #[test]
+    fn proxy_mode_needs_trusted_addresses() {
+        let mut c = Config::default();
+        c.tls.mode = TlsMode::Proxy;
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("proxy.trusted")
+        );
+    }
+
+    #[test]
+    fn debug_output_redacts_the_kek() {
+        let mut c = Config::default();
+        c.keys.kek = Some("c2VjcmV0".into());
+        assert!(!format!("{c:?}").contains("c2VjcmV0"));
+    }
+}
