@@ -39,6 +39,11 @@ impl FixedClock {
         Self(AtomicI64::new(now.unix()))
     }
 
+    /// Sets the clock to `now`.
+    pub fn set(&self, now: Timestamp) {
+        self.0.store(now.unix(), Ordering::SeqCst);
+    }
+
     /// Moves the clock by `secs`.
     pub fn advance(&self, secs: i64) {
         self.0.fetch_add(secs, Ordering::SeqCst);

@@ -304,10 +304,10 @@ impl Config {
         if axum::http::HeaderName::from_bytes(self.proxy.client_cert_header.as_bytes()).is_err() {
             bail!("proxy.client_cert_header is not a valid header name");
         }
-        if let Some(legacy) = &self.proxy.legacy_client_cert_header {
-            if axum::http::HeaderName::from_bytes(legacy.as_bytes()).is_err() {
-                bail!("proxy.legacy_client_cert_header is not a valid header name");
-            }
+        if let Some(legacy) = &self.proxy.legacy_client_cert_header
+            && axum::http::HeaderName::from_bytes(legacy.as_bytes()).is_err()
+        {
+            bail!("proxy.legacy_client_cert_header is not a valid header name");
         }
         self.signing_algs()?;
         if let Some(kek) = &self.keys.kek {

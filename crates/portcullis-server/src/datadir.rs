@@ -38,7 +38,24 @@ pub struct Prepared {
 
 /// Finds or creates the KEK, the development PKI and the SQLite directory, as configured.
 pub fn prepare(config: &Config, now: i64) -> anyhow::Result<Prepared> {
-    let dir = &config.data_dir;
+    ensure_sqlite_dir(config)?;
+    let kek = load_kek(config)?;
+    let tls = match config.tls.mode {
+        TlsMode::Proxy => None,
+        TlsMode::Direct => Some(match (&config.tls.cert_file, &config.tls.key_file) {
+            (Some(cert), Some(key)) => TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+                dev_ca: None,
+            },
+            _ => dev_pki(config, &config.data_dir, now)?,
+        }),
+    };
+    Ok(Prepared { kek, tls })
+}
+
+/// Creates the directory of an SQLite database file, so that the store can create the file.
+pub fn ensure_sqlite_dir(config: &Config) -> anyhow::Result<()> {
     let url = config.database_url();
     if let Some(path) = url
         .strip_prefix("sqlite://")
@@ -53,19 +70,7 @@ pub fn prepare(config: &Config, now: i64) -> anyhow::Result<Prepared> {
             tracing::info!(path = %path.display(), "creating SQLite database");
         }
     }
-    let kek = load_kek(config)?;
-    let tls = match config.tls.mode {
-        TlsMode::Proxy => None,
-        TlsMode::Direct => Some(match (&config.tls.cert_file, &config.tls.key_file) {
-            (Some(cert), Some(key)) => TlsFiles {
-                cert: cert.clone(),
-                key: key.clone(),
-                dev_ca: None,
-            },
-            _ => dev_pki(config, dir, now)?,
-        }),
-    };
-    Ok(Prepared { kek, tls })
+    Ok(())
 }
 
 fn load_kek(config: &Config) -> anyhow::Result<Kek> {

@@ -124,12 +124,43 @@ impl Running {
     }
 }
 
-/// Starts the server: validates the configuration, prepares first-run files, opens and migrates
-/// the database, loads the signing keys, binds both listeners and serves.
+/// The two bound listening sockets.
+#[derive(Debug)]
+pub struct Listeners {
+    /// The public listener.
+    pub public: TcpListener,
+    /// The mTLS listener.
+    pub mtls: TcpListener,
+}
+
+impl Listeners {
+    /// Binds the configured addresses.
+    pub async fn bind(config: &Config) -> anyhow::Result<Self> {
+        Ok(Self {
+            public: bind(config.listen.public).await?,
+            mtls: bind(config.listen.mtls).await?,
+        })
+    }
+}
+
+/// Starts the server on the configured addresses (see [`start_on`]).
 pub async fn start(
     config: Config,
     clock: Arc<dyn Clock>,
     extend: impl FnOnce(Router<AppState>) -> Router<AppState>,
+) -> anyhow::Result<Running> {
+    config.validate()?;
+    let listeners = Listeners::bind(&config).await?;
+    start_on(config, clock, extend, listeners).await
+}
+
+/// Starts the server on already bound listeners: validates the configuration, prepares
+/// first-run files, opens and migrates the database, loads the signing keys and serves.
+pub async fn start_on(
+    config: Config,
+    clock: Arc<dyn Clock>,
+    extend: impl FnOnce(Router<AppState>) -> Router<AppState>,
+    listeners: Listeners,
 ) -> anyhow::Result<Running> {
     config.validate()?;
     let now = clock.now();
@@ -175,8 +206,7 @@ pub async fn start(
         ),
         None => (None, None),
     };
-    let public = bind(config.listen.public).await?;
-    let mtls = bind(config.listen.mtls).await?;
+    let Listeners { public, mtls } = listeners;
     let public_addr = public.local_addr()?;
     let mtls_addr = mtls.local_addr()?;
 

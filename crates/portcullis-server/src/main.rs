@@ -107,6 +107,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Config(ConfigCommand::Check) => {
             config.validate()?;
+            datadir::ensure_sqlite_dir(&config)?;
             let store = portcullis_store::open(&config.database_url())
                 .await
                 .with_context(|| {

@@ -132,14 +132,15 @@ impl CertHeaders {
             }
             return Ok(PeerCertificate::new(chain));
         }
-        if let Some(legacy) = &self.legacy {
-            if let Some(value) = single(headers, legacy)? {
-                let pem = percent_encoding::percent_decode_str(value)
-                    .decode_utf8()
-                    .map_err(|_| ())?;
-                let der = CertificateDer::from_pem_slice(pem.as_bytes()).map_err(|_| ())?;
-                return Ok(PeerCertificate::new(vec![der]));
-            }
+        if let Some(legacy) = &self.legacy
+            && let Some(value) = single(headers, legacy)?
+        {
+            let pem = percent_encoding::percent_decode_str(value)
+                .decode_utf8()
+                .map_err(|_| ())?;
+            let der = CertificateDer::from_pem_slice(pem.as_bytes()).map_err(|_| ())?;
+            x509_parser::parse_x509_certificate(&der).map_err(|_| ())?;
+            return Ok(PeerCertificate::new(vec![der]));
         }
         Ok(None)
     }

@@ -12,6 +12,7 @@
 mod postgres;
 mod sql;
 mod sqlite;
+pub mod testing;
 
 use std::sync::Arc;
 

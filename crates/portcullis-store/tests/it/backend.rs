@@ -4,12 +4,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use portcullis_store::Store;
-use sqlx::Connection;
-
-/// Admin URL of the Postgres server the tests create databases on.
-pub(crate) fn postgres_admin_url() -> String {
-    std::env::var("TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
-}
+use portcullis_store::testing::TestDatabase;
 
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Backend {
@@ -24,55 +19,23 @@ where
     F: FnOnce(Arc<dyn Store>) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let (url, cleanup) = match backend {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, postgres) = match backend {
         Backend::Postgres => {
-            let name = format!("portcullis_test_{}", uuid::Uuid::new_v4().simple());
-            let mut admin =
-                sqlx::PgConnection::connect(&format!("{}/postgres", postgres_admin_url()))
-                    .await
-                    .expect("Postgres for the store tests (set TEST_PG_URL)");
-            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-                .execute(&mut admin)
+            let db = TestDatabase::create()
                 .await
-                .unwrap();
-            (
-                format!("{}/{name}", postgres_admin_url()),
-                Cleanup::Postgres(name),
-            )
+                .expect("Postgres for the store tests (TEST_PG_URL)");
+            (db.url(), Some(db))
         }
-        Backend::Sqlite => {
-            let dir = tempfile::tempdir().unwrap();
-            let url = format!("sqlite://{}/store.db", dir.path().display());
-            (url, Cleanup::Sqlite(dir))
-        }
+        Backend::Sqlite => (format!("sqlite://{}/store.db", dir.path().display()), None),
     };
     let store = portcullis_store::open(&url).await.unwrap();
     store.migrate().await.unwrap();
     let outcome = tokio::spawn(check(store)).await;
-    cleanup.run().await;
+    if let Some(db) = postgres {
+        db.remove().await.unwrap();
+    }
     if let Err(e) = outcome {
         std::panic::resume_unwind(e.into_panic());
-    }
-}
-
-enum Cleanup {
-    Postgres(String),
-    Sqlite(tempfile::TempDir),
-}
-
-impl Cleanup {
-    async fn run(self) {
-        match self {
-            Self::Postgres(name) => {
-                let url = format!("{}/postgres", postgres_admin_url());
-                if let Ok(mut admin) = sqlx::PgConnection::connect(&url).await {
-                    let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-                        .execute(&mut admin)
-                        .await;
-                }
-            }
-            Self::Sqlite(dir) => drop(dir),
-        }
     }
 }

@@ -2,6 +2,11 @@
 //!
 //! `suite` holds backend-agnostic checks; `postgres` and `sqlite` instantiate each of them as a
 //! test on a fresh database (a new Postgres database on the machine's server, a new SQLite file).
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test fixtures fail loudly on setup errors"
+)]
 
 mod backend;
 mod migrations;

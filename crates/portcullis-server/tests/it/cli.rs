@@ -1,0 +1,154 @@
+//! The binary's configuration errors: one line naming the problem, non-zero exit, no panic.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn check(dir: &Path, toml: Option<&str>, env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_portcullis"));
+    command
+        .current_dir(dir)
+        .env_remove("DATABASE_URL")
+        .env("PORTCULLIS_LOG__LEVEL", "warn");
+    if let Some(toml) = toml {
+        std::fs::write(dir.join("portcullis.toml"), toml).unwrap();
+        command.args(["--config", "portcullis.toml"]);
+    }
+    command
+        .args(["config", "check"])
+        .envs(env.iter().copied())
+        .output()
+        .unwrap()
+}
+
+/// Asserts failure with exactly one line on stderr that contains every `needle`.
+fn assert_one_line_error(output: &Output, needles: &[&str]) {
+    assert!(!output.status.success(), "succeeded: {output:?}");
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "exit status (a panic would be 101)"
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "one line: {stderr}");
+    assert!(lines[0].starts_with("portcullis: error: "), "{stderr}");
+    for needle in needles {
+        assert!(
+            lines[0].contains(needle),
+            "{needle:?} missing from {stderr}"
+        );
+    }
+}
+
+#[test]
+fn config_check_accepts_the_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = check(dir.path(), None, &[]);
+    assert!(output.status.success(), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stdout).starts_with("configuration OK"));
+}
+
+#[test]
+fn unknown_key_in_the_file_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = check(
+        dir.path(),
+        Some("issuer = \"https://as.example\"\n[listen]\npublik = \"0.0.0.0:1\"\n"),
+        &[],
+    );
+    assert_one_line_error(&output, &["publik"]);
+}
+
+#[test]
+fn unknown_environment_override_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = check(
+        dir.path(),
+        None,
+        &[("PORTCULLIS_ISUER", "https://as.example")],
+    );
+    assert_one_line_error(&output, &["isuer"]);
+}
+
+#[test]
+fn unreadable_certificate_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let toml = "[tls]\ncert_file = \"missing/server.pem\"\nkey_file = \"missing/server-key.pem\"\n";
+    assert_one_line_error(&check(dir.path(), Some(toml), &[]), &["missing/server.pem"]);
+    std::fs::write(
+        dir.path().join("garbage.pem"),
+        "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let toml = "[tls]\nclient_ca_files = [\"garbage.pem\"]\n";
+    assert_one_line_error(&check(dir.path(), Some(toml), &[]), &["garbage.pem"]);
+}
+
+#[test]
+fn malformed_urls_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_one_line_error(
+        &check(dir.path(), Some("issuer = \"not a url\"\n"), &[]),
+        &["issuer", "malformed"],
+    );
+    assert_one_line_error(
+        &check(dir.path(), Some("issuer = \"http://as.example\"\n"), &[]),
+        &["issuer", "https"],
+    );
+    assert_one_line_error(
+        &check(dir.path(), None, &[("DATABASE_URL", "mysql://db/x")]),
+        &["database_url"],
+    );
+    assert_one_line_error(
+        &check(dir.path(), None, &[("DATABASE_URL", "postgres://[oops/x")]),
+        &["database_url", "malformed"],
+    );
+}
+
+#[test]
+fn unreachable_database_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    // Port 1 on loopback: nothing listens there.
+    let output = check(
+        dir.path(),
+        None,
+        &[("DATABASE_URL", "postgres://postgres@127.0.0.1:1/portcullis")],
+    );
+    assert_one_line_error(&output, &["database", "127.0.0.1:1", "unreachable"]);
+}
+
+#[test]
+fn bad_values_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_one_line_error(
+        &check(dir.path(), Some("[keys]\nalgs = [\"RS256\"]\n"), &[]),
+        &["RS256"],
+    );
+    assert_one_line_error(
+        &check(dir.path(), Some("[keys]\nkek = \"dG9vIHNob3J0\"\n"), &[]),
+        &["keys.kek", "32 bytes"],
+    );
+    assert_one_line_error(
+        &check(dir.path(), Some("[listen]\npublic = \"nowhere\"\n"), &[]),
+        &["public"],
+    );
+    assert_one_line_error(
+        &check(dir.path(), Some("[tls]\nmode = \"proxy\"\n"), &[]),
+        &["proxy.trusted"],
+    );
+    assert_one_line_error(
+        &check(dir.path(), Some("[log]\nformat = \"xml\"\n"), &[]),
+        &["xml"],
+    );
+}
+
+#[test]
+fn missing_configuration_file_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .current_dir(dir.path())
+        .args(["--config", "nowhere.toml", "config", "check"])
+        .output()
+        .unwrap();
+    assert_one_line_error(&output, &["nowhere.toml"]);
+}

@@ -1,0 +1,160 @@
+//! Health, readiness, limits, request ids, security headers, timeouts and graceful shutdown.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+
+use crate::support::{Backend, TestServer};
+
+#[tokio::test]
+async fn healthz_and_readyz_answer_and_readyz_follows_the_database() {
+    let server = TestServer::start().await;
+    let client = server.client(None);
+    for path in ["/healthz", "/readyz"] {
+        let response = client
+            .get(format!("{}{path}", server.public_url()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+    }
+    // Take the database away under the running server.
+    let url = server.config.database_url();
+    let (admin, name) = url.rsplit_once('/').unwrap();
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&format!("{admin}/postgres"))
+        .await
+        .unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE {name} WITH (FORCE)"
+    )))
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let response = client
+        .get(format!("{}/readyz", server.public_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "database unavailable");
+    // Liveness does not depend on the database.
+    let response = client
+        .get(format!("{}/healthz", server.public_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    // Recreate it so that `stop` can drop it.
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn every_response_carries_security_headers_a_request_id_and_a_date() {
+    let server = TestServer::builder().backend(Backend::Sqlite).start().await;
+    let client = server.client(None);
+    for path in [
+        "/healthz",
+        "/jwks",
+        "/.well-known/openid-configuration",
+        "/no-such-page",
+    ] {
+        let response = client
+            .get(format!("{}{path}", server.public_url()))
+            .send()
+            .await
+            .unwrap();
+        let h = response.headers();
+        assert_eq!(
+            h["strict-transport-security"], "max-age=63072000; includeSubDomains",
+            "R56 {path}"
+        );
+        assert_eq!(h["x-frame-options"], "DENY", "R54 {path}");
+        assert_eq!(h["referrer-policy"], "no-referrer", "R55 {path}");
+        assert_eq!(h["x-content-type-options"], "nosniff");
+        assert!(
+            h["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .contains("frame-ancestors 'none'")
+        );
+        assert!(h.contains_key("date"), "R186 {path}");
+        assert_eq!(h["x-request-id"].len(), 36, "{path}");
+    }
+    // A caller's request id is kept, so logs on both sides correlate.
+    let response = client
+        .get(format!("{}/healthz", server.public_url()))
+        .header("x-request-id", "trace-me-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["x-request-id"], "trace-me-1");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn r42_oversize_bodies_are_refused_with_413() {
+    let server = TestServer::builder()
+        .backend(Backend::Sqlite)
+        .configure(|c| c.http.body_limit_bytes = 1024)
+        .start()
+        .await;
+    let response = server
+        .client(None)
+        .post(format!("{}/healthz", server.public_url()))
+        .body(vec![b'a'; 4096])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_connection_that_never_finishes_its_headers_is_closed() {
+    let server = TestServer::builder()
+        .backend(Backend::Sqlite)
+        .configure(|c| {
+            c.tls.mode = portcullis_server::config::TlsMode::Proxy;
+            c.proxy.trusted = vec!["127.0.0.1/32".parse().unwrap()];
+            c.http.header_read_timeout_secs = 1;
+        })
+        .start()
+        .await;
+    let mut tcp = TcpStream::connect(server.running().public_addr)
+        .await
+        .unwrap();
+    tcp.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut buf)).await;
+    assert!(read.is_ok(), "still open after 10 s");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn shutdown_lets_in_flight_requests_finish_and_refuses_new_connections() {
+    let mut server = TestServer::builder().backend(Backend::Sqlite).start().await;
+    let client = server.client(None);
+    let url = format!("{}/test/slow", server.public_url());
+    let in_flight =
+        tokio::spawn(async move { client.get(url).send().await.unwrap().text().await.unwrap() });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let addr = server.running().public_addr;
+    server.running.take().unwrap().shutdown().await;
+    assert_eq!(in_flight.await.unwrap(), "finished");
+    assert!(
+        TcpStream::connect(addr).await.is_err(),
+        "still accepting after shutdown"
+    );
+    server.stop().await;
+}

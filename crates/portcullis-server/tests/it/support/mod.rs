@@ -1,0 +1,6 @@
+//! Test fixtures: a server builder with real TLS and a fresh database, PKI helpers, raw TLS.
+
+pub(crate) mod pki;
+pub(crate) mod server;
+
+pub(crate) use server::{Backend, TestServer};

@@ -1,0 +1,202 @@
+//! `TestServer`: the real server on 127.0.0.1 ephemeral ports, with a fresh database and data
+//! directory, and HTTP clients that trust its development CA.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::routing::get;
+use axum::{Extension, Json, Router};
+use portcullis_core::Timestamp;
+use portcullis_server::clock::{Clock, FixedClock, SystemClock};
+use portcullis_server::config::Config;
+use portcullis_server::peer::{Listener, Peer};
+use portcullis_server::state::AppState;
+use portcullis_server::{Listeners, Running};
+use portcullis_store::testing::TestDatabase;
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use tokio::net::TcpListener;
+
+/// Which database a test server uses.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub(crate) enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+/// A running server and what it runs on.
+pub(crate) struct TestServer {
+    pub(crate) running: Option<Running>,
+    pub(crate) config: Config,
+    pub(crate) clock: Arc<FixedClock>,
+    pub(crate) dir: TempDir,
+    database: Option<TestDatabase>,
+}
+
+/// Echoes what the transport layer handed the handler: the certificate thumbprint and listener.
+async fn peer(Extension(peer): Extension<Peer>) -> Json<Value> {
+    Json(json!({
+        "x5t#S256": peer.certificate.as_ref().map(|c| c.x5t_s256().to_owned()),
+        "listener": if peer.listener == Listener::Mtls { "mtls" } else { "public" },
+    }))
+}
+
+/// A handler that takes a while, to watch graceful shutdown.
+async fn slow() -> &'static str {
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    "finished"
+}
+
+/// Routes only tests have.
+pub(crate) fn test_routes(router: Router<AppState>) -> Router<AppState> {
+    router
+        .route("/test/peer", get(peer))
+        .route("/test/slow", get(slow))
+}
+
+/// A change to the configuration of a server about to start.
+type Configure = Box<dyn FnOnce(&mut Config)>;
+
+/// Sets up a server before it starts.
+pub(crate) struct Builder {
+    backend: Backend,
+    configure: Vec<Configure>,
+}
+
+impl TestServer {
+    pub(crate) fn builder() -> Builder {
+        Builder {
+            backend: Backend::Postgres,
+            configure: Vec::new(),
+        }
+    }
+
+    pub(crate) async fn start() -> Self {
+        Self::builder().start().await
+    }
+
+    pub(crate) fn running(&self) -> &Running {
+        self.running.as_ref().unwrap()
+    }
+
+    /// `https://localhost:<public port>`.
+    pub(crate) fn public_url(&self) -> String {
+        self.config.issuer.clone()
+    }
+
+    /// `https://localhost:<mtls port>`.
+    pub(crate) fn mtls_url(&self) -> String {
+        self.config.mtls_base_url()
+    }
+
+    pub(crate) fn ca_pem(&self) -> Vec<u8> {
+        std::fs::read(self.dir.path().join("dev-ca.pem")).unwrap()
+    }
+
+    /// An HTTP client trusting the development CA, presenting `identity` if given.
+    pub(crate) fn client(&self, identity: Option<reqwest::Identity>) -> reqwest::Client {
+        let ca = reqwest::Certificate::from_pem(&self.ca_pem()).unwrap();
+        let mut builder = reqwest::Client::builder()
+            .tls_certs_only([ca])
+            .resolve("localhost", "127.0.0.1:0".parse().unwrap())
+            .timeout(Duration::from_secs(10));
+        if let Some(identity) = identity {
+            builder = builder.identity(identity);
+        }
+        builder.build().unwrap()
+    }
+
+    pub(crate) fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    /// Stops the server and starts it again on new ports with the same data directory,
+    /// database and clock.
+    pub(crate) async fn restart(mut self) -> Self {
+        self.running.take().unwrap().shutdown().await;
+        let (config, listeners) = bind(self.config.clone()).await;
+        self.running = Some(start(config.clone(), Arc::clone(&self.clock), listeners).await);
+        self.config = config;
+        self
+    }
+
+    /// Stops the server and removes its database.
+    pub(crate) async fn stop(mut self) {
+        if let Some(running) = self.running.take() {
+            running.shutdown().await;
+        }
+        if let Some(db) = self.database.take() {
+            db.remove().await.unwrap();
+        }
+    }
+}
+
+impl Builder {
+    pub(crate) fn backend(mut self, backend: Backend) -> Self {
+        self.backend = backend;
+        self
+    }
+
+    pub(crate) fn configure(mut self, f: impl FnOnce(&mut Config) + 'static) -> Self {
+        self.configure.push(Box::new(f));
+        self
+    }
+
+    pub(crate) async fn start(self) -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config {
+            data_dir: dir.path().to_path_buf(),
+            ..Config::default()
+        };
+        config.log.level = "warn".into();
+        let database = match self.backend {
+            Backend::Postgres => {
+                let db = TestDatabase::create()
+                    .await
+                    .expect("Postgres for the tests (TEST_PG_URL)");
+                config.database_url = Some(db.url());
+                Some(db)
+            }
+            Backend::Sqlite => {
+                config.database_url =
+                    Some(format!("sqlite://{}/portcullis.db", dir.path().display()));
+                None
+            }
+        };
+        for f in self.configure {
+            f(&mut config);
+        }
+        let clock = Arc::new(FixedClock::new(SystemClock.now()));
+        let (config, listeners) = bind(config).await;
+        let running = start(config.clone(), Arc::clone(&clock), listeners).await;
+        TestServer {
+            running: Some(running),
+            config,
+            clock,
+            dir,
+            database,
+        }
+    }
+}
+
+/// Binds both listeners on 127.0.0.1 ephemeral ports and points the issuer and mTLS base URL at
+/// them, so the configuration knows its ports before the server starts.
+async fn bind(mut config: Config) -> (Config, Listeners) {
+    let public = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mtls = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    config.issuer = format!("https://localhost:{}", public.local_addr().unwrap().port());
+    config.mtls_base_url = Some(format!(
+        "https://localhost:{}",
+        mtls.local_addr().unwrap().port()
+    ));
+    config.listen.public = public.local_addr().unwrap();
+    config.listen.mtls = mtls.local_addr().unwrap();
+    (config, Listeners { public, mtls })
+}
+
+async fn start(config: Config, clock: Arc<FixedClock>, listeners: Listeners) -> Running {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    portcullis_server::start_on(config, clock, test_routes, listeners)
+        .await
+        .unwrap()
+}
