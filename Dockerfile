@@ -9,7 +9,8 @@ RUN cargo build --release --locked --bin portcullis
 FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates libssl3 \
     && rm -rf /var/lib/apt/lists/* \
-    && useradd --system --home-dir /var/lib/portcullis --create-home portcullis
+    && useradd --system --home-dir /var/lib/portcullis --create-home portcullis \
+    && mkdir /var/lib/portcullis/data && chown portcullis /var/lib/portcullis/data
 COPY --from=build /src/target/release/portcullis /usr/local/bin/portcullis
 USER portcullis
 WORKDIR /var/lib/portcullis
