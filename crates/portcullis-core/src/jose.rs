@@ -167,30 +167,113 @@ impl PrivateKey {
     }
 }
 
-/// Verifies a compact JWS with a public JWK and returns its claims. The `alg` header must be on
-/// the allow-list and match the key (R180); `none` and HMAC never verify.
-pub fn verify(
-    token: &str,
-    public_jwk: &Map<String, Value>,
-) -> Result<Map<String, Value>, JoseError> {
-    let header = jwt::decode_header(token)?;
+/// A verified JWS: its protected header and its claims.
+#[derive(Clone, Debug)]
+pub struct Verified {
+    /// The protected header.
+    pub header: Map<String, Value>,
+    /// The payload's claims.
+    pub claims: Map<String, Value>,
+    /// The algorithm the signature was verified with.
+    pub alg: Alg,
+}
+
+/// Decodes the protected header of a compact JWS without verifying anything. Use it only to
+/// choose the verification key (`kid`, `alg`, `typ`, an embedded `jwk`).
+pub fn peek_header(token: &str) -> Result<Map<String, Value>, JoseError> {
+    let mut parts = token.split('.');
+    let (Some(header), Some(_), Some(_), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(JoseError("not a compact JWS".into()));
+    };
+    let bytes = URL_SAFE_NO_PAD
+        .decode(header)
+        .map_err(|_| JoseError("header is not base64url".into()))?;
+    match serde_json::from_slice(&bytes) {
+        Ok(Value::Object(map)) => Ok(map),
+        _ => Err(JoseError("header is not a JSON object".into())),
+    }
+}
+
+/// Verifies a compact JWS with a public JWK and returns its header and claims.
+///
+/// The `alg` header must be on the allow-list and match the key (R180): `none` and HMAC never
+/// verify, whatever the key. A `crit` header is refused, since no extension is understood
+/// (R181). A JWK carrying private members is refused.
+pub fn verify_jws(token: &str, public_jwk: &Map<String, Value>) -> Result<Verified, JoseError> {
+    let header = peek_header(token)?;
     let alg = header
-        .claim("alg")
+        .get("alg")
         .and_then(Value::as_str)
         .and_then(Alg::parse)
         .ok_or_else(|| JoseError("alg not allowed".into()))?;
+    if header.contains_key("crit") {
+        return Err(JoseError("crit header not supported".into()));
+    }
+    if is_private_jwk(public_jwk) {
+        return Err(JoseError("verification key carries private members".into()));
+    }
+    if let Some(key_alg) = public_jwk.get("alg").and_then(Value::as_str)
+        && Alg::parse(key_alg) != Some(alg)
+    {
+        return Err(JoseError("key registered for another alg".into()));
+    }
     let jwk = Jwk::from_map(public_jwk.clone())?;
+    // josekit compares the header alg with the verifier's and checks the key type and curve.
     let (payload, _) = match alg {
         Alg::EdDsa => jwt::decode_with_verifier(token, &jws::EdDSA.verifier_from_jwk(&jwk)?)?,
         Alg::Es256 => jwt::decode_with_verifier(token, &jws::ES256.verifier_from_jwk(&jwk)?)?,
         Alg::Ps256 => jwt::decode_with_verifier(token, &jws::PS256.verifier_from_jwk(&jwk)?)?,
     };
-    Ok(payload.into())
+    Ok(Verified {
+        header,
+        claims: payload.into(),
+        alg,
+    })
+}
+
+/// Verifies a compact JWS with a public JWK and returns its claims (see [`verify_jws`]).
+pub fn verify(
+    token: &str,
+    public_jwk: &Map<String, Value>,
+) -> Result<Map<String, Value>, JoseError> {
+    verify_jws(token, public_jwk).map(|v| v.claims)
+}
+
+/// Whether a JWK holds private or symmetric key material (R19, RFC 9449 §4.3 item 7).
+pub fn is_private_jwk(jwk: &Map<String, Value>) -> bool {
+    jwk.get("kty").and_then(Value::as_str) == Some("oct")
+        || ["d", "p", "q", "dp", "dq", "qi", "oth", "k"]
+            .iter()
+            .any(|m| jwk.contains_key(*m))
+}
+
+/// Whether a public JWK is of an allowed type and strength: RSA with a modulus of at least 2048
+/// bits, EC on P-256, or OKP Ed25519 (R20, R98; FAPI2-SP §5.4.1-2/-3).
+pub fn is_strong_public_jwk(jwk: &Map<String, Value>) -> bool {
+    let text = |m: &str| jwk.get(m).and_then(Value::as_str);
+    match text("kty") {
+        Some("RSA") => text("n")
+            .and_then(|n| URL_SAFE_NO_PAD.decode(n).ok())
+            .is_some_and(|n| {
+                let significant = n.iter().skip_while(|b| **b == 0).count();
+                significant * 8 >= 2048
+            }),
+        Some("EC") => text("crv") == Some("P-256") && text("x").is_some() && text("y").is_some(),
+        Some("OKP") => text("crv") == Some("Ed25519") && text("x").is_some(),
+        _ => false,
+    }
+}
+
+/// base64url(SHA-256(bytes)) without padding: `ath`, `x5t#S256`, PKCE S256.
+pub fn sha256_b64url(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, bytes))
 }
 
 /// `x5t#S256` of a DER certificate: base64url(SHA-256(DER)) without padding (RFC 8705 §3.1).
 pub fn x5t_s256(der: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, der))
+    sha256_b64url(der)
 }
 
 /// RFC 7638 JWK SHA-256 thumbprint: the required members in lexicographic order, serialized
@@ -287,6 +370,67 @@ mod tests {
         });
         let t = jwk_thumbprint(jwk.as_object().unwrap()).unwrap();
         assert_eq!(t, "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
+    }
+
+    #[test]
+    fn r181_crit_header_is_refused() {
+        let key = PrivateKey::generate(Alg::Es256, "k").unwrap();
+        let public = key.public_jwk().unwrap();
+        let mut header = JwsHeader::new();
+        header.set_key_id("k");
+        header.set_critical(&vec!["exp"]);
+        header.set_claim("exp", Some(json!(1))).unwrap();
+        let token =
+            jwt::encode_with_signer(&JwtPayload::new(), &header, key.signer.as_ref()).unwrap();
+        assert!(verify_jws(&token, &public).is_err());
+    }
+
+    #[test]
+    fn verification_refuses_a_private_jwk_and_a_key_registered_for_another_alg() {
+        let key = PrivateKey::generate(Alg::Es256, "k").unwrap();
+        let token = key.sign("JWT", Map::new()).unwrap();
+        let private: Map<String, Value> = serde_json::from_slice(&key.to_json()).unwrap();
+        assert!(verify_jws(&token, &private).is_err());
+        let mut public = key.public_jwk().unwrap();
+        assert!(verify_jws(&token, &public).is_ok());
+        public.insert("alg".into(), json!("PS256"));
+        assert!(verify_jws(&token, &public).is_err());
+    }
+
+    #[test]
+    fn r98_key_strength() {
+        for alg in Alg::ALL {
+            assert!(is_strong_public_jwk(
+                &PrivateKey::generate(alg, "k")
+                    .unwrap()
+                    .public_jwk()
+                    .unwrap()
+            ));
+        }
+        let weak = Jwk::generate_rsa_key(1024)
+            .unwrap()
+            .to_public_key()
+            .unwrap();
+        assert!(!is_strong_public_jwk(weak.as_ref()));
+        let p384 = Jwk::generate_ec_key(EcCurve::P384)
+            .unwrap()
+            .to_public_key()
+            .unwrap();
+        assert!(!is_strong_public_jwk(p384.as_ref()));
+        assert!(is_private_jwk(
+            &serde_json::from_slice(&PrivateKey::generate(Alg::EdDsa, "k").unwrap().to_json())
+                .unwrap()
+        ));
+    }
+
+    #[test]
+    fn peek_header_needs_three_parts() {
+        assert!(peek_header("a.b").is_err());
+        assert!(peek_header("a.b.c.d").is_err());
+        let key = PrivateKey::generate(Alg::Es256, "k").unwrap();
+        let header = peek_header(&key.sign("dpop+jwt", Map::new()).unwrap()).unwrap();
+        assert_eq!(header["typ"], "dpop+jwt");
+        assert_eq!(header["kid"], "k");
     }
 
     #[test]
