@@ -196,6 +196,23 @@ pub fn peek_header(token: &str) -> Result<Map<String, Value>, JoseError> {
     }
 }
 
+/// Decodes the claims of a compact JWS without verifying anything. Use it only to find whose
+/// keys verify the token (a client assertion's `sub`).
+pub fn peek_claims(token: &str) -> Result<Map<String, Value>, JoseError> {
+    peek_header(token)?;
+    let payload = token
+        .split('.')
+        .nth(1)
+        .ok_or_else(|| JoseError("not a compact JWS".into()))?;
+    let bytes = URL_SAFE_NO_PAD
+        .decode(payload)
+        .map_err(|_| JoseError("payload is not base64url".into()))?;
+    match serde_json::from_slice(&bytes) {
+        Ok(Value::Object(map)) => Ok(map),
+        _ => Err(JoseError("payload is not a JSON object".into())),
+    }
+}
+
 /// Verifies a compact JWS with a public JWK and returns its header and claims.
 ///
 /// The `alg` header must be on the allow-list and match the key (R180): `none` and HMAC never

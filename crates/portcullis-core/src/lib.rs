@@ -12,12 +12,20 @@
 //! - [`keys`]: the lifecycle of the server's signing keys (published before signing, overlap).
 //! - [`discovery`]: the authorization server metadata document (RFC 8414, OIDC Discovery).
 //! - [`hash`]: how secrets (tokens, codes, request_uris) are stored: SHA-256 digests.
+//! - [`client`]: registered client metadata, validated (RFC 7591 with FAPI rules).
+//! - [`client_auth`]: `private_key_jwt` and mutual-TLS client authentication rules.
+//! - [`dn`]: RFC 4514 distinguished names compared with certificate subjects.
+//! - [`scope`]: scope sets.
 
+pub mod client;
+pub mod client_auth;
 pub mod discovery;
+pub mod dn;
 pub mod error;
 pub mod hash;
 pub mod jose;
 pub mod keys;
+pub mod scope;
 pub mod time;
 
 pub use error::{ErrorCode, OAuthError};
