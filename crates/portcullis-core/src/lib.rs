@@ -16,6 +16,7 @@
 //! - [`client_auth`]: `private_key_jwt` and mutual-TLS client authentication rules.
 //! - [`dn`]: RFC 4514 distinguished names compared with certificate subjects.
 //! - [`scope`]: scope sets.
+//! - [`token`]: access token binding, claims and responses.
 
 pub mod client;
 pub mod client_auth;
@@ -27,6 +28,7 @@ pub mod jose;
 pub mod keys;
 pub mod scope;
 pub mod time;
+pub mod token;
 
 pub use error::{ErrorCode, OAuthError};
 pub use time::Timestamp;

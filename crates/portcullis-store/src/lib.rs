@@ -18,8 +18,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use portcullis_core::Timestamp;
+use portcullis_core::hash::TokenHash;
 use portcullis_core::jose::Alg;
 use portcullis_core::keys::KeySchedule;
+use portcullis_core::token::Grant;
 
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
@@ -68,6 +70,54 @@ pub struct StoredKey {
     pub private_jwk_enc: Vec<u8>,
 }
 
+/// A registered client as stored.
+#[derive(Clone, Debug, Eq, PartialEq)]
+pub struct ClientRecord {
+    /// The client identifier.
+    pub client_id: String,
+    /// The validated RFC 7591 metadata, as JSON text.
+    pub metadata: String,
+    /// Creation time.
+    pub created_at: Timestamp,
+    /// Last change.
+    pub updated_at: Timestamp,
+    /// When it was disabled; a disabled client cannot authenticate.
+    pub disabled_at: Option<Timestamp>,
+}
+
+/// The outcome of recording a single-use value.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub enum JtiUse {
+    /// First use: the value is now spent.
+    Fresh,
+    /// Seen before: a replay.
+    Replayed,
+}
+
+/// An access token as stored: its hash, format and what it grants.
+#[derive(Clone, Debug, Eq, PartialEq)]
+pub struct AccessTokenRecord {
+    /// SHA-256 of the token.
+    pub token_hash: TokenHash,
+    /// `jwt` or `opaque`.
+    pub format: String,
+    /// What the token grants.
+    pub grant: Grant,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<Timestamp>,
+}
+
+/// The outcome of a revocation request for one token.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub enum Revocation {
+    /// The token belongs to another client: nothing was changed (R157).
+    NotOwner,
+    /// The token is (now) revoked.
+    Revoked,
+    /// No such token.
+    Unknown,
+}
+
 /// The storage interface of Portcullis, implemented for Postgres and SQLite.
 #[async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug + 'static {
@@ -93,8 +143,44 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         unpublish_at: Timestamp,
     ) -> Result<(), StoreError>;
 
-    /// Deletes rows whose lifetime ended before `now` (keys no longer published). Returns the
-    /// number of rows removed.
+    /// Registers a client; [`StoreError::Conflict`] if the client_id is taken.
+    async fn insert_client(&self, client: &ClientRecord) -> Result<(), StoreError>;
+
+    /// The client with this identifier, disabled or not.
+    async fn client(&self, client_id: &str) -> Result<Option<ClientRecord>, StoreError>;
+
+    /// Every client, ordered by client_id.
+    async fn clients(&self) -> Result<Vec<ClientRecord>, StoreError>;
+
+    /// Disables a client. Returns `false` if there is no such client.
+    async fn disable_client(&self, client_id: &str, now: Timestamp) -> Result<bool, StoreError>;
+
+    /// Spends a single-use value (an assertion or DPoP proof `jti`, keyed by a hash that names
+    /// its kind and issuer) until `expires_at`. Atomic across processes: of concurrent calls
+    /// with one key, exactly one sees [`JtiUse::Fresh`].
+    async fn record_jti(
+        &self,
+        key: &TokenHash,
+        expires_at: Timestamp,
+    ) -> Result<JtiUse, StoreError>;
+
+    /// Stores an issued access token (by hash).
+    async fn insert_access_token(&self, token: &AccessTokenRecord) -> Result<(), StoreError>;
+
+    /// The access token with this hash.
+    async fn access_token(&self, hash: &TokenHash)
+    -> Result<Option<AccessTokenRecord>, StoreError>;
+
+    /// Revokes the access token with this hash if it was issued to `client_id` (R157).
+    async fn revoke_access_token(
+        &self,
+        hash: &TokenHash,
+        client_id: &str,
+        now: Timestamp,
+    ) -> Result<Revocation, StoreError>;
+
+    /// Deletes rows whose lifetime ended before `now`: keys no longer published, spent `jti`s
+    /// and access tokens past their expiry. Returns the number of rows removed.
     async fn purge_expired(&self, now: Timestamp) -> Result<u64, StoreError>;
 }
 
