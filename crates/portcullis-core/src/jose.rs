@@ -318,6 +318,32 @@ pub fn jwk_thumbprint(jwk: &Map<String, Value>) -> Option<String> {
     Some(URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, canonical.as_bytes())))
 }
 
+impl PrivateKey {
+    /// Signs `claims` as a compact JWS with this key and the given `typ`, carrying the public key
+    /// in the `jwk` header instead of a `kid`, as a DPoP proof does (RFC 9449 §4.2). The header
+    /// never holds a private member (R19).
+    pub fn sign_with_jwk(
+        &self,
+        typ: &str,
+        claims: Map<String, Value>,
+    ) -> Result<String, JoseError> {
+        let mut header = JwsHeader::new();
+        header.set_token_type(typ);
+        header.set_jwk(self.jwk.to_public_key()?);
+        // josekit writes the signer's key id into the header: sign with a key that has none.
+        let mut anonymous: Map<String, Value> = self.jwk.clone().into();
+        anonymous.remove("kid");
+        let anonymous = Jwk::from_map(anonymous)?;
+        let signer: Box<dyn JwsSigner> = match self.alg {
+            Alg::EdDsa => Box::new(jws::EdDSA.signer_from_jwk(&anonymous)?),
+            Alg::Es256 => Box::new(jws::ES256.signer_from_jwk(&anonymous)?),
+            Alg::Ps256 => Box::new(jws::PS256.signer_from_jwk(&anonymous)?),
+        };
+        let payload = JwtPayload::from_map(claims)?;
+        Ok(jwt::encode_with_signer(&payload, &header, signer.as_ref())?)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -456,5 +482,23 @@ mod tests {
             x5t_s256(b"abc"),
             "ungWv48Bz-pBQUDeXa4iI7ADYaOWF3qctBD_YfIAFa0"
         );
+    }
+
+    #[test]
+    fn sign_with_jwk_embeds_the_public_key_only() {
+        for alg in Alg::ALL {
+            let key = PrivateKey::generate(alg, "k").unwrap();
+            let token = key.sign_with_jwk("dpop+jwt", Map::new()).unwrap();
+            let header = peek_header(&token).unwrap();
+            assert_eq!(header["typ"], "dpop+jwt");
+            assert!(!header.contains_key("kid"), "{alg}");
+            let jwk = header["jwk"].as_object().unwrap();
+            assert!(!is_private_jwk(jwk), "{alg}");
+            assert_eq!(
+                jwk_thumbprint(jwk),
+                jwk_thumbprint(&key.public_jwk().unwrap())
+            );
+            assert!(verify_jws(&token, jwk).is_ok(), "{alg}");
+        }
     }
 }

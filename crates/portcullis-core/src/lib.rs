@@ -11,6 +11,7 @@
 //! - [`jose`]: the only module that touches josekit: algorithm allow-list, keys, thumbprints.
 //! - [`keys`]: the lifecycle of the server's signing keys (published before signing, overlap).
 //! - [`discovery`]: the authorization server metadata document (RFC 8414, OIDC Discovery).
+//! - [`dpop`]: DPoP proof checks (RFC 9449), the `jkt` thumbprint and stateless nonces.
 //! - [`hash`]: how secrets (tokens, codes, request_uris) are stored: SHA-256 digests.
 //! - [`client`]: registered client metadata, validated (RFC 7591 with FAPI rules).
 //! - [`client_auth`]: `private_key_jwt` and mutual-TLS client authentication rules.
@@ -22,6 +23,7 @@ pub mod client;
 pub mod client_auth;
 pub mod discovery;
 pub mod dn;
+pub mod dpop;
 pub mod error;
 pub mod hash;
 pub mod jose;
