@@ -65,8 +65,13 @@ impl Endpoint {
 /// Builds the metadata document.
 ///
 /// `issuer` and `mtls_base` carry no trailing slash; `endpoints` lists the endpoints this server
-/// serves.
-pub fn document(issuer: &str, mtls_base: &str, endpoints: &[Endpoint]) -> Value {
+/// serves and `grant_types` the grants its token endpoint accepts.
+pub fn document(
+    issuer: &str,
+    mtls_base: &str,
+    endpoints: &[Endpoint],
+    grant_types: &[&str],
+) -> Value {
     let algs: Vec<&str> = Alg::ALL.iter().map(|a| a.as_str()).collect();
     let mut doc = Map::new();
     let mut put = |k: &str, v: Value| {
@@ -96,6 +101,28 @@ pub fn document(issuer: &str, mtls_base: &str, endpoints: &[Endpoint]) -> Value 
     put("tls_client_certificate_bound_access_tokens", json!(true));
     put("dpop_signing_alg_values_supported", json!(algs));
 
+    if endpoints.contains(&Endpoint::Token) {
+        put("grant_types_supported", json!(grant_types));
+    }
+    for (endpoint, prefix) in [
+        (Endpoint::Introspection, "introspection"),
+        (Endpoint::Revocation, "revocation"),
+    ] {
+        if endpoints.contains(&endpoint) {
+            put(
+                &format!("{prefix}_endpoint_auth_methods_supported"),
+                json!(TOKEN_ENDPOINT_AUTH_METHODS),
+            );
+            put(
+                &format!("{prefix}_endpoint_auth_signing_alg_values_supported"),
+                json!(algs),
+            );
+        }
+    }
+    if endpoints.contains(&Endpoint::Introspection) {
+        // RFC 9701 §7: JWT introspection responses.
+        put("introspection_signing_alg_values_supported", json!(algs));
+    }
     let mut aliases = Map::new();
     for endpoint in endpoints {
         put(
@@ -121,7 +148,7 @@ mod tests {
     const MTLS: &str = "https://mtls.as.example";
 
     fn doc(endpoints: &[Endpoint]) -> Value {
-        document(ISSUER, MTLS, endpoints)
+        document(ISSUER, MTLS, endpoints, &["client_credentials"])
     }
 
     #[test]
@@ -183,6 +210,29 @@ mod tests {
         );
         assert!(!aliases.contains_key("authorization_endpoint"));
         assert_eq!(d["authorization_endpoint"], "https://as.example/authorize");
+    }
+
+    #[test]
+    fn r14_r16_grant_types_and_endpoint_auth_methods_follow_the_endpoints() {
+        let d = doc(&[
+            Endpoint::Token,
+            Endpoint::Introspection,
+            Endpoint::Revocation,
+        ]);
+        assert_eq!(d["grant_types_supported"], json!(["client_credentials"]));
+        assert_eq!(
+            d["introspection_endpoint_auth_methods_supported"],
+            d["token_endpoint_auth_methods_supported"]
+        );
+        assert_eq!(
+            d["revocation_endpoint_auth_methods_supported"],
+            d["token_endpoint_auth_methods_supported"]
+        );
+        assert_eq!(
+            d["introspection_signing_alg_values_supported"],
+            json!(["PS256", "ES256", "EdDSA"])
+        );
+        assert!(doc(&[]).get("grant_types_supported").is_none());
     }
 
     #[test]

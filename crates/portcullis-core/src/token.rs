@@ -3,6 +3,8 @@
 
 use serde_json::{Map, Value, json};
 
+use crate::client::Client;
+use crate::error::{ErrorCode, OAuthError};
 use crate::scope::Scope;
 use crate::time::Timestamp;
 
@@ -30,6 +32,55 @@ impl Confirmation {
             Self::Jkt(_) => "DPoP",
             Self::X5tS256(_) => "Bearer",
         }
+    }
+}
+
+/// Chooses how a new access token is bound (R68, R113, R114, R118): to the DPoP key when a proof
+/// came, else to the client certificate; a client that registered one binding gets only that
+/// one; with neither, no token is issued (FAPI2-SP §5.3.2.1-4).
+pub fn sender_constraint(
+    dpop_jkt: Option<&str>,
+    certificate_x5t: Option<&str>,
+    client: &Client,
+) -> Result<Confirmation, OAuthError> {
+    if client.tls_client_certificate_bound_access_tokens {
+        return certificate_x5t
+            .map(|x5t| Confirmation::X5tS256(x5t.to_owned()))
+            .ok_or(OAuthError::new(
+                ErrorCode::InvalidRequest,
+                "this client's tokens are bound to its TLS certificate",
+            ));
+    }
+    if let Some(jkt) = dpop_jkt {
+        return Ok(Confirmation::Jkt(jkt.to_owned()));
+    }
+    // R114: dpop_bound_access_tokens clients must send a proof.
+    if client.dpop_bound_access_tokens {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidRequest,
+            "a DPoP proof is required",
+        ));
+    }
+    certificate_x5t
+        .map(|x5t| Confirmation::X5tS256(x5t.to_owned()))
+        .ok_or(OAuthError::new(
+            ErrorCode::InvalidRequest,
+            "a DPoP proof or a client certificate is required to bind the token",
+        ))
+}
+
+/// R115, R116, R119: a presented token is honoured only with its binding: a DPoP-bound token
+/// with the `DPoP` scheme and a proof by its key, a certificate-bound token over TLS with its
+/// certificate.
+pub fn binding_holds(
+    confirmation: &Confirmation,
+    dpop_scheme: bool,
+    proof_jkt: Option<&str>,
+    certificate_x5t: Option<&str>,
+) -> bool {
+    match confirmation {
+        Confirmation::Jkt(jkt) => dpop_scheme && proof_jkt == Some(jkt.as_str()),
+        Confirmation::X5tS256(x5t) => !dpop_scheme && certificate_x5t == Some(x5t.as_str()),
     }
 }
 
@@ -96,7 +147,96 @@ impl Grant {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
+    use crate::client::{ClientMetadata, ClientPolicy};
+    use crate::jose::{Alg, PrivateKey};
+
+    fn client(dpop: Option<bool>, mtls: Option<bool>) -> Client {
+        let metadata = ClientMetadata {
+            token_endpoint_auth_method: Some("private_key_jwt".into()),
+            jwks: Some(
+                json!({ "keys": [PrivateKey::generate(Alg::Es256, "k").unwrap().public_jwk().unwrap()] }),
+            ),
+            grant_types: Some(vec!["client_credentials".into()]),
+            dpop_bound_access_tokens: dpop,
+            tls_client_certificate_bound_access_tokens: mtls,
+            ..ClientMetadata::default()
+        };
+        Client::validate(
+            "c1",
+            metadata,
+            ClientPolicy {
+                max_access_token_lifetime: 600,
+            },
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn r68_no_proof_of_possession_no_token() {
+        let e = sender_constraint(None, None, &client(None, None)).unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidRequest);
+    }
+
+    #[test]
+    fn r113_r118_dpop_wins_over_the_certificate_unless_the_client_registered_mtls() {
+        let c = client(None, None);
+        assert_eq!(
+            sender_constraint(Some("j"), Some("x"), &c).unwrap(),
+            Confirmation::Jkt("j".into())
+        );
+        assert_eq!(
+            sender_constraint(None, Some("x"), &c).unwrap(),
+            Confirmation::X5tS256("x".into())
+        );
+        let mtls = client(None, Some(true));
+        assert_eq!(
+            sender_constraint(Some("j"), Some("x"), &mtls).unwrap(),
+            Confirmation::X5tS256("x".into())
+        );
+        assert_eq!(
+            sender_constraint(Some("j"), None, &mtls).unwrap_err().code,
+            ErrorCode::InvalidRequest
+        );
+    }
+
+    #[test]
+    fn r115_r116_r119_binding_holds_only_with_the_right_key_and_scheme() {
+        let dpop = Confirmation::Jkt("k1".into());
+        assert!(binding_holds(&dpop, true, Some("k1"), None));
+        assert!(
+            !binding_holds(&dpop, true, Some("k2"), None),
+            "another DPoP key"
+        );
+        assert!(
+            !binding_holds(&dpop, false, Some("k1"), None),
+            "downgraded to Bearer"
+        );
+        assert!(!binding_holds(&dpop, true, None, Some("k1")), "no proof");
+        let mtls = Confirmation::X5tS256("c1".into());
+        assert!(binding_holds(&mtls, false, None, Some("c1")));
+        assert!(
+            !binding_holds(&mtls, false, None, Some("c2")),
+            "another certificate"
+        );
+        assert!(!binding_holds(&mtls, false, None, None), "no certificate");
+        assert!(
+            !binding_holds(&mtls, true, Some("c1"), Some("c1")),
+            "DPoP scheme for a certificate-bound token"
+        );
+    }
+
+    #[test]
+    fn r114_dpop_bound_clients_must_send_a_proof() {
+        let c = client(Some(true), None);
+        assert_eq!(
+            sender_constraint(None, Some("x"), &c).unwrap_err().code,
+            ErrorCode::InvalidRequest
+        );
+        assert!(sender_constraint(Some("j"), Some("x"), &c).is_ok());
+    }
 
     fn grant(confirmation: Confirmation) -> Grant {
         Grant {

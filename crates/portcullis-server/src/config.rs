@@ -43,8 +43,58 @@ pub struct Config {
     pub keys: Keys,
     /// HTTP limits and timeouts.
     pub http: Http,
+    /// Access tokens.
+    pub tokens: Tokens,
+    /// DPoP (RFC 9449).
+    pub dpop: Dpop,
+    /// Client registry and client key retrieval.
+    pub clients: Clients,
     /// Logging.
     pub log: Log,
+}
+
+/// Access token settings.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Tokens {
+    /// `opaque` (256 random bits, checked by introspection) or `jwt` (RFC 9068); a client's
+    /// `access_token_format` overrides it.
+    pub access_token_format: String,
+    /// Default access token lifetime, seconds (FAPI2-SP §6.1: short).
+    pub access_token_lifetime_secs: i64,
+    /// Longest lifetime a client may register, seconds.
+    pub max_access_token_lifetime_secs: i64,
+    /// Algorithm of the server key that signs JWT access tokens and introspection responses.
+    pub signing_alg: String,
+    /// `aud` of access tokens. Default: the issuer.
+    pub audience: Option<String>,
+}
+
+/// DPoP settings.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Dpop {
+    /// Require a server-provided nonce in every DPoP proof (R112). Nonces are derived from the
+    /// key-encryption key, so every process sharing it accepts the others' nonces.
+    pub require_nonce: bool,
+}
+
+/// Client registry settings.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Clients {
+    /// Seconds a process keeps a client's registration in memory before reading it again (a
+    /// disabled client is refused everywhere within this time).
+    pub cache_secs: u64,
+    /// Allow `jwks_uri` hosts that resolve to loopback, private or link-local addresses. Off by
+    /// default: a client must not make the server fetch from its internal network (SSRF).
+    pub jwks_uri_allow_private: bool,
+    /// Extra CA certificates (PEM) trusted for `jwks_uri` fetches, besides the system roots.
+    pub jwks_uri_ca_file: Option<PathBuf>,
+    /// Timeout of one `jwks_uri` fetch, seconds.
+    pub jwks_uri_timeout_secs: u64,
+    /// Largest accepted `jwks_uri` document, bytes.
+    pub jwks_uri_max_bytes: usize,
 }
 
 /// Listen addresses of the two listeners.
@@ -166,6 +216,9 @@ impl Default for Config {
             proxy: Proxy::default(),
             keys: Keys::default(),
             http: Http::default(),
+            tokens: Tokens::default(),
+            dpop: Dpop::default(),
+            clients: Clients::default(),
             log: Log::default(),
         }
     }
@@ -235,6 +288,30 @@ impl Default for Http {
             header_read_timeout_secs: 5,
             handshake_timeout_secs: 10,
             shutdown_grace_secs: 20,
+        }
+    }
+}
+
+impl Default for Tokens {
+    fn default() -> Self {
+        Self {
+            access_token_format: "opaque".to_owned(),
+            access_token_lifetime_secs: 300,
+            max_access_token_lifetime_secs: 3600,
+            signing_alg: "ES256".to_owned(),
+            audience: None,
+        }
+    }
+}
+
+impl Default for Clients {
+    fn default() -> Self {
+        Self {
+            cache_secs: 5,
+            jwks_uri_allow_private: false,
+            jwks_uri_ca_file: None,
+            jwks_uri_timeout_secs: 5,
+            jwks_uri_max_bytes: 64 * 1024,
         }
     }
 }
@@ -326,6 +403,28 @@ impl Config {
         {
             bail!("http limits and timeouts must be greater than zero");
         }
+        if portcullis_core::client::TokenFormat::parse(&self.tokens.access_token_format).is_none() {
+            bail!("tokens.access_token_format must be \"opaque\" or \"jwt\"");
+        }
+        if self.tokens.access_token_lifetime_secs < 1
+            || self.tokens.access_token_lifetime_secs > self.tokens.max_access_token_lifetime_secs
+        {
+            bail!(
+                "tokens.access_token_lifetime_secs must be between 1 and tokens.max_access_token_lifetime_secs"
+            );
+        }
+        let token_alg = self.token_signing_alg()?;
+        if !self.signing_algs()?.contains(&token_alg) {
+            bail!("tokens.signing_alg must be one of keys.algs");
+        }
+        if let Some(ca) = &self.clients.jwks_uri_ca_file {
+            crate::tls::read_cert_chain(ca)?;
+        }
+        if self.clients.jwks_uri_timeout_secs == 0 || self.clients.jwks_uri_max_bytes == 0 {
+            bail!(
+                "clients.jwks_uri_timeout_secs and clients.jwks_uri_max_bytes must be greater than zero"
+            );
+        }
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|e| anyhow::anyhow!("log.level is not a valid filter: {e}"))?;
         Ok(())
@@ -350,6 +449,21 @@ impl Config {
         // Validation has checked the issuer is an https URL with a host, so a port can be set.
         let _ = url.set_port(Some(self.listen.mtls.port()));
         url.as_str().trim_end_matches('/').to_owned()
+    }
+
+    /// The algorithm that signs JWT access tokens and introspection responses.
+    pub fn token_signing_alg(&self) -> anyhow::Result<portcullis_core::jose::Alg> {
+        portcullis_core::jose::Alg::parse(&self.tokens.signing_alg).with_context(|| {
+            format!(
+                "tokens.signing_alg: {:?} is not allowed (PS256, ES256, EdDSA)",
+                self.tokens.signing_alg
+            )
+        })
+    }
+
+    /// The `aud` of access tokens.
+    pub fn token_audience(&self) -> &str {
+        self.tokens.audience.as_deref().unwrap_or(&self.issuer)
     }
 
     /// The configured signing algorithms, parsed.

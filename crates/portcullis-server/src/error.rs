@@ -12,6 +12,9 @@ use axum::response::{IntoResponse, Response};
 use portcullis_core::{ErrorCode, OAuthError};
 use serde_json::json;
 
+/// The `DPoP-Nonce` response header (RFC 9449 §8).
+pub const DPOP_NONCE: header::HeaderName = header::HeaderName::from_static("dpop-nonce");
+
 /// A token-style error response.
 #[derive(Debug)]
 pub struct TokenError {
@@ -19,6 +22,8 @@ pub struct TokenError {
     pub error: OAuthError,
     /// Whether the client authenticated with the `Authorization` header.
     pub used_authorization_header: bool,
+    /// A fresh DPoP nonce to send with `use_dpop_nonce` (RFC 9449 §8).
+    pub dpop_nonce: Option<String>,
 }
 
 impl From<OAuthError> for TokenError {
@@ -26,6 +31,7 @@ impl From<OAuthError> for TokenError {
         Self {
             error,
             used_authorization_header: false,
+            dpop_nonce: None,
         }
     }
 }
@@ -34,7 +40,6 @@ impl IntoResponse for TokenError {
     fn into_response(self) -> Response {
         let code = self.error.code;
         let status = match code {
-            ErrorCode::InvalidClient if self.used_authorization_header => StatusCode::UNAUTHORIZED,
             ErrorCode::InvalidClient | ErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,
             ErrorCode::AccessDenied | ErrorCode::InsufficientScope => StatusCode::FORBIDDEN,
             ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
@@ -49,6 +54,9 @@ impl IntoResponse for TokenError {
         if code == ErrorCode::InvalidClient && self.used_authorization_header {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic"));
         }
+        if let Some(nonce) = self.dpop_nonce.and_then(|n| HeaderValue::from_str(&n).ok()) {
+            headers.insert(DPOP_NONCE, nonce);
+        }
         response
     }
 }
@@ -56,4 +64,62 @@ impl IntoResponse for TokenError {
 /// The generic answer to an internal failure: no detail leaves the server.
 pub fn server_error() -> Response {
     TokenError::from(OAuthError::new(ErrorCode::ServerError, "internal error")).into_response()
+}
+
+/// A protected-resource error (RFC 6750 §3, RFC 9449 §7.1): 401 (403 for `insufficient_scope`)
+/// with a `WWW-Authenticate` challenge for both schemes, and no body detail (R117, R147).
+#[derive(Debug)]
+pub struct BearerError {
+    /// The error, or `None` when the request carried no token (R147: no error code then).
+    pub error: Option<OAuthError>,
+    /// A fresh DPoP nonce for `use_dpop_nonce`.
+    pub dpop_nonce: Option<String>,
+}
+
+impl From<OAuthError> for BearerError {
+    fn from(error: OAuthError) -> Self {
+        Self {
+            error: Some(error),
+            dpop_nonce: None,
+        }
+    }
+}
+
+impl IntoResponse for BearerError {
+    fn into_response(self) -> Response {
+        let algs = portcullis_core::jose::Alg::ALL
+            .map(|a| a.as_str())
+            .join(" ");
+        let (status, challenge) = match self.error {
+            None => (
+                StatusCode::UNAUTHORIZED,
+                format!("DPoP algs=\"{algs}\", Bearer"),
+            ),
+            Some(e) => {
+                let status = match e.code {
+                    ErrorCode::InsufficientScope => StatusCode::FORBIDDEN,
+                    ErrorCode::InvalidRequest => StatusCode::BAD_REQUEST,
+                    _ => StatusCode::UNAUTHORIZED,
+                };
+                let code = e.code.as_str();
+                let description = e.description;
+                (
+                    status,
+                    format!(
+                        "DPoP algs=\"{algs}\", error=\"{code}\", error_description=\"{description}\", Bearer error=\"{code}\", error_description=\"{description}\""
+                    ),
+                )
+            }
+        };
+        let mut response = status.into_response();
+        let headers = response.headers_mut();
+        if let Ok(value) = HeaderValue::from_str(&challenge) {
+            headers.insert(header::WWW_AUTHENTICATE, value);
+        }
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if let Some(nonce) = self.dpop_nonce.and_then(|n| HeaderValue::from_str(&n).ok()) {
+            headers.insert(DPOP_NONCE, nonce);
+        }
+        response
+    }
 }

@@ -20,8 +20,12 @@ use portcullis_core::keys::{self, KeySchedule, KeyState};
 use portcullis_store::{Store, StoreError, StoredKey};
 use serde_json::{Map, Value};
 
-/// The key-encryption key: 32 bytes protecting private signing keys at rest.
-pub struct Kek(RandomizedNonceKey);
+/// The key-encryption key: 32 bytes protecting private signing keys at rest, and the root from
+/// which other shared secrets (DPoP nonce keys) are derived.
+pub struct Kek {
+    aead: RandomizedNonceKey,
+    root: aws_lc_rs::hmac::Key,
+}
 
 impl fmt::Debug for Kek {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -38,9 +42,21 @@ impl Kek {
         if bytes.len() != 32 {
             bail!("key-encryption key must be 32 bytes, got {}", bytes.len());
         }
-        let key = RandomizedNonceKey::new(&AES_256_GCM, &bytes)
+        let aead = RandomizedNonceKey::new(&AES_256_GCM, &bytes)
             .map_err(|_| anyhow!("key-encryption key rejected"))?;
-        Ok(Self(key))
+        Ok(Self {
+            aead,
+            root: aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &bytes),
+        })
+    }
+
+    /// A 32-byte key for `purpose`, the same in every process that shares this KEK
+    /// (HMAC-SHA256(KEK, purpose)); knowing it reveals nothing about the KEK.
+    pub fn derive(&self, purpose: &str) -> [u8; 32] {
+        let tag = aws_lc_rs::hmac::sign(&self.root, purpose.as_bytes());
+        let mut out = [0u8; 32];
+        out.copy_from_slice(tag.as_ref());
+        out
     }
 
     /// A fresh random key, base64-encoded, for a first start.
@@ -54,7 +70,7 @@ impl Kek {
     fn seal(&self, aad: &str, plaintext: &[u8]) -> anyhow::Result<Vec<u8>> {
         let mut data = plaintext.to_vec();
         let nonce = self
-            .0
+            .aead
             .seal_in_place_append_tag(Aad::from(aad.as_bytes()), &mut data)
             .map_err(|_| anyhow!("encryption failed"))?;
         let mut out = nonce.as_ref().to_vec();
@@ -71,7 +87,7 @@ impl Kek {
         let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| anyhow!("bad nonce"))?;
         let mut data = body.to_vec();
         let plain = self
-            .0
+            .aead
             .open_in_place(nonce, Aad::from(aad.as_bytes()), &mut data)
             .map_err(|_| anyhow!("cannot decrypt (wrong key-encryption key?)"))?;
         Ok(plain.to_vec())
@@ -261,6 +277,23 @@ mod tests {
             other.open("kid-1", &sealed).is_err(),
             "wrong key-encryption key"
         );
+    }
+
+    #[test]
+    fn derived_keys_depend_on_the_kek_and_the_purpose() {
+        let text = Kek::generate_base64().unwrap();
+        let (a, b) = (
+            Kek::from_base64(&text).unwrap(),
+            Kek::from_base64(&text).unwrap(),
+        );
+        assert_eq!(
+            a.derive("dpop-nonce"),
+            b.derive("dpop-nonce"),
+            "shared across processes"
+        );
+        assert_ne!(a.derive("dpop-nonce"), a.derive("other"));
+        let c = Kek::from_base64(&Kek::generate_base64().unwrap()).unwrap();
+        assert_ne!(a.derive("dpop-nonce"), c.derive("dpop-nonce"));
     }
 
     #[test]

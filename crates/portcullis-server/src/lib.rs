@@ -6,19 +6,26 @@
 //! the path to one handler in [`endpoints`], which asks `portcullis_core` for the decision and
 //! persists it through `portcullis_store`.
 
+pub mod client_auth;
+mod client_keys;
+pub mod clients;
 pub mod clock;
 pub mod config;
 pub mod datadir;
+mod dpop;
 mod endpoints;
 pub mod error;
+pub mod extract;
 pub mod keys;
 pub mod peer;
+pub mod resource;
 pub mod routes;
 mod security;
 mod serve;
 pub mod state;
 pub mod telemetry;
 pub mod tls;
+mod tokens;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -166,6 +173,8 @@ pub async fn start_on(
     let now = clock.now();
     let prepared = datadir::prepare(&config, now.unix())?;
     let store = open_store(&config).await?;
+    // Derived from the KEK, so every process sharing it issues and accepts the same nonces.
+    let dpop_nonce_key = prepared.kek.derive("portcullis dpop nonce v1");
     let keys = Arc::new(
         KeyRing::bootstrap(
             Arc::clone(&store),
@@ -180,14 +189,24 @@ pub async fn start_on(
         &config.issuer,
         &config.mtls_base_url(),
         routes::ENDPOINTS,
+        routes::GRANT_TYPES,
     ))?;
+    let clients = Arc::new(clients::Clients::new(Arc::clone(&store), &config)?);
+    let trust_anchors = Arc::new(client_auth::TrustAnchors::load(&config)?);
+    let dpop_nonces = Arc::new(portcullis_core::dpop::NonceKey::new(dpop_nonce_key));
+    let token_alg = config.token_signing_alg()?;
     let config = Arc::new(config);
     let state = AppState {
+        mtls_base_url: config.mtls_base_url().into(),
         config: Arc::clone(&config),
         store,
         keys,
         clock,
         discovery: discovery.into(),
+        clients,
+        trust_anchors,
+        dpop_nonces,
+        token_alg,
     };
     let router = app(state.clone(), extend)?;
 

@@ -15,7 +15,7 @@ use portcullis_server::clock::{Clock, SystemClock};
 use portcullis_server::config::{Config, TlsMode, one_line_error};
 use portcullis_server::keys::KeyRing;
 use portcullis_server::telemetry::{self, redact_url};
-use portcullis_server::{datadir, open_store};
+use portcullis_server::{clients, datadir, open_store};
 
 /// Portcullis: a FAPI 2.0 authorization server.
 #[derive(Debug, Parser)]
@@ -40,6 +40,31 @@ enum Command {
     /// Signing key commands.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Client registration commands.
+    #[command(subcommand)]
+    Client(ClientCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ClientCommand {
+    /// Register a client from an RFC 7591 metadata document (a client_id in it is kept).
+    Create {
+        /// JSON file with the client metadata (`-` reads standard input).
+        #[arg(long)]
+        metadata: PathBuf,
+    },
+    /// List the registered clients.
+    List,
+    /// Print a client's registered metadata.
+    Show {
+        /// The client_id.
+        client_id: String,
+    },
+    /// Disable a client: it can no longer authenticate, and its tokens stop introspecting active.
+    Disable {
+        /// The client_id.
+        client_id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -131,6 +156,75 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Keys(command) => keys(config, clock, command).await,
+        Command::Client(command) => client(config, clock, command).await,
+    }
+}
+
+async fn client(
+    config: Config,
+    clock: Arc<dyn Clock>,
+    command: ClientCommand,
+) -> anyhow::Result<()> {
+    config.validate()?;
+    datadir::ensure_sqlite_dir(&config)?;
+    let store = open_store(&config).await?;
+    match command {
+        ClientCommand::Create { metadata } => {
+            let text = if metadata.as_os_str() == "-" {
+                std::io::read_to_string(std::io::stdin()).context("reading standard input")?
+            } else {
+                std::fs::read_to_string(&metadata)
+                    .with_context(|| format!("{} cannot be read", metadata.display()))?
+            };
+            let parsed = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not client metadata JSON", metadata.display()))?;
+            let client = clients::register(store.as_ref(), &config, parsed, clock.now()).await?;
+            println!("{}", serde_json::to_string_pretty(&client.metadata)?);
+            eprintln!("created client {}", client.client_id);
+            Ok(())
+        }
+        ClientCommand::List => {
+            println!(
+                "{:<36} {:<28} {:<9} {:<40} NAME",
+                "CLIENT_ID", "AUTH METHOD", "STATE", "GRANT TYPES"
+            );
+            for record in store.clients().await? {
+                let metadata: portcullis_core::client::ClientMetadata =
+                    serde_json::from_str(&record.metadata)?;
+                println!(
+                    "{:<36} {:<28} {:<9} {:<40} {}",
+                    record.client_id,
+                    metadata.token_endpoint_auth_method.unwrap_or_default(),
+                    if record.disabled_at.is_some() {
+                        "disabled"
+                    } else {
+                        "enabled"
+                    },
+                    metadata.grant_types.unwrap_or_default().join(","),
+                    metadata.client_name.unwrap_or_default(),
+                );
+            }
+            Ok(())
+        }
+        ClientCommand::Show { client_id } => {
+            let record = store
+                .client(&client_id)
+                .await?
+                .with_context(|| format!("no client {client_id:?}"))?;
+            let metadata: serde_json::Value = serde_json::from_str(&record.metadata)?;
+            println!("{}", serde_json::to_string_pretty(&metadata)?);
+            if record.disabled_at.is_some() {
+                eprintln!("client {client_id} is disabled");
+            }
+            Ok(())
+        }
+        ClientCommand::Disable { client_id } => {
+            if !store.disable_client(&client_id, clock.now()).await? {
+                anyhow::bail!("no client {client_id:?}");
+            }
+            println!("disabled client {client_id}");
+            Ok(())
+        }
     }
 }
 

@@ -4,14 +4,21 @@
 //! the routes below and nothing is advertised that is not routed here.
 
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, post};
 use portcullis_core::discovery::Endpoint;
 
-use crate::endpoints::{discovery, health, jwks};
+use crate::endpoints::{discovery, health, introspect, jwks, revoke, token};
 use crate::state::AppState;
 
 /// Protocol endpoints served (and so advertised in discovery).
-pub const ENDPOINTS: &[Endpoint] = &[];
+pub const ENDPOINTS: &[Endpoint] = &[
+    Endpoint::Token,
+    Endpoint::Introspection,
+    Endpoint::Revocation,
+];
+
+/// Grant types the token endpoint accepts.
+pub const GRANT_TYPES: &[&str] = &["client_credentials"];
 
 /// Every route of the server.
 pub fn routes() -> Router<AppState> {
@@ -22,6 +29,9 @@ pub fn routes() -> Router<AppState> {
             get(discovery::get),
         )
         .route("/jwks", get(jwks::get))
+        .route("/token", post(token::post))
+        .route("/introspect", post(introspect::post))
+        .route("/revoke", post(revoke::post))
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
 }

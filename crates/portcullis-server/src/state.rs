@@ -3,8 +3,11 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
+use portcullis_core::dpop::NonceKey;
 use portcullis_store::Store;
 
+use crate::client_auth::TrustAnchors;
+use crate::clients::Clients;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::keys::KeyRing;
@@ -22,4 +25,14 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// The metadata document, serialized once at start (it only depends on configuration).
     pub discovery: Bytes,
+    /// Registered clients (cached) and their keys.
+    pub clients: Arc<Clients>,
+    /// CAs trusted for `tls_client_auth`.
+    pub trust_anchors: Arc<TrustAnchors>,
+    /// Issues and checks DPoP nonces; derived from the KEK, so shared by all processes.
+    pub dpop_nonces: Arc<NonceKey>,
+    /// The mTLS listener's base URL (computed once).
+    pub mtls_base_url: Arc<str>,
+    /// The algorithm of the server key that signs JWT access tokens and introspection responses.
+    pub token_alg: portcullis_core::jose::Alg,
 }

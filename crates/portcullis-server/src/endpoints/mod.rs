@@ -2,4 +2,7 @@
 
 pub(crate) mod discovery;
 pub(crate) mod health;
+pub(crate) mod introspect;
 pub(crate) mod jwks;
+pub(crate) mod revoke;
+pub(crate) mod token;

@@ -152,3 +152,71 @@ fn missing_configuration_file_is_named() {
         .unwrap();
     assert_one_line_error(&output, &["nowhere.toml"]);
 }
+
+fn run(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .current_dir(dir)
+        .env_remove("DATABASE_URL")
+        .env("PORTCULLIS_LOG__LEVEL", "warn")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn client_create_keeps_the_client_id_and_list_show_disable_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = portcullis_core::jose::PrivateKey::generate(portcullis_core::jose::Alg::Es256, "k1")
+        .unwrap();
+    let metadata = serde_json::json!({
+        "client_id": "partner-7",
+        "client_name": "Partner Seven",
+        "token_endpoint_auth_method": "private_key_jwt",
+        "jwks": { "keys": [key.public_jwk().unwrap()] },
+        "grant_types": ["client_credentials"],
+        "scope": "accounts"
+    });
+    std::fs::write(dir.path().join("client.json"), metadata.to_string()).unwrap();
+    let created = run(
+        dir.path(),
+        &["client", "create", "--metadata", "client.json"],
+    );
+    assert!(created.status.success(), "{created:?}");
+    let shown: serde_json::Value = serde_json::from_slice(&created.stdout).unwrap();
+    assert_eq!(shown["client_id"], "partner-7");
+
+    let list = String::from_utf8(run(dir.path(), &["client", "list"]).stdout).unwrap();
+    assert!(
+        list.contains("partner-7") && list.contains("private_key_jwt") && list.contains("enabled"),
+        "{list}"
+    );
+    let show = run(dir.path(), &["client", "show", "partner-7"]);
+    let shown: serde_json::Value = serde_json::from_slice(&show.stdout).unwrap();
+    assert_eq!(shown["client_name"], "Partner Seven");
+    assert!(
+        run(dir.path(), &["client", "disable", "partner-7"])
+            .status
+            .success()
+    );
+    let list = String::from_utf8(run(dir.path(), &["client", "list"]).stdout).unwrap();
+    assert!(list.contains("disabled"), "{list}");
+
+    // The same client_id again, a shared-secret method, an unknown client.
+    assert_one_line_error(
+        &run(
+            dir.path(),
+            &["client", "create", "--metadata", "client.json"],
+        ),
+        &["already registered"],
+    );
+    let secret = serde_json::json!({"client_id": "s", "token_endpoint_auth_method": "client_secret_basic", "grant_types": ["client_credentials"]});
+    std::fs::write(dir.path().join("secret.json"), secret.to_string()).unwrap();
+    assert_one_line_error(
+        &run(
+            dir.path(),
+            &["client", "create", "--metadata", "secret.json"],
+        ),
+        &["invalid_client_metadata", "token_endpoint_auth_method"],
+    );
+    assert_one_line_error(&run(dir.path(), &["client", "show", "nobody"]), &["nobody"]);
+}

@@ -9,8 +9,11 @@
 mod support;
 
 mod cli;
+mod client_auth;
 mod discovery;
+mod introspection;
 mod keys;
 mod operations;
 mod proxy;
 mod tls;
+mod token;

@@ -1,6 +1,7 @@
 //! `TestServer`: the real server on 127.0.0.1 ephemeral ports, with a fresh database and data
 //! directory, and HTTP clients that trust its development CA.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -41,6 +42,28 @@ async fn peer(Extension(peer): Extension<Peer>) -> Json<Value> {
     }))
 }
 
+/// A protected resource guarded by the server's own token check (what userinfo builds on).
+async fn resource(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    Extension(peer): Extension<Peer>,
+    headers: axum::http::HeaderMap,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let base = if peer.listener == Listener::Mtls {
+        state.mtls_base_url.to_string()
+    } else {
+        state.config.issuer.clone()
+    };
+    let url = format!("{base}/test/resource");
+    match portcullis_server::resource::authorize(&state, &peer, &headers, "GET", &url).await {
+        Ok(grant) => {
+            Json(json!({ "client_id": grant.client_id, "scope": grant.scope.to_string() }))
+                .into_response()
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
 /// A handler that takes a while, to watch graceful shutdown.
 async fn slow() -> &'static str {
     tokio::time::sleep(Duration::from_millis(700)).await;
@@ -52,6 +75,7 @@ pub(crate) fn test_routes(router: Router<AppState>) -> Router<AppState> {
     router
         .route("/test/peer", get(peer))
         .route("/test/slow", get(slow))
+        .route("/test/resource", get(resource))
 }
 
 /// A change to the configuration of a server about to start.
@@ -61,6 +85,7 @@ type Configure = Box<dyn FnOnce(&mut Config)>;
 pub(crate) struct Builder {
     backend: Backend,
     configure: Vec<Configure>,
+    share: Option<(String, PathBuf)>,
 }
 
 impl TestServer {
@@ -68,6 +93,7 @@ impl TestServer {
         Builder {
             backend: Backend::Postgres,
             configure: Vec::new(),
+            share: None,
         }
     }
 
@@ -137,6 +163,15 @@ impl Builder {
         self
     }
 
+    /// Another server process on the same database with the same key-encryption key.
+    pub(crate) fn sharing(mut self, other: &TestServer) -> Self {
+        self.share = Some((
+            other.config.database_url(),
+            other.dir.path().join("kek.key"),
+        ));
+        self
+    }
+
     pub(crate) fn configure(mut self, f: impl FnOnce(&mut Config) + 'static) -> Self {
         self.configure.push(Box::new(f));
         self
@@ -149,15 +184,20 @@ impl Builder {
             ..Config::default()
         };
         config.log.level = "warn".into();
-        let database = match self.backend {
-            Backend::Postgres => {
+        let database = match (self.backend, &self.share) {
+            (_, Some((url, kek))) => {
+                config.database_url = Some(url.clone());
+                std::fs::copy(kek, dir.path().join("kek.key")).unwrap();
+                None
+            }
+            (Backend::Postgres, None) => {
                 let db = TestDatabase::create()
                     .await
                     .expect("Postgres for the tests (TEST_PG_URL)");
                 config.database_url = Some(db.url());
                 Some(db)
             }
-            Backend::Sqlite => {
+            (Backend::Sqlite, None) => {
                 config.database_url =
                     Some(format!("sqlite://{}/portcullis.db", dir.path().display()));
                 None

@@ -1,0 +1,156 @@
+//! The client registry as the server uses it: registrations read from the store and kept in
+//! memory for `clients.cache_secs`, with their keys (by value, or fetched from `jwks_uri`).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use portcullis_core::Timestamp;
+use portcullis_core::client::{Client, ClientMetadata, ClientPolicy, KeySource};
+use portcullis_core::{ErrorCode, OAuthError};
+use portcullis_store::{ClientRecord, Store, StoreError};
+use tokio::time::Instant;
+
+use crate::client_keys::{JwksFetcher, Keys};
+use crate::config::Config;
+
+struct Cached {
+    /// `None`: unknown or disabled.
+    client: Option<Arc<Client>>,
+    at: Instant,
+}
+
+/// Registered clients with a short in-process cache.
+pub struct Clients {
+    store: Arc<dyn Store>,
+    policy: ClientPolicy,
+    ttl: Duration,
+    cache: Mutex<HashMap<String, Cached>>,
+    fetcher: JwksFetcher,
+}
+
+impl std::fmt::Debug for Clients {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Clients").finish_non_exhaustive()
+    }
+}
+
+/// The validation limits the configuration sets.
+pub fn policy(config: &Config) -> ClientPolicy {
+    ClientPolicy {
+        max_access_token_lifetime: config.tokens.max_access_token_lifetime_secs,
+    }
+}
+
+/// Validates `metadata` and registers it (the `client_id` in it is kept, else one is made).
+pub async fn register(
+    store: &dyn Store,
+    config: &Config,
+    metadata: ClientMetadata,
+    now: Timestamp,
+) -> Result<Client, RegisterError> {
+    let client_id = metadata
+        .client_id
+        .clone()
+        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+    let client =
+        Client::validate(&client_id, metadata, policy(config)).map_err(RegisterError::Invalid)?;
+    let record = ClientRecord {
+        client_id: client.client_id.clone(),
+        metadata: serde_json::to_string(&client.metadata).map_err(|_| {
+            RegisterError::Store(StoreError::Corrupt("client metadata does not serialize"))
+        })?,
+        created_at: now,
+        updated_at: now,
+        disabled_at: None,
+    };
+    match store.insert_client(&record).await {
+        Ok(()) => Ok(client),
+        Err(StoreError::Conflict) => Err(RegisterError::Taken),
+        Err(e) => Err(RegisterError::Store(e)),
+    }
+}
+
+/// Why a registration failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RegisterError {
+    /// The metadata breaks a rule.
+    #[error("{0}")]
+    Invalid(OAuthError),
+    /// The client_id is already registered.
+    #[error("client_id is already registered")]
+    Taken,
+    /// The database failed.
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+/// Rebuilds a client from its stored record.
+pub fn from_record(record: &ClientRecord, policy: ClientPolicy) -> anyhow::Result<Client> {
+    let metadata: ClientMetadata =
+        serde_json::from_str(&record.metadata).context("stored client metadata")?;
+    Client::validate(&record.client_id, metadata, policy)
+        .map_err(|e| anyhow::anyhow!("stored client {}: {e}", record.client_id))
+}
+
+impl Clients {
+    /// A registry over `store`, configured by `config`.
+    pub fn new(store: Arc<dyn Store>, config: &Config) -> anyhow::Result<Self> {
+        Ok(Self {
+            store,
+            policy: policy(config),
+            ttl: Duration::from_secs(config.clients.cache_secs),
+            cache: Mutex::default(),
+            fetcher: JwksFetcher::new(&config.clients)?,
+        })
+    }
+
+    /// The enabled client with this identifier; `None` if unknown or disabled.
+    pub async fn get(&self, client_id: &str) -> Result<Option<Arc<Client>>, StoreError> {
+        if let Some(cached) = self
+            .cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(client_id)
+            && cached.at.elapsed() < self.ttl
+        {
+            return Ok(cached.client.clone());
+        }
+        let client = match self.store.client(client_id).await? {
+            Some(record) if record.disabled_at.is_none() => match from_record(&record, self.policy)
+            {
+                Ok(client) => Some(Arc::new(client)),
+                Err(e) => {
+                    tracing::error!(client_id, error = %e, "stored client no longer validates; refusing it");
+                    None
+                }
+            },
+            _ => None,
+        };
+        if self.ttl > Duration::ZERO {
+            let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+            cache.insert(
+                client_id.to_owned(),
+                Cached {
+                    client: client.clone(),
+                    at: Instant::now(),
+                },
+            );
+        }
+        Ok(client)
+    }
+
+    /// The client's public keys: registered by value, or fetched from its `jwks_uri` (refetched
+    /// early when `unknown_kid`).
+    pub async fn keys(&self, client: &Client, unknown_kid: bool) -> Result<Keys, OAuthError> {
+        match &client.keys {
+            KeySource::Jwks(keys) => Ok(Arc::new(keys.clone())),
+            KeySource::JwksUri(uri) => self.fetcher.keys(uri, unknown_kid).await.map_err(|e| {
+                tracing::warn!(client_id = %client.client_id, error = %e, "client keys could not be fetched");
+                OAuthError::new(ErrorCode::InvalidClient, "the client's keys could not be retrieved")
+            }),
+            KeySource::None => Ok(Arc::new(Vec::new())),
+        }
+    }
+}

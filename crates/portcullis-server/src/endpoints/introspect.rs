@@ -1,0 +1,136 @@
+//! `POST /introspect` (RFC 7662, RFC 9701; R150–R155).
+//!
+//! The caller authenticates like at the token endpoint. A client flagged `resource_server` may
+//! introspect any token; any other client only its own. Every token that is unknown, expired,
+//! revoked, malformed, belongs to a disabled client or to someone the caller may not see is
+//! `{"active": false}`, with nothing that tells these cases apart (R152).
+
+use axum::Extension;
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use portcullis_core::hash::TokenHash;
+use portcullis_core::{ErrorCode, OAuthError};
+use serde_json::{Map, Value, json};
+
+use crate::client_auth::authenticate;
+use crate::error::TokenError;
+use crate::extract::Params;
+use crate::peer::Peer;
+use crate::state::AppState;
+use crate::tokens::unavailable;
+
+const JWT_MEDIA_TYPE: &str = "application/token-introspection+jwt";
+
+/// POST: the state of a token.
+pub(crate) async fn post(
+    State(state): State<AppState>,
+    Extension(peer): Extension<Peer>,
+    headers: HeaderMap,
+    params: Params,
+) -> Response {
+    match handle(&state, &peer, &headers, &params).await {
+        Ok(response) => response,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn handle(
+    state: &AppState,
+    peer: &Peer,
+    headers: &HeaderMap,
+    params: &Params,
+) -> Result<Response, TokenError> {
+    let caller = authenticate(state, peer, headers, params).await?;
+    // R153: the token parameter is required.
+    let token = params.get("token").ok_or(OAuthError::new(
+        ErrorCode::InvalidRequest,
+        "token is required",
+    ))?;
+    let members = introspect(
+        state,
+        &caller.client.client_id,
+        caller.client.resource_server,
+        token,
+    )
+    .await?;
+    let wants_jwt = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| {
+            accept.split(',').any(|t| {
+                t.split(';')
+                    .next()
+                    .is_some_and(|t| t.trim() == JWT_MEDIA_TYPE)
+            })
+        });
+    let mut response = if wants_jwt {
+        // R154: RFC 9701 signed response.
+        let now = state.clock.now();
+        let key = state
+            .keys
+            .signing_key(state.token_alg, now)
+            .ok_or_else(|| unavailable("no active signing key", &state.token_alg))?;
+        let mut claims = Map::new();
+        claims.insert("iss".into(), json!(state.config.issuer));
+        claims.insert("aud".into(), json!(caller.client.client_id));
+        claims.insert("iat".into(), json!(now.unix()));
+        claims.insert("token_introspection".into(), Value::Object(members));
+        let jwt = key
+            .sign("token-introspection+jwt", claims)
+            .map_err(|e| unavailable("signing introspection failed", &e))?;
+        let mut response = jwt.into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(JWT_MEDIA_TYPE),
+        );
+        response
+    } else {
+        Json(Value::Object(members)).into_response()
+    };
+    // R155: never cached.
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+/// The RFC 7662 members for `token` as `caller` may see them.
+async fn introspect(
+    state: &AppState,
+    caller: &str,
+    resource_server: bool,
+    token: &str,
+) -> Result<Map<String, Value>, TokenError> {
+    let inactive = || {
+        let mut m = Map::new();
+        m.insert("active".into(), json!(false));
+        m
+    };
+    // Tokens are base64url (or JWT) text; anything much longer is not one of ours.
+    if token.len() > 4096 {
+        return Ok(inactive());
+    }
+    let record = match state
+        .store
+        .access_token(&TokenHash::of(token.as_bytes()))
+        .await
+    {
+        Ok(Some(record)) => record,
+        Ok(None) => return Ok(inactive()),
+        Err(e) => return Err(unavailable("introspection lookup failed", &e).into()),
+    };
+    let grant = &record.grant;
+    let visible = resource_server || grant.client_id == caller;
+    let live = record.revoked_at.is_none() && state.clock.now() < grant.expires_at;
+    if !(visible && live) {
+        return Ok(inactive());
+    }
+    // A token of a disabled or deleted client is no longer honoured.
+    match state.clients.get(&grant.client_id).await {
+        Ok(Some(_)) => Ok(grant.introspection(&state.config.issuer)),
+        Ok(None) => Ok(inactive()),
+        Err(e) => Err(unavailable("client lookup failed", &e).into()),
+    }
+}

@@ -1,0 +1,79 @@
+//! `POST /revoke` (RFC 7009; R156–R161): the owner of a token revokes it.
+
+use axum::Extension;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use portcullis_core::hash::TokenHash;
+use portcullis_core::{ErrorCode, OAuthError};
+use portcullis_store::Revocation;
+
+use crate::client_auth::authenticate;
+use crate::error::TokenError;
+use crate::extract::Params;
+use crate::peer::Peer;
+use crate::state::AppState;
+use crate::tokens::unavailable;
+
+/// POST: revokes a token issued to the calling client.
+pub(crate) async fn post(
+    State(state): State<AppState>,
+    Extension(peer): Extension<Peer>,
+    headers: HeaderMap,
+    params: Params,
+) -> Response {
+    match handle(&state, &peer, &headers, &params).await {
+        Ok(()) => {
+            let mut response = StatusCode::OK.into_response();
+            response
+                .headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn handle(
+    state: &AppState,
+    peer: &Peer,
+    headers: &HeaderMap,
+    params: &Params,
+) -> Result<(), TokenError> {
+    // R156: authenticated.
+    let caller = authenticate(state, peer, headers, params).await?;
+    let token = params.get("token").ok_or(OAuthError::new(
+        ErrorCode::InvalidRequest,
+        "token is required",
+    ))?;
+    // R160: a wrong hint is only a hint; an unknown type is refused.
+    if let Some(hint) = params.get("token_type_hint")
+        && hint != "access_token"
+        && hint != "refresh_token"
+    {
+        return Err(OAuthError::new(
+            ErrorCode::UnsupportedTokenType,
+            "token_type_hint is not supported",
+        )
+        .into());
+    }
+    let hash = TokenHash::of(token.as_bytes());
+    match state
+        .store
+        .revoke_access_token(&hash, &caller.client.client_id, state.clock.now())
+        .await
+    {
+        // R158: unknown tokens answer 200 like revoked ones.
+        Ok(Revocation::Revoked | Revocation::Unknown) => Ok(()),
+        // R157: a token of another client is not revoked, and the request is refused.
+        Ok(Revocation::NotOwner) => {
+            tracing::warn!(client_id = %caller.client.client_id, "refused revocation of another client's token");
+            Err(OAuthError::new(
+                ErrorCode::UnauthorizedClient,
+                "the token was not issued to this client",
+            )
+            .into())
+        }
+        Err(e) => Err(unavailable("revocation failed", &e).into()),
+    }
+}

@@ -1,0 +1,111 @@
+//! `POST /token` (RFC 6749 §3.2): client authentication, then the grant (R63–R70, R87).
+//!
+//! Built so far: `client_credentials`. Every access token is sender-constrained (R68).
+
+use axum::Extension;
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use portcullis_core::scope::Scope;
+use portcullis_core::token::sender_constraint;
+use portcullis_core::{ErrorCode, OAuthError};
+
+use crate::client_auth::{AuthenticatedClient, authenticate};
+use crate::dpop;
+use crate::error::{DPOP_NONCE, TokenError};
+use crate::extract::Params;
+use crate::peer::Peer;
+use crate::state::AppState;
+use crate::tokens;
+
+/// POST: exchanges a grant for an access token.
+pub(crate) async fn post(
+    State(state): State<AppState>,
+    Extension(peer): Extension<Peer>,
+    headers: HeaderMap,
+    params: Params,
+) -> Response {
+    match handle(&state, &peer, &headers, &params).await {
+        Ok(response) => response,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn handle(
+    state: &AppState,
+    peer: &Peer,
+    headers: &HeaderMap,
+    params: &Params,
+) -> Result<Response, TokenError> {
+    // R64: every grant authenticates the client first.
+    let client = authenticate(state, peer, headers, params).await?;
+    match params.get("grant_type") {
+        None => Err(OAuthError::new(ErrorCode::InvalidRequest, "grant_type is required").into()),
+        Some("client_credentials") => {
+            client_credentials(state, peer, headers, params, &client).await
+        }
+        // R67, R185: password, implicit and anything unknown.
+        Some(_) => {
+            Err(OAuthError::new(ErrorCode::UnsupportedGrantType, "unsupported grant_type").into())
+        }
+    }
+}
+
+/// R87: `client_credentials`: scopes within the registration, sender-constrained, no refresh
+/// token, no ID token.
+async fn client_credentials(
+    state: &AppState,
+    peer: &Peer,
+    headers: &HeaderMap,
+    params: &Params,
+    authenticated: &AuthenticatedClient,
+) -> Result<Response, TokenError> {
+    let client = &authenticated.client;
+    if !client.allows_grant("client_credentials") {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "the client may not use client_credentials",
+        )
+        .into());
+    }
+    let scope = match params.get("scope") {
+        Some(text) => {
+            let requested = Scope::parse(text)
+                .ok_or(OAuthError::new(ErrorCode::InvalidScope, "malformed scope"))?;
+            if !requested.is_subset(&client.scope) {
+                return Err(OAuthError::new(
+                    ErrorCode::InvalidScope,
+                    "scope exceeds the client's registration",
+                )
+                .into());
+            }
+            requested
+        }
+        None => client.scope.clone(),
+    };
+    let url = dpop::endpoint_url(state, peer.listener, "/token");
+    let proof = dpop::proof(state, headers, "POST", &url, None).await?;
+    let certificate = authenticated.certificate.as_ref().map(|c| c.x5t_s256());
+    let confirmation =
+        sender_constraint(proof.as_ref().map(|p| p.jkt.as_str()), certificate, client)?;
+    let (token, grant) =
+        tokens::issue(state, client, client.client_id.clone(), scope, confirmation).await?;
+    tracing::info!(client_id = %client.client_id, token_type = grant.confirmation.token_type(), "issued access token (client_credentials)");
+    Ok(token_response(
+        state,
+        grant.response(&token, state.clock.now()),
+    ))
+}
+
+/// A successful token response: JSON, `no-store` (R63), and a fresh DPoP nonce when required.
+pub(crate) fn token_response(state: &AppState, body: serde_json::Value) -> Response {
+    let mut response = Json(body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    if let Some(nonce) = dpop::next_nonce(state).and_then(|n| HeaderValue::from_str(&n).ok()) {
+        headers.insert(DPOP_NONCE, nonce);
+    }
+    response
+}

@@ -1,0 +1,93 @@
+//! `application/x-www-form-urlencoded` request bodies (RFC 6749 §3.1, §3.2).
+//!
+//! A wrong content type or a malformed body is `invalid_request`; so is any parameter that
+//! appears twice (R187). Parameters sent without a value are treated as omitted.
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use portcullis_core::{ErrorCode, OAuthError};
+
+use crate::error::TokenError;
+
+/// The form parameters of a request, each present at most once.
+#[derive(Clone, Debug, Default)]
+pub struct Params(HashMap<String, String>);
+
+impl Params {
+    /// The value of `name`, if sent with a value.
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+
+    /// Parses a form body.
+    pub(crate) fn parse(body: &[u8]) -> Result<Self, OAuthError> {
+        let mut params = HashMap::new();
+        let mut seen = std::collections::HashSet::new();
+        for (name, value) in url::form_urlencoded::parse(body) {
+            // R187: OAuth parameters must not repeat.
+            if !seen.insert(name.clone().into_owned()) {
+                return Err(OAuthError::new(
+                    ErrorCode::InvalidRequest,
+                    "a parameter is repeated",
+                ));
+            }
+            if !value.is_empty() {
+                params.insert(name.into_owned(), value.into_owned());
+            }
+        }
+        Ok(Self(params))
+    }
+}
+
+impl<S: Send + Sync> FromRequest<S> for Params {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Response> {
+        let form = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|v| {
+                v.trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            });
+        if !form {
+            let e = OAuthError::new(
+                ErrorCode::InvalidRequest,
+                "the body must be application/x-www-form-urlencoded",
+            );
+            return Err(TokenError::from(e).into_response());
+        }
+        // A body over the configured limit is answered 413 by the limit layer (R42).
+        let body = Bytes::from_request(request, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        Self::parse(&body).map_err(|e| TokenError::from(e).into_response())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn r187_repeated_parameters_are_refused_and_empty_ones_omitted() {
+        assert_eq!(
+            Params::parse(b"a=1&a=2").unwrap_err().code,
+            ErrorCode::InvalidRequest
+        );
+        assert_eq!(
+            Params::parse(b"a=&a=2").unwrap_err().code,
+            ErrorCode::InvalidRequest
+        );
+        let p = Params::parse(b"a=1&b=&c=x%20y").unwrap();
+        assert_eq!(p.get("a"), Some("1"));
+        assert_eq!(p.get("b"), None);
+        assert_eq!(p.get("c"), Some("x y"));
+    }
+}

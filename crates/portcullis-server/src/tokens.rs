@@ -1,0 +1,81 @@
+//! Minting and storing access tokens, for every grant.
+//!
+//! Opaque tokens are 256 random bits (R70, R184); JWT tokens are RFC 9068 JWTs signed with the
+//! current server key (R172). Either way only the token's SHA-256 reaches the database.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use portcullis_core::client::{Client, TokenFormat};
+use portcullis_core::hash::TokenHash;
+use portcullis_core::scope::Scope;
+use portcullis_core::token::{Confirmation, Grant};
+use portcullis_core::{ErrorCode, OAuthError};
+use portcullis_store::AccessTokenRecord;
+
+use crate::state::AppState;
+
+/// An internal failure that must not reveal its cause.
+pub(crate) fn unavailable(what: &str, e: &dyn std::fmt::Display) -> OAuthError {
+    tracing::error!(error = %e, "{what}");
+    OAuthError::new(ErrorCode::ServerError, "internal error")
+}
+
+/// `bytes` random bytes from the system CSPRNG, base64url (RFC 6749 A.12 characters only).
+pub(crate) fn random_b64url(bytes: usize) -> Result<String, OAuthError> {
+    let mut buf = vec![0u8; bytes];
+    aws_lc_rs::rand::fill(&mut buf)
+        .map_err(|_| unavailable("random generator failed", &"aws-lc"))?;
+    Ok(URL_SAFE_NO_PAD.encode(buf))
+}
+
+/// Issues an access token for `client`, bound by `confirmation`, and stores its hash.
+pub(crate) async fn issue(
+    state: &AppState,
+    client: &Client,
+    subject: String,
+    scope: Scope,
+    confirmation: Confirmation,
+) -> Result<(String, Grant), OAuthError> {
+    let tokens = &state.config.tokens;
+    let now = state.clock.now();
+    let lifetime = client
+        .access_token_lifetime
+        .unwrap_or(tokens.access_token_lifetime_secs);
+    let grant = Grant {
+        jti: random_b64url(16)?,
+        client_id: client.client_id.clone(),
+        subject,
+        scope,
+        audience: state.config.token_audience().to_owned(),
+        confirmation,
+        issued_at: now,
+        expires_at: now.plus(lifetime),
+    };
+    let format = client
+        .access_token_format
+        .or_else(|| TokenFormat::parse(&tokens.access_token_format))
+        .unwrap_or(TokenFormat::Opaque);
+    let token = match format {
+        TokenFormat::Opaque => random_b64url(32)?,
+        TokenFormat::Jwt => {
+            let key = state
+                .keys
+                .signing_key(state.token_alg, now)
+                .ok_or_else(|| unavailable("no active signing key", &state.token_alg))?;
+            key.sign("at+jwt", grant.jwt_claims(&state.config.issuer))
+                .map_err(|e| unavailable("signing an access token failed", &e))?
+        }
+    };
+    let record = AccessTokenRecord {
+        token_hash: TokenHash::of(token.as_bytes()),
+        format: format.as_str().to_owned(),
+        grant: grant.clone(),
+        revoked_at: None,
+    };
+    state
+        .store
+        .insert_access_token(&record)
+        .await
+        .map_err(|e| unavailable("storing an access token failed", &e))?;
+    Ok((token, grant))
+}
