@@ -65,14 +65,21 @@ impl Endpoint {
 /// Builds the metadata document.
 ///
 /// `issuer` and `mtls_base` carry no trailing slash; `endpoints` lists the endpoints this server
-/// serves and `grant_types` the grants its token endpoint accepts.
+/// serves, `grant_types` the grants its token endpoint accepts and `signing_algs` the algorithms
+/// it holds keys for (what it signs with). Clients may use every allowed algorithm.
 pub fn document(
     issuer: &str,
     mtls_base: &str,
     endpoints: &[Endpoint],
     grant_types: &[&str],
+    signing_algs: &[Alg],
 ) -> Value {
     let algs: Vec<&str> = Alg::ALL.iter().map(|a| a.as_str()).collect();
+    let server_algs: Vec<&str> = Alg::ALL
+        .iter()
+        .filter(|a| signing_algs.contains(a))
+        .map(|a| a.as_str())
+        .collect();
     let mut doc = Map::new();
     let mut put = |k: &str, v: Value| {
         doc.insert(k.to_owned(), v);
@@ -83,7 +90,7 @@ pub fn document(
     put("response_types_supported", json!(["code"]));
     put("response_modes_supported", json!(["query"]));
     put("subject_types_supported", json!(["public"]));
-    put("id_token_signing_alg_values_supported", json!(algs));
+    put("id_token_signing_alg_values_supported", json!(server_algs));
     put(
         "token_endpoint_auth_methods_supported",
         json!(TOKEN_ENDPOINT_AUTH_METHODS),
@@ -121,7 +128,10 @@ pub fn document(
     }
     if endpoints.contains(&Endpoint::Introspection) {
         // RFC 9701 §7: JWT introspection responses.
-        put("introspection_signing_alg_values_supported", json!(algs));
+        put(
+            "introspection_signing_alg_values_supported",
+            json!(server_algs),
+        );
     }
     let mut aliases = Map::new();
     for endpoint in endpoints {
@@ -148,7 +158,7 @@ mod tests {
     const MTLS: &str = "https://mtls.as.example";
 
     fn doc(endpoints: &[Endpoint]) -> Value {
-        document(ISSUER, MTLS, endpoints, &["client_credentials"])
+        document(ISSUER, MTLS, endpoints, &["client_credentials"], &Alg::ALL)
     }
 
     #[test]
@@ -180,6 +190,21 @@ mod tests {
         ] {
             assert_eq!(d[member], json!(["PS256", "ES256", "EdDSA"]), "{member}");
         }
+    }
+
+    #[test]
+    fn r13_server_signing_lists_follow_the_keys_it_holds() {
+        let d = document(ISSUER, MTLS, &[Endpoint::Introspection], &[], &[Alg::Es256]);
+        assert_eq!(d["id_token_signing_alg_values_supported"], json!(["ES256"]));
+        assert_eq!(
+            d["introspection_signing_alg_values_supported"],
+            json!(["ES256"])
+        );
+        // What clients sign with is not limited by the server's own keys.
+        assert_eq!(
+            d["token_endpoint_auth_signing_alg_values_supported"],
+            json!(["PS256", "ES256", "EdDSA"])
+        );
     }
 
     #[test]

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 /// The whole configuration of a Portcullis process.
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// The issuer identifier: an https URL without query, fragment or trailing slash (R2). Every
@@ -95,6 +95,32 @@ pub struct Clients {
     pub jwks_uri_timeout_secs: u64,
     /// Largest accepted `jwks_uri` document, bytes.
     pub jwks_uri_max_bytes: usize,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("issuer", &self.issuer)
+            .field("mtls_base_url", &self.mtls_base_url)
+            .field("data_dir", &self.data_dir)
+            .field(
+                "database_url",
+                &self
+                    .database_url
+                    .as_deref()
+                    .map(crate::telemetry::redact_url),
+            )
+            .field("listen", &self.listen)
+            .field("tls", &self.tls)
+            .field("proxy", &self.proxy)
+            .field("keys", &self.keys)
+            .field("http", &self.http)
+            .field("tokens", &self.tokens)
+            .field("dpop", &self.dpop)
+            .field("clients", &self.clients)
+            .field("log", &self.log)
+            .finish()
+    }
 }
 
 /// Listen addresses of the two listeners.
@@ -180,6 +206,9 @@ pub struct Http {
     pub header_read_timeout_secs: u64,
     /// Longest time for a TLS handshake, seconds.
     pub handshake_timeout_secs: u64,
+    /// A connection with no traffic for this long is closed, seconds (the first byte must come
+    /// within `header_read_timeout_secs`).
+    pub idle_timeout_secs: u64,
     /// Seconds to let in-flight requests finish after SIGTERM.
     pub shutdown_grace_secs: u64,
 }
@@ -287,6 +316,7 @@ impl Default for Http {
             request_timeout_secs: 30,
             header_read_timeout_secs: 5,
             handshake_timeout_secs: 10,
+            idle_timeout_secs: 60,
             shutdown_grace_secs: 20,
         }
     }
@@ -390,8 +420,10 @@ impl Config {
         if let Some(kek) = &self.keys.kek {
             crate::keys::Kek::from_base64(kek).context("keys.kek")?;
         }
-        if self.keys.publish_ahead_secs < 0 || self.keys.overlap_secs < 0 {
-            bail!("keys.publish_ahead_secs and keys.overlap_secs must not be negative");
+        if self.keys.publish_ahead_secs < JWKS_MAX_AGE_SECS || self.keys.overlap_secs < 0 {
+            bail!(
+                "keys.publish_ahead_secs must be at least the JWKS cache lifetime ({JWKS_MAX_AGE_SECS} s) and keys.overlap_secs not negative"
+            );
         }
         if self.keys.refresh_secs == 0 {
             bail!("keys.refresh_secs must be at least 1");
@@ -400,6 +432,7 @@ impl Config {
             || self.http.request_timeout_secs == 0
             || self.http.header_read_timeout_secs == 0
             || self.http.handshake_timeout_secs == 0
+            || self.http.idle_timeout_secs == 0
         {
             bail!("http limits and timeouts must be greater than zero");
         }
@@ -498,6 +531,11 @@ fn check_base_url(name: &str, value: &str) -> anyhow::Result<()> {
     if value.ends_with('/') {
         bail!("{name} must not end with a slash");
     }
+    // The endpoints are served at the root: an issuer with a path would publish URLs (and an
+    // RFC 8414 well-known location) that this server does not answer.
+    if url.path() != "/" && !url.path().is_empty() {
+        bail!("{name} must have no path (scheme, host and port only)");
+    }
     Ok(())
 }
 
@@ -547,8 +585,13 @@ mod tests {
             issuer: "https://as.example/tenant".into(),
             ..Config::default()
         };
+        assert!(c.validate().unwrap_err().to_string().contains("no path"));
+        let c = Config {
+            issuer: "https://as.example:9443".into(),
+            ..Config::default()
+        };
         c.validate().unwrap();
-        assert_eq!(c.mtls_base_url(), "https://as.example:8444/tenant");
+        assert_eq!(c.mtls_base_url(), "https://as.example:8444");
     }
 
     #[test]
@@ -564,9 +607,28 @@ mod tests {
     }
 
     #[test]
-    fn debug_output_redacts_the_kek() {
+    fn debug_output_redacts_the_kek_and_the_database_password() {
         let mut c = Config::default();
         c.keys.kek = Some("c2VjcmV0".into());
-        assert!(!format!("{c:?}").contains("c2VjcmV0"));
+        c.database_url = Some("postgres://u:hunter2@db/p".into());
+        let debug = format!("{c:?}");
+        assert!(!debug.contains("c2VjcmV0"));
+        assert!(!debug.contains("hunter2"));
+        assert!(debug.contains("u:***@db"));
+    }
+
+    #[test]
+    fn the_documented_example_file_is_valid() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../docs/portcullis.example.toml");
+        let c = Config::load(Some(&path)).unwrap();
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn publish_ahead_covers_the_jwks_cache_lifetime() {
+        let mut c = Config::default();
+        c.keys.publish_ahead_secs = JWKS_MAX_AGE_SECS - 1;
+        assert!(c.validate().is_err());
     }
 }

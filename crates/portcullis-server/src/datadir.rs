@@ -73,6 +73,20 @@ pub fn ensure_sqlite_dir(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What `config check` can verify without creating anything: the key-encryption key (when one
+/// is configured or already exists) and that the configured TLS certificate and key belong
+/// together.
+pub fn check(config: &Config) -> anyhow::Result<()> {
+    let default_kek = config.data_dir.join("kek.key");
+    if config.keys.kek.is_some() || config.keys.kek_file.is_some() || default_kek.exists() {
+        load_kek(config)?;
+    }
+    if let (Some(cert), Some(key)) = (&config.tls.cert_file, &config.tls.key_file) {
+        crate::tls::server_config(cert, key, crate::tls::ClientCerts::Never)?;
+    }
+    Ok(())
+}
+
 fn load_kek(config: &Config) -> anyhow::Result<Kek> {
     if let Some(kek) = &config.keys.kek {
         return Kek::from_base64(kek).context("keys.kek");

@@ -16,6 +16,7 @@ mod dpop;
 mod endpoints;
 pub mod error;
 pub mod extract;
+mod idle;
 pub mod keys;
 pub mod peer;
 pub mod resource;
@@ -90,8 +91,9 @@ pub fn app(
             StatusCode::SERVICE_UNAVAILABLE,
             Duration::from_secs(http.request_timeout_secs),
         ));
+    // A panic becomes a generic 500 inside the header layers, so it carries them too.
+    let router = router.layer(CatchPanicLayer::custom(|_| error::server_error()));
     let router = security::headers(router)
-        .layer(CatchPanicLayer::custom(|_| error::server_error()))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|request: &Request<_>| {
@@ -190,6 +192,7 @@ pub async fn start_on(
         &config.mtls_base_url(),
         routes::ENDPOINTS,
         routes::GRANT_TYPES,
+        &config.signing_algs()?,
     ))?;
     let clients = Arc::new(clients::Clients::new(Arc::clone(&store), &config)?);
     let trust_anchors = Arc::new(client_auth::TrustAnchors::load(&config)?);

@@ -132,6 +132,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Config(ConfigCommand::Check) => {
             config.validate()?;
+            datadir::check(&config)?;
             datadir::ensure_sqlite_dir(&config)?;
             let store = portcullis_store::open(&config.database_url())
                 .await
@@ -329,7 +330,7 @@ async fn keys(config: Config, clock: Arc<dyn Clock>, command: KeysCommand) -> an
             for alg in algs {
                 let schedule = ring.rotate(alg, now, publish_ahead, overlap).await?;
                 println!(
-                    "{alg}: new key {} published now, signs from {}; the keys it replaces stay published until {}",
+                    "{alg}: new key {} published now, signs from {}; the keys it replaces stay published until {} at the latest",
                     schedule.kid,
                     rfc3339(schedule.activates_at),
                     rfc3339(schedule.activates_at.plus(overlap.max(0))),

@@ -20,6 +20,7 @@ use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt as _;
 
 use crate::config::Http;
+use crate::idle::IdleTimeout;
 use crate::peer::{Listener, Peer, PeerCertificate};
 
 /// Serves `app` on `listener` until `shutdown` turns true, then lets in-flight requests finish
@@ -44,6 +45,8 @@ pub(crate) async fn accept_loop(
     let builder = Arc::new(builder);
     let graceful = GracefulShutdown::new();
     let handshake_timeout = Duration::from_secs(http.handshake_timeout_secs);
+    let first_byte = Duration::from_secs(http.header_read_timeout_secs);
+    let idle = Duration::from_secs(http.idle_timeout_secs);
 
     loop {
         let (socket, remote) = tokio::select! {
@@ -59,6 +62,7 @@ pub(crate) async fn accept_loop(
             _ = stopped(&mut shutdown) => break,
         };
         let _ = socket.set_nodelay(true);
+        let socket = IdleTimeout::new(socket, first_byte, idle);
         let builder = Arc::clone(&builder);
         let watcher = graceful.watcher();
         let tls = tls.clone();

@@ -22,15 +22,33 @@ pub fn init(log: &Log) {
     };
 }
 
-/// A database URL with any password removed, for log lines and error messages.
+/// A database URL with any password removed (user-info or `password=` query parameter), for log
+/// lines and error messages.
 pub fn redact_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("***"));
-            parsed.to_string()
-        }
-        _ => url.to_owned(),
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        return url.to_owned();
+    };
+    if parsed.password().is_some() {
+        let _ = parsed.set_password(Some("***"));
     }
+    if parsed
+        .query_pairs()
+        .any(|(k, _)| k.eq_ignore_ascii_case("password"))
+    {
+        let pairs: Vec<(String, String)> = parsed
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if k.eq_ignore_ascii_case("password") {
+                    "***".to_owned()
+                } else {
+                    v.into_owned()
+                };
+                (k.into_owned(), v)
+            })
+            .collect();
+        parsed.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    parsed.to_string()
 }
 
 #[cfg(test)]
@@ -40,5 +58,7 @@ mod tests {
         let redacted = super::redact_url("postgres://u:hunter2@db:5432/p");
         assert!(!redacted.contains("hunter2"));
         assert!(redacted.contains("u:***@db"));
+        let redacted = super::redact_url("postgres://db/p?user=u&password=hunter2&sslmode=require");
+        assert!(!redacted.contains("hunter2") && redacted.contains("sslmode=require"));
     }
 }

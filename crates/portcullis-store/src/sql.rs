@@ -167,20 +167,34 @@ pub(crate) const INSERT_KEY: &str = "INSERT INTO signing_keys \
 pub(crate) const MAX_GENERATION: &str =
     "SELECT COALESCE(MAX(generation), 0) FROM signing_keys WHERE alg = $1";
 
-pub(crate) const RETIRE_KEYS: &str = "UPDATE signing_keys SET retires_at = $2, unpublish_at = $3 \
-     WHERE alg = $1 AND retires_at IS NULL";
+/// Every earlier key of the alg stops signing at the new key's activation and leaves the JWKS at
+/// `$3`, or earlier if an earlier rotation said so: a second, urgent rotation can only shorten
+/// the schedule of the keys before it (withdrawing a compromised key), never lengthen it.
+pub(crate) const RETIRE_KEYS: &str = "UPDATE signing_keys SET \
+     retires_at = CASE WHEN retires_at IS NULL OR retires_at > $2 THEN $2 ELSE retires_at END, \
+     unpublish_at = CASE WHEN unpublish_at IS NULL OR unpublish_at > $3 THEN $3 ELSE unpublish_at END \
+     WHERE alg = $1";
 
 pub(crate) const PURGE_KEYS: &str =
     "DELETE FROM signing_keys WHERE unpublish_at IS NOT NULL AND unpublish_at <= $1";
 
 /// Implements [`Store`](crate::Store) for a struct with `pool` (a sqlx pool) and a `MIGRATOR`
 /// static in scope.
+///
+/// Migrations run with `ignore_missing`: a database already migrated by a newer release (an
+/// applied migration this binary does not know) still opens, so old and new processes can share
+/// it during a rolling upgrade; schema changes are expand/contract for that reason.
 macro_rules! sql_store {
     ($store:ty) => {
         #[async_trait::async_trait]
         impl $crate::Store for $store {
             async fn migrate(&self) -> Result<(), $crate::StoreError> {
-                MIGRATOR.run(&self.pool).await?;
+                let mut migrator = sqlx::migrate::Migrator {
+                    migrations: MIGRATOR.migrations.clone(),
+                    ..sqlx::migrate::Migrator::DEFAULT
+                };
+                migrator.set_ignore_missing(true);
+                migrator.run(&self.pool).await?;
                 Ok(())
             }
 

@@ -143,6 +143,24 @@ fn bad_values_are_named() {
 }
 
 #[test]
+fn a_wrong_kek_and_a_mismatched_certificate_are_found_by_config_check() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("data")).unwrap();
+    std::fs::write(dir.path().join("data/kek.key"), "dG9vIHNob3J0").unwrap();
+    assert_one_line_error(&check(dir.path(), None, &[]), &["kek.key", "32 bytes"]);
+    std::fs::remove_file(dir.path().join("data/kek.key")).unwrap();
+    let a = crate::support::pki::ClientCert::self_signed("a");
+    let b = crate::support::pki::ClientCert::self_signed("b");
+    std::fs::write(dir.path().join("a.pem"), &a.cert_pem).unwrap();
+    std::fs::write(dir.path().join("b-key.pem"), &b.key_pem).unwrap();
+    let toml = "[tls]\ncert_file = \"a.pem\"\nkey_file = \"b-key.pem\"\n";
+    assert_one_line_error(
+        &check(dir.path(), Some(toml), &[]),
+        &["a.pem", "do not work together"],
+    );
+}
+
+#[test]
 fn missing_configuration_file_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_portcullis"))

@@ -99,6 +99,42 @@ async fn every_response_carries_security_headers_a_request_id_and_a_date() {
 }
 
 #[tokio::test]
+async fn a_panic_is_a_generic_500_with_every_security_header() {
+    let server = TestServer::builder().backend(Backend::Sqlite).start().await;
+    let response = server
+        .client(None)
+        .get(format!("{}/test/panic", server.public_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 500);
+    for header in [
+        "strict-transport-security",
+        "x-frame-options",
+        "content-security-policy",
+        "x-content-type-options",
+        "referrer-policy",
+        "x-request-id",
+    ] {
+        assert!(response.headers().contains_key(header), "{header}");
+    }
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({"error": "server_error", "error_description": "internal error"})
+    );
+    // The server keeps serving.
+    let ok = server
+        .client(None)
+        .get(format!("{}/healthz", server.public_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn r42_oversize_bodies_are_refused_with_413() {
     let server = TestServer::builder()
         .backend(Backend::Sqlite)
@@ -138,6 +174,71 @@ async fn a_connection_that_never_finishes_its_headers_is_closed() {
     let read = tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut buf)).await;
     assert!(read.is_ok(), "still open after 10 s");
     assert!(started.elapsed() < Duration::from_secs(5));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_connection_that_sends_nothing_or_goes_idle_is_closed() {
+    let server = TestServer::builder()
+        .backend(Backend::Sqlite)
+        .configure(|c| {
+            c.http.header_read_timeout_secs = 1;
+            c.http.idle_timeout_secs = 2;
+        })
+        .start()
+        .await;
+    // Silent from the start, on the TLS listener: closed after the first-byte deadline.
+    let mut tcp = TcpStream::connect(server.running().mtls_addr)
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let mut buf = Vec::new();
+    assert!(
+        tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut buf))
+            .await
+            .is_ok(),
+        "still open"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+
+    server.stop().await;
+
+    // Quiet after a request on a kept-alive connection (plain HTTP in proxy mode, to read raw).
+    let server = TestServer::builder()
+        .backend(Backend::Sqlite)
+        .configure(|c| {
+            c.tls.mode = portcullis_server::config::TlsMode::Proxy;
+            c.proxy.trusted = vec!["127.0.0.1/32".parse().unwrap()];
+            c.http.idle_timeout_secs = 2;
+        })
+        .start()
+        .await;
+    let mut tcp = TcpStream::connect(server.running().public_addr)
+        .await
+        .unwrap();
+    tcp.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut first = [0u8; 12];
+    tcp.read_exact(&mut first).await.unwrap();
+    assert_eq!(&first, b"HTTP/1.1 200");
+    let started = Instant::now();
+    let mut rest = Vec::new();
+    assert!(
+        tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut rest))
+            .await
+            .is_ok(),
+        "kept open while idle"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
     server.stop().await;
 }
 

@@ -31,3 +31,53 @@ fn twin_migration_folders_hold_the_same_file_names() {
         assert!(rest.ends_with(".sql"), "{name}");
     }
 }
+
+const FUTURE: &str = "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+     VALUES (9999, 'from a newer release', TRUE, $1, 0)";
+
+#[tokio::test]
+async fn a_postgres_database_migrated_by_a_newer_release_still_opens() {
+    let db = portcullis_store::testing::TestDatabase::create()
+        .await
+        .unwrap();
+    let store = portcullis_store::open(&db.url()).await.unwrap();
+    store.migrate().await.unwrap();
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&db.url())
+        .await
+        .unwrap();
+    sqlx::query(FUTURE)
+        .bind(vec![0u8; 48])
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    drop(conn);
+    store
+        .migrate()
+        .await
+        .expect("rolling upgrade: an older binary must still start");
+    store.ping().await.unwrap();
+    drop(store);
+    db.remove().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_sqlite_database_migrated_by_a_newer_release_still_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/s.db", dir.path().display());
+    let store = portcullis_store::open(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    sqlx::query(FUTURE)
+        .bind(vec![0u8; 48])
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    drop(conn);
+    store
+        .migrate()
+        .await
+        .expect("rolling upgrade: an older binary must still start");
+    store.ping().await.unwrap();
+}

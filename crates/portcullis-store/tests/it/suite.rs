@@ -27,6 +27,7 @@ macro_rules! instantiate {
             access_tokens_round_trip_by_hash,
             r157_only_the_owner_revokes_an_access_token,
             purge_removes_spent_jtis_and_expired_tokens,
+            an_urgent_rotation_shortens_the_previous_schedule,
         );
     };
     (@each $backend:expr; $($check:ident),* $(,)?) => {
@@ -416,4 +417,64 @@ pub(crate) async fn purge_removes_spent_jtis_and_expired_tokens(store: Arc<dyn S
             .unwrap(),
         JtiUse::Fresh
     );
+}
+
+pub(crate) async fn an_urgent_rotation_shortens_the_previous_schedule(store: Arc<dyn Store>) {
+    store
+        .insert_first_signing_key(&key("k0", Alg::Es256, 0, 0))
+        .await
+        .unwrap();
+    // A routine rotation: k1 signs from 3600, k0 published until 3600 + 86400.
+    store
+        .rotate_signing_key(
+            &key("k1", Alg::Es256, 0, 3600),
+            Timestamp::from_unix(90_000),
+        )
+        .await
+        .unwrap();
+    // k0 leaks at 100: rotate now with no publish-ahead and no overlap.
+    store
+        .rotate_signing_key(&key("k2", Alg::Es256, 100, 100), Timestamp::from_unix(100))
+        .await
+        .unwrap();
+    let keys = store.signing_keys().await.unwrap();
+    let at = |kid: &str| {
+        keys.iter()
+            .find(|k| k.schedule.kid == kid)
+            .unwrap()
+            .schedule
+            .clone()
+    };
+    let now = Timestamp::from_unix(100);
+    assert_eq!(
+        at("k0").state(now),
+        portcullis_core::keys::KeyState::Expired,
+        "withdrawn at once"
+    );
+    assert_eq!(
+        at("k1").state(now),
+        portcullis_core::keys::KeyState::Expired,
+        "never got to sign"
+    );
+    assert_eq!(
+        portcullis_core::keys::signing_key(
+            &keys.iter().map(|k| k.schedule.clone()).collect::<Vec<_>>(),
+            Alg::Es256,
+            now
+        )
+        .unwrap()
+        .kid,
+        "k2"
+    );
+    // A later routine rotation never lengthens what was shortened.
+    store
+        .rotate_signing_key(
+            &key("k3", Alg::Es256, 200, 4000),
+            Timestamp::from_unix(99_999),
+        )
+        .await
+        .unwrap();
+    let keys = store.signing_keys().await.unwrap();
+    let k0 = keys.iter().find(|k| k.schedule.kid == "k0").unwrap();
+    assert_eq!(k0.schedule.unpublish_at, Some(Timestamp::from_unix(100)));
 }

@@ -64,6 +64,11 @@ async fn resource(
     }
 }
 
+/// A handler that panics, to see what a client gets then.
+async fn panics() -> &'static str {
+    panic!("a bug in a handler")
+}
+
 /// A handler that takes a while, to watch graceful shutdown.
 async fn slow() -> &'static str {
     tokio::time::sleep(Duration::from_millis(700)).await;
@@ -76,6 +81,7 @@ pub(crate) fn test_routes(router: Router<AppState>) -> Router<AppState> {
         .route("/test/peer", get(peer))
         .route("/test/slow", get(slow))
         .route("/test/resource", get(resource))
+        .route("/test/panic", get(panics))
 }
 
 /// A change to the configuration of a server about to start.
