@@ -35,6 +35,7 @@ pub(crate) async fn issue(
     subject: String,
     scope: Scope,
     confirmation: Confirmation,
+    grant_id: Option<&str>,
 ) -> Result<(String, Grant), OAuthError> {
     let tokens = &state.config.tokens;
     let now = state.clock.now();
@@ -71,6 +72,7 @@ pub(crate) async fn issue(
         format: format.as_str().to_owned(),
         grant: grant.clone(),
         revoked_at: None,
+        grant_id: grant_id.map(str::to_owned),
     };
     state
         .store

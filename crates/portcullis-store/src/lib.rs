@@ -9,8 +9,10 @@
 //! backends run the same SQL where the dialects agree ([`sql`]), and one contract suite
 //! (`tests/it`) runs against both.
 
+pub mod flow;
 mod postgres;
 mod sql;
+mod sql_flow;
 mod sqlite;
 pub mod testing;
 
@@ -105,6 +107,8 @@ pub struct AccessTokenRecord {
     pub grant: Grant,
     /// When it was revoked, if it was.
     pub revoked_at: Option<Timestamp>,
+    /// The grant it was issued from (none for client_credentials).
+    pub grant_id: Option<String>,
 }
 
 /// The outcome of a revocation request for one token.
@@ -120,7 +124,7 @@ pub enum Revocation {
 
 /// The storage interface of Portcullis, implemented for Postgres and SQLite.
 #[async_trait]
-pub trait Store: Send + Sync + std::fmt::Debug + 'static {
+pub trait Store: flow::FlowStore + Send + Sync + std::fmt::Debug + 'static {
     /// Applies the backend's embedded migrations; applying them again is harmless.
     async fn migrate(&self) -> Result<(), StoreError>;
 

@@ -8,6 +8,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 use crate::StoreError;
 use crate::sql::sql_store;
+use crate::sql_flow::sql_flow_store;
 
 static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/postgres");
 
@@ -35,3 +36,4 @@ impl PgStore {
 }
 
 sql_store!(PgStore);
+sql_flow_store!(PgStore);

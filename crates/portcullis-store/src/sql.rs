@@ -83,6 +83,7 @@ pub(crate) struct AccessTokenRow {
     issued_at: i64,
     expires_at: i64,
     revoked_at: Option<i64>,
+    grant_id: Option<String>,
 }
 
 impl TryFrom<AccessTokenRow> for AccessTokenRecord {
@@ -113,6 +114,7 @@ impl TryFrom<AccessTokenRow> for AccessTokenRecord {
                 expires_at: Timestamp::from_unix(row.expires_at),
             },
             revoked_at: row.revoked_at.map(Timestamp::from_unix),
+            grant_id: row.grant_id,
         })
     }
 }
@@ -141,11 +143,11 @@ pub(crate) const INSERT_JTI: &str =
     "INSERT INTO used_jtis (key_hash, expires_at) VALUES ($1, $2) ON CONFLICT DO NOTHING";
 
 pub(crate) const INSERT_ACCESS_TOKEN: &str = "INSERT INTO access_tokens (token_hash, jti, \
-     client_id, subject, scope, audience, cnf_jkt, cnf_x5t, format, issued_at, expires_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+     client_id, subject, scope, audience, cnf_jkt, cnf_x5t, format, issued_at, expires_at, grant_id) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
 
 pub(crate) const SELECT_ACCESS_TOKEN: &str = "SELECT token_hash, jti, client_id, subject, scope, \
-     audience, cnf_jkt, cnf_x5t, format, issued_at, expires_at, revoked_at FROM access_tokens \
+     audience, cnf_jkt, cnf_x5t, format, issued_at, expires_at, revoked_at, grant_id FROM access_tokens \
      WHERE token_hash = $1";
 
 pub(crate) const REVOKE_ACCESS_TOKEN: &str = "UPDATE access_tokens \
@@ -345,6 +347,7 @@ macro_rules! sql_store {
                     .bind(&token.format)
                     .bind(g.issued_at.unix())
                     .bind(g.expires_at.unix())
+                    .bind(&token.grant_id)
                     .execute(&self.pool)
                     .await?;
                 Ok(())
@@ -394,11 +397,12 @@ macro_rules! sql_store {
                 now: portcullis_core::Timestamp,
             ) -> Result<u64, $crate::StoreError> {
                 let mut removed = 0;
-                for statement in [
+                let own = [
                     $crate::sql::PURGE_KEYS,
                     $crate::sql::PURGE_JTIS,
                     $crate::sql::PURGE_ACCESS_TOKENS,
-                ] {
+                ];
+                for statement in own.into_iter().chain($crate::sql_flow::PURGE) {
                     removed += sqlx::query(statement)
                         .bind(now.unix())
                         .execute(&self.pool)

@@ -8,6 +8,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 
 use crate::StoreError;
 use crate::sql::sql_store;
+use crate::sql_flow::sql_flow_store;
 
 static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/sqlite");
 
@@ -39,3 +40,4 @@ impl SqliteStore {
 }
 
 sql_store!(SqliteStore);
+sql_flow_store!(SqliteStore);

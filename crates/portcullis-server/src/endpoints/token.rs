@@ -89,8 +89,15 @@ async fn client_credentials(
     let certificate = authenticated.certificate.as_ref().map(|c| c.x5t_s256());
     let confirmation =
         sender_constraint(proof.as_ref().map(|p| p.jkt.as_str()), certificate, client)?;
-    let (token, grant) =
-        tokens::issue(state, client, client.client_id.clone(), scope, confirmation).await?;
+    let (token, grant) = tokens::issue(
+        state,
+        client,
+        client.client_id.clone(),
+        scope,
+        confirmation,
+        None,
+    )
+    .await?;
     tracing::info!(client_id = %client.client_id, token_type = grant.confirmation.token_type(), "issued access token (client_credentials)");
     Ok(token_response(
         state,
