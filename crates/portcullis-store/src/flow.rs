@@ -101,9 +101,9 @@ pub enum Redemption {
     /// First redemption: the code is now spent.
     Fresh {
         /// The code.
-        code: CodeRecord,
+        code: Box<CodeRecord>,
         /// Its grant.
-        grant: GrantRecord,
+        grant: Box<GrantRecord>,
     },
     /// The code was redeemed before: a replay (R74).
     Replayed {

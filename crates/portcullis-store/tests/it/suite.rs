@@ -661,8 +661,8 @@ pub(crate) async fn r74_a_code_is_redeemed_exactly_once_under_concurrency(store:
         match task.await.unwrap() {
             Redemption::Fresh { code: c, grant: g } => {
                 fresh += 1;
-                assert_eq!(c, code("code-1", "g1", "c1"));
-                assert_eq!(g, grant("g1", "user-1", "c1"));
+                assert_eq!(*c, code("code-1", "g1", "c1"));
+                assert_eq!(*g, grant("g1", "user-1", "c1"));
             }
             Redemption::Replayed { grant_id } => {
                 replayed += 1;
