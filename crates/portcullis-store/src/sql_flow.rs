@@ -526,8 +526,8 @@ macro_rules! sql_flow_store {
                             .await?;
                     let grant = grant.ok_or($crate::StoreError::Corrupt("code without grant"))?;
                     return Ok($crate::flow::Redemption::Fresh {
-                        code,
-                        grant: grant.into(),
+                        code: Box::new(code),
+                        grant: Box::new(grant.into()),
                     });
                 }
                 let state: Option<(String, Option<i64>)> =
