@@ -10,7 +10,9 @@ use std::fmt;
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]
 pub enum ErrorCode {
     AccessDenied,
+    ConsentRequired,
     InsufficientScope,
+    InteractionRequired,
     InvalidClient,
     InvalidClientMetadata,
     InvalidDpopProof,
@@ -38,7 +40,9 @@ impl ErrorCode {
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::AccessDenied => "access_denied",
+            Self::ConsentRequired => "consent_required",
             Self::InsufficientScope => "insufficient_scope",
+            Self::InteractionRequired => "interaction_required",
             Self::InvalidClient => "invalid_client",
             Self::InvalidClientMetadata => "invalid_client_metadata",
             Self::InvalidDpopProof => "invalid_dpop_proof",

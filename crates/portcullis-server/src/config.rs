@@ -49,8 +49,49 @@ pub struct Config {
     pub dpop: Dpop,
     /// Client registry and client key retrieval.
     pub clients: Clients,
+    /// The authorization code flow: lifetimes, sessions, scopes shown on the consent page.
+    pub flow: Flow,
     /// Logging.
     pub log: Log,
+}
+
+/// Authorization code flow settings.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Flow {
+    /// Lifetime of a pushed request's `request_uri`, seconds (R27: under 600).
+    pub request_uri_lifetime_secs: i64,
+    /// Lifetime of an authorization code, seconds (R73: at most 60).
+    pub code_lifetime_secs: i64,
+    /// Lifetime of ID tokens, seconds.
+    pub id_token_lifetime_secs: i64,
+    /// A refresh token unused for this long expires, seconds.
+    pub refresh_token_idle_secs: i64,
+    /// A refresh token expires this long after it was issued, whatever its use, seconds.
+    pub refresh_token_absolute_secs: i64,
+    /// Lifetime of a browser session after sign-in, seconds.
+    pub session_lifetime_secs: i64,
+    /// Human descriptions of scopes for the consent page; scopes not listed are shown by name.
+    pub scope_descriptions: std::collections::BTreeMap<String, String>,
+}
+
+impl Default for Flow {
+    fn default() -> Self {
+        let descriptions = [
+            ("openid", "Know who you are (your account identifier)"),
+            ("profile", "See your user name"),
+            ("offline_access", "Keep access while you are away"),
+        ];
+        Self {
+            request_uri_lifetime_secs: 60,
+            code_lifetime_secs: 60,
+            id_token_lifetime_secs: 300,
+            refresh_token_idle_secs: 24 * 3600,
+            refresh_token_absolute_secs: 30 * 24 * 3600,
+            session_lifetime_secs: 8 * 3600,
+            scope_descriptions: descriptions.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+        }
+    }
 }
 
 /// Access token settings.
@@ -118,6 +159,7 @@ impl fmt::Debug for Config {
             .field("tokens", &self.tokens)
             .field("dpop", &self.dpop)
             .field("clients", &self.clients)
+            .field("flow", &self.flow)
             .field("log", &self.log)
             .finish()
     }
@@ -248,6 +290,7 @@ impl Default for Config {
             tokens: Tokens::default(),
             dpop: Dpop::default(),
             clients: Clients::default(),
+            flow: Flow::default(),
             log: Log::default(),
         }
     }
@@ -449,6 +492,20 @@ impl Config {
         let token_alg = self.token_signing_alg()?;
         if !self.signing_algs()?.contains(&token_alg) {
             bail!("tokens.signing_alg must be one of keys.algs");
+        }
+        let flow = &self.flow;
+        if !(5..600).contains(&flow.request_uri_lifetime_secs) {
+            bail!("flow.request_uri_lifetime_secs must be at least 5 and under 600 (RFC 9126, FAPI 2.0)");
+        }
+        if !(1..=60).contains(&flow.code_lifetime_secs) {
+            bail!("flow.code_lifetime_secs must be between 1 and 60 (FAPI 2.0)");
+        }
+        if flow.id_token_lifetime_secs < 1
+            || flow.refresh_token_idle_secs < 1
+            || flow.refresh_token_absolute_secs < flow.refresh_token_idle_secs
+            || flow.session_lifetime_secs < 60
+        {
+            bail!("flow lifetimes must be positive, refresh_token_absolute_secs at least refresh_token_idle_secs, sessions at least 60 s");
         }
         if let Some(ca) = &self.clients.jwks_uri_ca_file {
             crate::tls::read_cert_chain(ca)?;

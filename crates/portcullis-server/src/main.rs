@@ -15,7 +15,7 @@ use portcullis_server::clock::{Clock, SystemClock};
 use portcullis_server::config::{Config, TlsMode, one_line_error};
 use portcullis_server::keys::KeyRing;
 use portcullis_server::telemetry::{self, redact_url};
-use portcullis_server::{clients, datadir, open_store};
+use portcullis_server::{clients, datadir, open_store, users};
 
 /// Portcullis: a FAPI 2.0 authorization server.
 #[derive(Debug, Parser)]
@@ -43,6 +43,40 @@ enum Command {
     /// Client registration commands.
     #[command(subcommand)]
     Client(ClientCommand),
+    /// Local user commands.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create a user; the password is read from standard input.
+    Add {
+        /// Login name.
+        #[arg(long)]
+        username: String,
+        /// Read the password from standard input (the only way to give one).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+        /// May use the admin UI.
+        #[arg(long)]
+        admin: bool,
+    },
+    /// List users.
+    List,
+    /// Disable a user: they can no longer sign in.
+    Disable {
+        /// Login name.
+        username: String,
+    },
+    /// Set a new password, read from standard input.
+    Passwd {
+        /// Login name.
+        username: String,
+        /// Read the password from standard input.
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -158,7 +192,53 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Keys(command) => keys(config, clock, command).await,
         Command::Client(command) => client(config, clock, command).await,
+        Command::User(command) => user(config, clock, command).await,
     }
+}
+
+fn read_password() -> anyhow::Result<String> {
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).context("reading the password from standard input")?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+async fn user(config: Config, clock: Arc<dyn Clock>, command: UserCommand) -> anyhow::Result<()> {
+    config.validate()?;
+    datadir::ensure_sqlite_dir(&config)?;
+    let store = open_store(&config).await?;
+    let by_name = |name: &str| {
+        let store = Arc::clone(&store);
+        let name = name.to_owned();
+        async move { store.user_by_username(&name).await?.with_context(|| format!("no user {name:?}")) }
+    };
+    match command {
+        UserCommand::Add { username, admin, .. } => {
+            let password = read_password()?;
+            let user = users::add(store.as_ref(), &username, &password, admin, clock.now()).await?;
+            println!("created user {} ({}){}", user.username, user.user_id, if admin { ", admin" } else { "" });
+        }
+        UserCommand::List => {
+            println!("{:<32} {:<42} {:<6} STATE", "USERNAME", "SUBJECT", "ADMIN");
+            for user in store.users().await? {
+                let state = if user.disabled_at.is_some() { "disabled" } else { "enabled" };
+                println!("{:<32} {:<42} {:<6} {state}", user.username, user.user_id, if user.is_admin { "yes" } else { "no" });
+            }
+        }
+        UserCommand::Disable { username } => {
+            let user = by_name(&username).await?;
+            store.disable_user(&user.user_id, clock.now()).await?;
+            println!("disabled user {username}");
+        }
+        UserCommand::Passwd { username, .. } => {
+            let user = by_name(&username).await?;
+            let password = read_password()?;
+            users::check_password(&password)?;
+            let hash = tokio::task::spawn_blocking(move || users::hash_password(&password)).await??;
+            store.set_password(&user.user_id, &hash).await?;
+            println!("password changed for {username}");
+        }
+    }
+    Ok(())
 }
 
 async fn client(

@@ -7,7 +7,10 @@ use axum::Router;
 use axum::routing::{get, post};
 use portcullis_core::discovery::Endpoint;
 
-use crate::endpoints::{discovery, health, introspect, jwks, revoke, token};
+use crate::endpoints::{
+    account, authorize, consent, discovery, health, introspect, jwks, login, par, revoke, token, userinfo,
+};
+use crate::pages;
 use crate::state::AppState;
 
 /// Protocol endpoints served (and so advertised in discovery).
@@ -29,9 +32,18 @@ pub fn routes() -> Router<AppState> {
             get(discovery::get),
         )
         .route("/jwks", get(jwks::get))
+        .route("/par", post(par::post))
+        .route("/authorize", get(authorize::get))
+        .route("/login", get(login::get).post(login::post))
+        .route("/consent", post(consent::post))
+        .route("/account", get(account::get))
+        .route("/account/revoke", post(account::revoke))
+        .route("/logout", post(account::logout))
         .route("/token", post(token::post))
+        .route("/userinfo", get(userinfo::handle).post(userinfo::handle))
         .route("/introspect", post(introspect::post))
         .route("/revoke", post(revoke::post))
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
+        .route("/static/portcullis.css", get(pages::stylesheet))
 }

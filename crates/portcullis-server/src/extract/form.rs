@@ -23,6 +23,11 @@ impl Params {
         self.0.get(name).map(String::as_str)
     }
 
+    /// Every parameter, in no particular order.
+    pub(crate) fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
     /// Parses a form body.
     pub(crate) fn parse(body: &[u8]) -> Result<Self, OAuthError> {
         let mut params = HashMap::new();

@@ -1,5 +1,6 @@
 //! Test fixtures: a server builder with real TLS and a fresh database, PKI helpers, raw TLS.
 
+pub(crate) mod browser;
 pub(crate) mod client;
 pub(crate) mod jwks_host;
 pub(crate) mod pki;

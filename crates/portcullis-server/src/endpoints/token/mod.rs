@@ -1,6 +1,8 @@
-//! `POST /token` (RFC 6749 §3.2): client authentication, then the grant (R63–R70, R87).
-//!
-//! Built so far: `client_credentials`. Every access token is sender-constrained (R68).
+//! `POST /token` (RFC 6749 §3.2): client authentication, then the grant (R63–R70).
+//! Every access token is sender-constrained (R68).
+
+mod authorization_code;
+mod refresh_token;
 
 use axum::Extension;
 use axum::Json;
@@ -69,26 +71,8 @@ async fn client_credentials(
         )
         .into());
     }
-    let scope = match params.get("scope") {
-        Some(text) => {
-            let requested = Scope::parse(text)
-                .ok_or(OAuthError::new(ErrorCode::InvalidScope, "malformed scope"))?;
-            if !requested.is_subset(&client.scope) {
-                return Err(OAuthError::new(
-                    ErrorCode::InvalidScope,
-                    "scope exceeds the client's registration",
-                )
-                .into());
-            }
-            requested
-        }
-        None => client.scope.clone(),
-    };
-    let url = dpop::endpoint_url(state, peer.listener, "/token");
-    let proof = dpop::proof(state, headers, "POST", &url, None).await?;
-    let certificate = authenticated.certificate.as_ref().map(|c| c.x5t_s256());
-    let confirmation =
-        sender_constraint(proof.as_ref().map(|p| p.jkt.as_str()), certificate, client)?;
+    let scope = requested_scope(params, &client.scope)?;
+    let (_, confirmation) = binding(state, peer, headers, authenticated).await?;
     let (token, grant) = tokens::issue(
         state,
         client,
@@ -103,6 +87,37 @@ async fn client_credentials(
         state,
         grant.response(&token, state.clock.now()),
     ))
+}
+
+/// Checks the request's DPoP proof (if any) and chooses the new token's binding (R68, R113,
+/// R118). Returns the proof's key thumbprint too, for codes bound to a DPoP key (R78).
+pub(crate) async fn binding(
+    state: &AppState,
+    peer: &Peer,
+    headers: &HeaderMap,
+    authenticated: &AuthenticatedClient,
+) -> Result<(Option<String>, portcullis_core::token::Confirmation), TokenError> {
+    let url = dpop::endpoint_url(state, peer.listener, "/token");
+    let proof = dpop::proof(state, headers, "POST", &url, None).await?;
+    let jkt = proof.map(|p| p.jkt);
+    let certificate = authenticated.certificate.as_ref().map(|c| c.x5t_s256());
+    let confirmation = sender_constraint(jkt.as_deref(), certificate, &authenticated.client)?;
+    Ok((jkt, confirmation))
+}
+
+/// Scope of a request: the `scope` parameter if sent, within `allowed` (else `invalid_scope`),
+/// or `allowed` itself.
+pub(crate) fn requested_scope(params: &Params, allowed: &Scope) -> Result<Scope, TokenError> {
+    match params.get("scope") {
+        Some(text) => {
+            let requested = Scope::parse(text).ok_or(OAuthError::new(ErrorCode::InvalidScope, "malformed scope"))?;
+            if !requested.is_subset(allowed) {
+                return Err(OAuthError::new(ErrorCode::InvalidScope, "scope exceeds what was granted").into());
+            }
+            Ok(requested)
+        }
+        None => Ok(allowed.clone()),
+    }
 }
 
 /// A successful token response: JSON, `no-store` (R63), and a fresh DPoP nonce when required.

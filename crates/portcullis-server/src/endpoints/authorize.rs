@@ -1,0 +1,28 @@
+//! `GET /authorize` (RFC 6749 §4.1.1, RFC 9126 §4; R44–R52): the browser arrives with
+//! `client_id` and `request_uri`. Other parameters in the query (the FAPI conformance suite sends
+//! duplicates of the pushed ones) are ignored: only the pushed request counts (R49).
+
+use axum::extract::{RawQuery, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+
+use crate::flow;
+use crate::session;
+use crate::state::AppState;
+
+/// GET: starts or continues the authorization of a pushed request.
+pub(crate) async fn get(State(state): State<AppState>, RawQuery(query): RawQuery, headers: HeaderMap) -> Response {
+    let query = query.unwrap_or_default();
+    // The first occurrence wins; repeated front-channel parameters are tolerated here (R49).
+    let first = |name: &str| {
+        url::form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+    };
+    let (client_id, request_uri) = (first("client_id"), first("request_uri"));
+    match flow::load(&state, client_id.as_deref(), request_uri.as_deref()).await {
+        Err(page) => page,
+        Ok(pending) => {
+            let session = session::current(&state, &headers).await;
+            flow::proceed(&state, pending, session, false).await
+        }
+    }
+}

@@ -1,0 +1,317 @@
+//! The authorization code flow between the pushed request and the redirect: find the pushed
+//! request, sign the user in, ask for consent, issue the code (RFC 6749 §4.1, RFC 9126 §4,
+//! OIDC Core §3.1.2; R44–R53, R57, R59).
+//!
+//! A redirect back to the client is only ever built from a [`Pending`] request, whose redirect
+//! URI was checked against the registration when it was pushed; anything that fails before a
+//! pending request is found renders an error page instead (R52: no open redirect).
+
+use std::sync::Arc;
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use portcullis_core::authorize::{AuthorizationRequest, ResponseMode};
+use portcullis_core::client::Client;
+use portcullis_core::hash::TokenHash;
+use portcullis_core::jose::Alg;
+use portcullis_core::scope::Scope;
+use portcullis_core::{ErrorCode, OAuthError, jarm};
+use portcullis_store::flow::{CodeRecord, ConsentRecord, GrantRecord};
+use url::form_urlencoded;
+
+use crate::pages::{self, BRAND, ConsentPage, LoginPage, ScopeLine};
+use crate::session::{self, CSRF_COOKIE, Session};
+use crate::state::AppState;
+use crate::tokens::random_b64url;
+
+/// A pushed request that is being authorized: the client, the validated request, and the
+/// request_uri it was pushed under.
+pub(crate) struct Pending {
+    pub(crate) client: Arc<Client>,
+    pub(crate) request: AuthorizationRequest,
+    pub(crate) request_uri: String,
+}
+
+fn page_error(status: StatusCode, message: &str, code: ErrorCode) -> Response {
+    pages::error(status, "This request cannot be completed", message, code.as_str())
+}
+
+/// Finds the pending request for `client_id` and `request_uri`, or renders the error page.
+pub(crate) async fn load(state: &AppState, client_id: Option<&str>, request_uri: Option<&str>) -> Result<Pending, Response> {
+    // R52: an unknown client gets a page, never a redirect.
+    let Some(client_id) = client_id else {
+        return Err(page_error(StatusCode::BAD_REQUEST, "The request names no application.", ErrorCode::InvalidRequest));
+    };
+    let client = match state.clients.get(client_id).await {
+        Ok(Some(client)) => client,
+        Ok(None) => return Err(page_error(StatusCode::BAD_REQUEST, "The application is not known here.", ErrorCode::InvalidClient)),
+        Err(e) => {
+            tracing::error!(error = %e, "client lookup failed");
+            return Err(page_error(StatusCode::SERVICE_UNAVAILABLE, "Please try again later.", ErrorCode::TemporarilyUnavailable));
+        }
+    };
+    // R44: only pushed requests.
+    let Some(request_uri) = request_uri else {
+        return Err(page_error(StatusCode::BAD_REQUEST, "Authorization requests must be pushed first (PAR).", ErrorCode::InvalidRequest));
+    };
+    let pushed = match state.store.pushed_request(&TokenHash::of(request_uri.as_bytes())).await {
+        Ok(pushed) => pushed,
+        Err(e) => {
+            tracing::error!(error = %e, "pushed request lookup failed");
+            return Err(page_error(StatusCode::SERVICE_UNAVAILABLE, "Please try again later.", ErrorCode::TemporarilyUnavailable));
+        }
+    };
+    // R46, R47, R48: issued to this client, unexpired, unused.
+    let Some(pushed) = pushed.filter(|p| p.client_id == client.client_id && state.clock.now() < p.expires_at) else {
+        return Err(page_error(
+            StatusCode::BAD_REQUEST,
+            "This sign-in link has expired or was already used. Go back to the application and start again.",
+            ErrorCode::InvalidRequestUri,
+        ));
+    };
+    let request: AuthorizationRequest = serde_json::from_str(&pushed.request).map_err(|e| {
+        tracing::error!(error = %e, "stored pushed request does not parse");
+        crate::error::server_error()
+    })?;
+    Ok(Pending { client, request, request_uri: request_uri.to_owned() })
+}
+
+/// Continues the flow for `pending` with the session (if any). `fresh_login` is true right
+/// after the user signed in on this request, which satisfies `prompt=login` and `max_age`.
+pub(crate) async fn proceed(state: &AppState, pending: Pending, session: Option<Session>, fresh_login: bool) -> Response {
+    let now = state.clock.now();
+    let request = &pending.request;
+    // R59: prompt=login and max_age force a new sign-in.
+    let needs_login = match &session {
+        None => true,
+        Some(s) => {
+            !fresh_login
+                && (request.prompts("login") || request.max_age.is_some_and(|max| now.unix() - s.record.auth_time.unix() > max))
+        }
+    };
+    if needs_login {
+        if request.prompts("none") {
+            return redirect_error(state, &pending, OAuthError::new(ErrorCode::LoginRequired, "the user is not signed in")).await;
+        }
+        return login_page(&pending.client, &pending.request_uri, None, "", StatusCode::OK);
+    }
+    let Some(session) = session else {
+        return crate::error::server_error();
+    };
+    let scope = request.scope();
+    let remembered = match state.store.consent(&session.user.user_id, &pending.client.client_id).await {
+        Ok(consent) => consent.and_then(|c| Scope::parse(&c.scope)).is_some_and(|granted| scope.is_subset(&granted)),
+        Err(e) => {
+            tracing::error!(error = %e, "consent lookup failed");
+            return page_error(StatusCode::SERVICE_UNAVAILABLE, "Please try again later.", ErrorCode::TemporarilyUnavailable);
+        }
+    };
+    if request.prompts("consent") || !remembered {
+        if request.prompts("none") {
+            return redirect_error(state, &pending, OAuthError::new(ErrorCode::ConsentRequired, "the user has not consented")).await;
+        }
+        return consent_page(state, &pending, &session);
+    }
+    issue(state, &pending, &session).await
+}
+
+/// The sign-in page, with a fresh double-submit CSRF cookie.
+pub(crate) fn login_page(client: &Client, request_uri: &str, error: Option<&str>, username: &str, status: StatusCode) -> Response {
+    let Ok(csrf) = random_b64url(32) else {
+        return crate::error::server_error();
+    };
+    let client_name = client.metadata.client_name.as_deref().or(Some(client.client_id.as_str()));
+    let page = LoginPage {
+        brand: BRAND,
+        client_name,
+        error,
+        csrf_token: &csrf,
+        client_id: &client.client_id,
+        request_uri,
+        username,
+    };
+    with_csrf_cookie(pages::render(status, &page, None), &csrf)
+}
+
+/// The sign-in page outside a flow (for the account page).
+pub(crate) fn plain_login_page(error: Option<&str>, username: &str, status: StatusCode) -> Response {
+    let Ok(csrf) = random_b64url(32) else {
+        return crate::error::server_error();
+    };
+    let page = LoginPage { brand: BRAND, client_name: None, error, csrf_token: &csrf, client_id: "", request_uri: "", username };
+    with_csrf_cookie(pages::render(status, &page, None), &csrf)
+}
+
+fn with_csrf_cookie(mut response: Response, csrf: &str) -> Response {
+    if let Some(cookie) = session::set_cookie(CSRF_COOKIE, csrf, 3600) {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+fn consent_page(state: &AppState, pending: &Pending, session: &Session) -> Response {
+    let client = &pending.client;
+    let name = client.metadata.client_name.clone().unwrap_or_else(|| client.client_id.clone());
+    let scopes: Vec<ScopeLine> = pending
+        .request
+        .scope()
+        .iter()
+        .map(|s| match state.config.flow.scope_descriptions.get(s) {
+            Some(description) => ScopeLine { name: s.to_owned(), description: description.clone(), show_name: false },
+            None => ScopeLine { name: s.to_owned(), description: format!("Use “{s}”"), show_name: false },
+        })
+        .collect();
+    let page = ConsentPage {
+        brand: BRAND,
+        client_initial: name.chars().next().map(|c| c.to_uppercase().to_string()).unwrap_or_default(),
+        client_name: &name,
+        logo_uri: client.metadata.logo_uri.as_deref(),
+        policy_uri: client.metadata.policy_uri.as_deref(),
+        tos_uri: client.metadata.tos_uri.as_deref(),
+        username: &session.user.username,
+        scopes,
+        csrf_token: &session.record.csrf_token,
+        client_id: &client.client_id,
+        request_uri: &pending.request_uri,
+    };
+    let target = pages::origin(&pending.request.redirect_uri);
+    pages::render(StatusCode::OK, &page, target.as_deref())
+}
+
+/// Uses up the pushed request and issues a code for it (R53), then redirects to the client.
+pub(crate) async fn issue(state: &AppState, pending: &Pending, session: &Session) -> Response {
+    let now = state.clock.now();
+    let request = &pending.request;
+    // R48: the request_uri is used up now, at the moment of authorization, by one atomic take.
+    let hash = TokenHash::of(pending.request_uri.as_bytes());
+    match state.store.take_pushed_request(&hash, &pending.client.client_id, now).await {
+        Ok(Some(_)) => {}
+        Ok(None) => {
+            return page_error(StatusCode::BAD_REQUEST, "This sign-in link has expired or was already used.", ErrorCode::InvalidRequestUri);
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "taking the pushed request failed");
+            return crate::error::server_error();
+        }
+    }
+    let (Ok(code), Ok(grant_id)) = (random_b64url(32), random_b64url(16)) else {
+        return crate::error::server_error();
+    };
+    let scope = request.scope().to_string();
+    let grant = GrantRecord {
+        grant_id: grant_id.clone(),
+        user_id: session.user.user_id.clone(),
+        client_id: pending.client.client_id.clone(),
+        scope: scope.clone(),
+        auth_time: session.record.auth_time,
+        acr: None,
+        created_at: now,
+        revoked_at: None,
+    };
+    let code_record = CodeRecord {
+        code_hash: TokenHash::of(code.as_bytes()),
+        grant_id,
+        client_id: pending.client.client_id.clone(),
+        redirect_uri: request.redirect_uri.clone(),
+        code_challenge: request.code_challenge.clone(),
+        dpop_jkt: request.dpop_jkt.clone(),
+        nonce: request.nonce.clone(),
+        expires_at: now.plus(state.config.flow.code_lifetime_secs),
+    };
+    // A remembered consent grows to cover what the user allowed now.
+    let remembered = state
+        .store
+        .consent(&session.user.user_id, &pending.client.client_id)
+        .await
+        .ok()
+        .flatten()
+        .and_then(|c| Scope::parse(&c.scope))
+        .map(|s| s.to_string())
+        .unwrap_or_default();
+    let consented = Scope::parse(&format!("{remembered} {scope}")).map(|s| s.to_string()).unwrap_or(scope);
+    let consent = ConsentRecord {
+        user_id: session.user.user_id.clone(),
+        client_id: pending.client.client_id.clone(),
+        scope: consented,
+        granted_at: now,
+    };
+    if let Err(e) = state.store.issue_code(&grant, &code_record, &consent).await {
+        tracing::error!(error = %e, "issuing a code failed");
+        return crate::error::server_error();
+    }
+    tracing::info!(client_id = %pending.client.client_id, "authorization code issued");
+    redirect(state, pending, &[("code", code.as_str())]).await
+}
+
+/// Redirects to the verified redirect URI with an error (R51).
+pub(crate) async fn redirect_error(state: &AppState, pending: &Pending, error: OAuthError) -> Response {
+    redirect(state, pending, &[("error", error.code.as_str()), ("error_description", error.description)]).await
+}
+
+/// 303 to the pushed redirect URI with `params`, `state` (if sent) and `iss` in the query
+/// (R50, R51; RFC 9207), or one JARM `response` parameter (R140–R142).
+async fn redirect(state: &AppState, pending: &Pending, params: &[(&str, &str)]) -> Response {
+    let request = &pending.request;
+    let issuer = state.config.issuer.as_str();
+    let mut all: Vec<(&str, &str)> = params.to_vec();
+    if let Some(s) = &request.state {
+        all.push(("state", s));
+    }
+    let query = match request.response_mode {
+        ResponseMode::Query => {
+            all.push(("iss", issuer));
+            form_urlencoded::Serializer::new(String::new()).extend_pairs(all).finish()
+        }
+        ResponseMode::Jwt => {
+            let alg = pending.client.authorization_signed_response_alg.unwrap_or(Alg::Ps256);
+            let now = state.clock.now();
+            let Some(key) = state.keys.signing_key(alg, now) else {
+                tracing::error!(%alg, "no server key for the client's JARM algorithm");
+                return crate::error::server_error();
+            };
+            match key.sign("JWT", jarm::claims(issuer, &pending.client.client_id, now, &all)) {
+                Ok(jwt) => form_urlencoded::Serializer::new(String::new()).append_pair("response", &jwt).finish(),
+                Err(e) => {
+                    tracing::error!(error = %e, "signing a JARM response failed");
+                    return crate::error::server_error();
+                }
+            }
+        }
+    };
+    // The registered URI is kept byte for byte, its own query included (R50).
+    let uri = &request.redirect_uri;
+    let separator = if uri.contains('?') { '&' } else { '?' };
+    let location = format!("{uri}{separator}{query}");
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    match HeaderValue::from_str(&location) {
+        Ok(value) => {
+            response.headers_mut().insert(header::LOCATION, value);
+            response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response
+        }
+        Err(_) => crate::error::server_error(),
+    }
+}
+
+/// The form fields that continue a flow after a page.
+pub(crate) fn continuation<'p>(params: &'p crate::extract::Params) -> (Option<&'p str>, Option<&'p str>) {
+    (params.get("client_id"), params.get("request_uri"))
+}
+
+/// Checks a page form's CSRF token against `expected` (R62).
+pub(crate) fn csrf_ok(params: &crate::extract::Params, expected: Option<&str>) -> bool {
+    let (Some(sent), Some(expected)) = (params.get("csrf_token"), expected) else {
+        return false;
+    };
+    session::same_secret(sent, expected)
+}
+
+/// The refusal of a form without a valid CSRF token: no code, no state change.
+pub(crate) fn csrf_refused() -> Response {
+    page_error(StatusCode::FORBIDDEN, "This form has expired or did not come from this site. Go back and try again.", ErrorCode::AccessDenied)
+}
+
+/// A page error for the endpoints of the flow.
+pub(crate) fn error_page(status: StatusCode, message: &str, code: ErrorCode) -> Response {
+    page_error(status, message, code)
+}

@@ -1,0 +1,83 @@
+//! Browser sessions and CSRF protection for the pages (R62).
+//!
+//! The session cookie `__Host-portcullis-session` is `Secure; HttpOnly; SameSite=Lax; Path=/`
+//! and holds 256 random bits; the database keeps only their hash. Forms of signed-in users
+//! carry the session's CSRF token; the sign-in form, which has no session yet, uses a
+//! double-submit cookie. Every comparison is constant-time.
+
+use axum::http::{HeaderMap, HeaderValue, header};
+use portcullis_core::Timestamp;
+use portcullis_core::hash::TokenHash;
+use portcullis_store::flow::{SessionRecord, UserRecord};
+
+use crate::state::AppState;
+use crate::tokens::random_b64url;
+
+/// The session cookie.
+pub(crate) const SESSION_COOKIE: &str = "__Host-portcullis-session";
+/// The sign-in form's double-submit CSRF cookie.
+pub(crate) const CSRF_COOKIE: &str = "__Host-portcullis-csrf";
+
+/// A signed-in user on this request.
+pub(crate) struct Session {
+    pub(crate) id_hash: TokenHash,
+    pub(crate) record: SessionRecord,
+    pub(crate) user: UserRecord,
+}
+
+/// The value of cookie `name`.
+pub(crate) fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// A `Set-Cookie` value with the secure attributes; `max_age` 0 deletes the cookie.
+pub(crate) fn set_cookie(name: &str, value: &str, max_age: i64) -> Option<HeaderValue> {
+    HeaderValue::from_str(&format!("{name}={value}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age={max_age}")).ok()
+}
+
+/// Constant-time equality of two secrets.
+pub(crate) fn same_secret(a: &str, b: &str) -> bool {
+    aws_lc_rs::constant_time::verify_slices_are_equal(a.as_bytes(), b.as_bytes()).is_ok()
+}
+
+/// The request's live session, if any: known, unexpired, and its user enabled.
+pub(crate) async fn current(state: &AppState, headers: &HeaderMap) -> Option<Session> {
+    let id = cookie(headers, SESSION_COOKIE)?;
+    let id_hash = TokenHash::of(id.as_bytes());
+    let record = state.store.session(&id_hash).await.ok()??;
+    if state.clock.now() >= record.expires_at {
+        return None;
+    }
+    let user = state.store.user(&record.user_id).await.ok()??;
+    if user.disabled_at.is_some() {
+        return None;
+    }
+    Some(Session { id_hash, record, user })
+}
+
+/// Starts a session for `user`, authenticated now; returns it and its cookie.
+pub(crate) async fn start(state: &AppState, user: UserRecord) -> Option<(Session, HeaderValue)> {
+    let now: Timestamp = state.clock.now();
+    let id = random_b64url(32).ok()?;
+    let id_hash = TokenHash::of(id.as_bytes());
+    let lifetime = state.config.flow.session_lifetime_secs;
+    let record = SessionRecord {
+        user_id: user.user_id.clone(),
+        auth_time: now,
+        csrf_token: random_b64url(32).ok()?,
+        expires_at: now.plus(lifetime),
+    };
+    if let Err(e) = state.store.insert_session(&id_hash, &record).await {
+        tracing::error!(error = %e, "storing a session failed");
+        return None;
+    }
+    let cookie = set_cookie(SESSION_COOKIE, &id, lifetime)?;
+    Some((Session { id_hash, record, user }, cookie))
+}
