@@ -73,6 +73,20 @@ pub struct ClientMetadata {
     /// Client assertion signing algorithm, if the client wants it pinned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_endpoint_auth_signing_alg: Option<String>,
+    /// Only signed request objects are accepted from this client (RFC 9101 §10.5; FAPI2-MS
+    /// §5.3.1-1, R41).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub require_signed_request_object: Option<bool>,
+    /// The one algorithm the client's request objects are signed with (RFC 9101 §10.5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_object_signing_alg: Option<String>,
+    /// JARM signing algorithm; when set the client always gets JARM responses (JARM §3, R142,
+    /// R143).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization_signed_response_alg: Option<String>,
+    /// Signed userinfo responses with this algorithm (OIDC Registration §2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub userinfo_signed_response_alg: Option<String>,
     /// Logo shown on the consent page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logo_uri: Option<String>,
@@ -192,6 +206,14 @@ pub struct Client {
     pub token_endpoint_auth_signing_alg: Option<Alg>,
     /// ID token algorithm.
     pub id_token_signed_response_alg: Alg,
+    /// Only signed request objects are accepted (R41).
+    pub require_signed_request_object: bool,
+    /// Pinned request object algorithm, if any (R132).
+    pub request_object_signing_alg: Option<Alg>,
+    /// JARM algorithm; `Some` means every authorization response is a JARM JWT (R142, R143).
+    pub authorization_signed_response_alg: Option<Alg>,
+    /// Userinfo signing algorithm; `None` means plain JSON userinfo responses.
+    pub userinfo_signed_response_alg: Option<Alg>,
     /// Access token format; `None` means the configured default.
     pub access_token_format: Option<TokenFormat>,
     /// Access token lifetime; `None` means the configured default.
@@ -334,6 +356,12 @@ impl Client {
         let token_endpoint_auth_signing_alg = alg(&metadata.token_endpoint_auth_signing_alg)?;
         let id_token_signed_response_alg =
             alg(&metadata.id_token_signed_response_alg)?.unwrap_or(Alg::Ps256);
+        // R132, R180: request objects are signed with an allowed algorithm only.
+        let request_object_signing_alg = alg(&metadata.request_object_signing_alg)?;
+        // R142: JARM's default RS256 is never used; only allowed algorithms.
+        let authorization_signed_response_alg = alg(&metadata.authorization_signed_response_alg)?;
+        // R180: signed userinfo with allowed algorithms only.
+        let userinfo_signed_response_alg = alg(&metadata.userinfo_signed_response_alg)?;
         for (uri, what) in [
             (&metadata.logo_uri, "logo_uri must be an https URL"),
             (&metadata.client_uri, "client_uri must be an https URL"),
@@ -381,6 +409,10 @@ impl Client {
             tls_client_certificate_bound_access_tokens: mtls,
             token_endpoint_auth_signing_alg,
             id_token_signed_response_alg,
+            require_signed_request_object: metadata.require_signed_request_object.unwrap_or(false),
+            request_object_signing_alg,
+            authorization_signed_response_alg,
+            userinfo_signed_response_alg,
             access_token_format,
             access_token_lifetime: metadata.access_token_lifetime,
             resource_server: metadata.resource_server.unwrap_or(false),

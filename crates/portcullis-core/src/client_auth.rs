@@ -163,8 +163,8 @@ pub fn verify_assertion(
     })
 }
 
-/// Whether a key without `kid` may verify `alg`.
-fn key_fits(key: &Map<String, Value>, alg: Alg) -> bool {
+/// Whether a key without `kid` may verify `alg` (also used for request objects).
+pub(crate) fn key_fits(key: &Map<String, Value>, alg: Alg) -> bool {
     if let Some(key_alg) = key.get("alg").and_then(Value::as_str) {
         return Alg::parse(key_alg) == Some(alg);
     }

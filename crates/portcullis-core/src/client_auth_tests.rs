@@ -219,3 +219,15 @@ fn r101_self_signed_certificate_must_be_in_the_jwks() {
         &keys
     ));
 }
+
+#[test]
+fn r89_an_assertion_without_kid_is_verified_by_a_registered_key_of_its_type() {
+    let f = fixture();
+    let header = json!({"typ": "JWT"}).as_object().unwrap().clone();
+    let token = f.key.sign_with_header(&header, claims()).unwrap();
+    assert_eq!(check(&f, &token).unwrap().jti, "j-1");
+    // No registered key of the signature's type: unknown.
+    let ed = PrivateKey::generate(Alg::EdDsa, "k1").unwrap();
+    let token = ed.sign_with_header(&header, claims()).unwrap();
+    assert_eq!(check(&f, &token), Err(AssertionError::UnknownKey));
+}

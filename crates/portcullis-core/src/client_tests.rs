@@ -213,3 +213,51 @@ fn unknown_metadata_is_ignored() {
     let metadata: ClientMetadata = serde_json::from_value(value).unwrap();
     assert!(Client::validate("c1", metadata, POLICY).is_ok());
 }
+
+#[test]
+fn r41_r132_r142_signing_metadata_is_typed_and_defaults_to_off() {
+    let client = Client::validate("c1", pkjwt(), POLICY).unwrap();
+    assert!(!client.require_signed_request_object);
+    assert_eq!(client.request_object_signing_alg, None);
+    assert_eq!(client.authorization_signed_response_alg, None);
+    assert_eq!(client.userinfo_signed_response_alg, None);
+    let m = ClientMetadata {
+        require_signed_request_object: Some(true),
+        request_object_signing_alg: Some("PS256".into()),
+        authorization_signed_response_alg: Some("ES256".into()),
+        userinfo_signed_response_alg: Some("EdDSA".into()),
+        ..pkjwt()
+    };
+    let client = Client::validate("c1", m, POLICY).unwrap();
+    assert!(client.require_signed_request_object);
+    assert_eq!(client.request_object_signing_alg, Some(Alg::Ps256));
+    assert_eq!(client.authorization_signed_response_alg, Some(Alg::Es256));
+    assert_eq!(client.userinfo_signed_response_alg, Some(Alg::EdDsa));
+    // The metadata reads back with the new names.
+    let value = serde_json::to_value(&client.metadata).unwrap();
+    assert_eq!(value["require_signed_request_object"], true);
+    assert_eq!(value["authorization_signed_response_alg"], "ES256");
+}
+
+#[test]
+fn r132_r142_r180_request_object_jarm_and_userinfo_algs_are_on_the_allow_list() {
+    for bad in ["RS256", "none", "HS256", "ES384", ""] {
+        let cases = [
+            ClientMetadata {
+                request_object_signing_alg: Some(bad.into()),
+                ..pkjwt()
+            },
+            ClientMetadata {
+                authorization_signed_response_alg: Some(bad.into()),
+                ..pkjwt()
+            },
+            ClientMetadata {
+                userinfo_signed_response_alg: Some(bad.into()),
+                ..pkjwt()
+            },
+        ];
+        for m in cases {
+            assert_eq!(code(&m).code, ErrorCode::InvalidClientMetadata, "{bad:?}");
+        }
+    }
+}

@@ -236,7 +236,12 @@ pub fn verify_jws(token: &str, public_jwk: &Map<String, Value>) -> Result<Verifi
     {
         return Err(JoseError("key registered for another alg".into()));
     }
-    let jwk = Jwk::from_map(public_jwk.clone())?;
+    // Choosing the key by `kid` is the caller's job (client assertions, request objects). josekit
+    // would also demand a `kid` header whenever the key has one, refusing a token without `kid`
+    // that the caller matched by key type; the signature check is what matters.
+    let mut key = public_jwk.clone();
+    key.remove("kid");
+    let jwk = Jwk::from_map(key)?;
     // josekit compares the header alg with the verifier's and checks the key type and curve.
     let (payload, _) = match alg {
         Alg::EdDsa => jwt::decode_with_verifier(token, &jws::EdDSA.verifier_from_jwk(&jwk)?)?,
@@ -286,6 +291,16 @@ pub fn is_strong_public_jwk(jwk: &Map<String, Value>) -> bool {
 /// base64url(SHA-256(bytes)) without padding: `ath`, `x5t#S256`, PKCE S256.
 pub fn sha256_b64url(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, bytes))
+}
+
+/// Whether `text` has the form of a base64url SHA-256 digest without padding: exactly 43
+/// characters of the base64url alphabet that decode to 32 bytes (a PKCE S256 challenge, a JWK
+/// thumbprint).
+pub fn is_sha256_b64url(text: &str) -> bool {
+    text.len() == 43
+        && URL_SAFE_NO_PAD
+            .decode(text)
+            .is_ok_and(|bytes| bytes.len() == 32)
 }
 
 /// `x5t#S256` of a DER certificate: base64url(SHA-256(DER)) without padding (RFC 8705 §3.1).
@@ -341,6 +356,34 @@ impl PrivateKey {
         };
         let payload = JwtPayload::from_map(claims)?;
         Ok(jwt::encode_with_signer(&payload, &header, signer.as_ref())?)
+    }
+}
+
+#[cfg(test)]
+impl PrivateKey {
+    /// Test helper: signs `claims` as they are (no JWT claim type checks) with exactly the given
+    /// header members (the signature's `alg` is added), so tests can build tokens without `typ`
+    /// or `kid`, or with claims of the wrong type.
+    pub(crate) fn sign_with_header(
+        &self,
+        members: &Map<String, Value>,
+        claims: Map<String, Value>,
+    ) -> Result<String, JoseError> {
+        let mut header = JwsHeader::new();
+        for (name, value) in members {
+            header.set_claim(name, Some(value.clone()))?;
+        }
+        // josekit writes the signer's key id into the header: sign with a key that has none.
+        let mut anonymous: Map<String, Value> = self.jwk.clone().into();
+        anonymous.remove("kid");
+        let anonymous = Jwk::from_map(anonymous)?;
+        let signer: Box<dyn JwsSigner> = match self.alg {
+            Alg::EdDsa => Box::new(jws::EdDSA.signer_from_jwk(&anonymous)?),
+            Alg::Es256 => Box::new(jws::ES256.signer_from_jwk(&anonymous)?),
+            Alg::Ps256 => Box::new(jws::PS256.signer_from_jwk(&anonymous)?),
+        };
+        let payload = serde_json::to_vec(&claims).map_err(|e| JoseError(format!("claims: {e}")))?;
+        Ok(jws::serialize_compact(&payload, &header, signer.as_ref())?)
     }
 }
 
@@ -467,6 +510,21 @@ mod tests {
     }
 
     #[test]
+    fn a_token_without_kid_verifies_with_a_key_that_has_one() {
+        for alg in Alg::ALL {
+            let key = PrivateKey::generate(alg, "k1").unwrap();
+            let public = key.public_jwk().unwrap();
+            assert_eq!(public["kid"], "k1");
+            let mut claims = Map::new();
+            claims.insert("sub".into(), json!("alice"));
+            let token = key.sign_with_header(&Map::new(), claims).unwrap();
+            let header = peek_header(&token).unwrap();
+            assert!(!header.contains_key("kid") && !header.contains_key("typ"));
+            assert_eq!(verify_jws(&token, &public).unwrap().claims["sub"], "alice");
+        }
+    }
+
+    #[test]
     fn peek_header_needs_three_parts() {
         assert!(peek_header("a.b").is_err());
         assert!(peek_header("a.b.c.d").is_err());
@@ -474,6 +532,25 @@ mod tests {
         let header = peek_header(&key.sign("dpop+jwt", Map::new()).unwrap()).unwrap();
         assert_eq!(header["typ"], "dpop+jwt");
         assert_eq!(header["kid"], "k");
+    }
+
+    #[test]
+    fn is_sha256_b64url_needs_43_canonical_base64url_characters() {
+        assert!(is_sha256_b64url(&sha256_b64url(b"abc")));
+        assert!(is_sha256_b64url(
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        ));
+        for bad in [
+            "",
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-c",
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cMA",
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw+cM",
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM=",
+            // Non-zero trailing bits: not the encoding of any 32 bytes.
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cN",
+        ] {
+            assert!(!is_sha256_b64url(bad), "{bad:?}");
+        }
     }
 
     #[test]

@@ -17,8 +17,16 @@
 //! - [`client_auth`]: `private_key_jwt` and mutual-TLS client authentication rules.
 //! - [`dn`]: RFC 4514 distinguished names compared with certificate subjects.
 //! - [`scope`]: scope sets.
+//! - [`pkce`]: PKCE with S256 only (RFC 7636).
+//! - [`request_object`]: signed request objects (JAR, RFC 9101) at the PAR endpoint.
+//! - [`authorize`]: the authorization request, validated at PAR and stored for the
+//!   authorization endpoint.
 //! - [`token`]: access token binding, claims and responses.
+//! - [`id_token`]: ID token claims (OIDC Core).
+//! - [`jarm`]: JWT-secured authorization responses (JARM).
+//! - [`login`]: throttling of failed logins.
 
+pub mod authorize;
 pub mod client;
 pub mod client_auth;
 pub mod discovery;
@@ -26,8 +34,13 @@ pub mod dn;
 pub mod dpop;
 pub mod error;
 pub mod hash;
+pub mod id_token;
+pub mod jarm;
 pub mod jose;
 pub mod keys;
+pub mod login;
+pub mod pkce;
+pub mod request_object;
 pub mod scope;
 pub mod time;
 pub mod token;
