@@ -113,17 +113,38 @@ pub fn document(
     }
     if endpoints.contains(&Endpoint::Authorization) {
         // R15: JARM (FAPI2-MS §5.4); R13: request objects (FAPI2-MS §5.3).
-        put("response_modes_supported", json!(["query", "jwt", "query.jwt"]));
-        put("authorization_signing_alg_values_supported", json!(server_algs));
+        put(
+            "response_modes_supported",
+            json!(["query", "jwt", "query.jwt"]),
+        );
+        put(
+            "authorization_signing_alg_values_supported",
+            json!(server_algs),
+        );
         put("request_object_signing_alg_values_supported", json!(algs));
         put("request_parameter_supported", json!(true));
         put("request_uri_parameter_supported", json!(false));
         put("require_signed_request_object", json!(false));
-        put("prompt_values_supported", json!(["none", "login", "consent"]));
+        put(
+            "prompt_values_supported",
+            json!(["none", "login", "consent"]),
+        );
         put("claims_parameter_supported", json!(false));
         put(
             "claims_supported",
-            json!(["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "azp", "at_hash", "preferred_username", "name"]),
+            json!([
+                "sub",
+                "iss",
+                "aud",
+                "exp",
+                "iat",
+                "auth_time",
+                "nonce",
+                "azp",
+                "at_hash",
+                "preferred_username",
+                "name"
+            ]),
         );
     }
     if endpoints.contains(&Endpoint::Userinfo) {
@@ -280,14 +301,33 @@ mod tests {
 
     #[test]
     fn r13_r15_authorization_metadata_follows_the_endpoint() {
-        let d = document(ISSUER, MTLS, &[Endpoint::Authorization, Endpoint::Userinfo], &[], &[Alg::Ps256]);
-        assert_eq!(d["response_modes_supported"], json!(["query", "jwt", "query.jwt"]));
-        assert_eq!(d["authorization_signing_alg_values_supported"], json!(["PS256"]));
+        let d = document(
+            ISSUER,
+            MTLS,
+            &[Endpoint::Authorization, Endpoint::Userinfo],
+            &[],
+            &[Alg::Ps256],
+        );
+        assert_eq!(
+            d["response_modes_supported"],
+            json!(["query", "jwt", "query.jwt"])
+        );
+        assert_eq!(
+            d["authorization_signing_alg_values_supported"],
+            json!(["PS256"])
+        );
         assert_eq!(d["userinfo_signing_alg_values_supported"], json!(["PS256"]));
-        assert_eq!(d["request_object_signing_alg_values_supported"], json!(["PS256", "ES256", "EdDSA"]));
+        assert_eq!(
+            d["request_object_signing_alg_values_supported"],
+            json!(["PS256", "ES256", "EdDSA"])
+        );
         let plain = doc(&[]);
         assert_eq!(plain["response_modes_supported"], json!(["query"]));
-        assert!(plain.get("authorization_signing_alg_values_supported").is_none());
+        assert!(
+            plain
+                .get("authorization_signing_alg_values_supported")
+                .is_none()
+        );
     }
 
     #[test]

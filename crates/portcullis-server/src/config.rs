@@ -89,7 +89,10 @@ impl Default for Flow {
             refresh_token_idle_secs: 24 * 3600,
             refresh_token_absolute_secs: 30 * 24 * 3600,
             session_lifetime_secs: 8 * 3600,
-            scope_descriptions: descriptions.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+            scope_descriptions: descriptions
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
         }
     }
 }
@@ -495,7 +498,9 @@ impl Config {
         }
         let flow = &self.flow;
         if !(5..600).contains(&flow.request_uri_lifetime_secs) {
-            bail!("flow.request_uri_lifetime_secs must be at least 5 and under 600 (RFC 9126, FAPI 2.0)");
+            bail!(
+                "flow.request_uri_lifetime_secs must be at least 5 and under 600 (RFC 9126, FAPI 2.0)"
+            );
         }
         if !(1..=60).contains(&flow.code_lifetime_secs) {
             bail!("flow.code_lifetime_secs must be between 1 and 60 (FAPI 2.0)");
@@ -505,7 +510,9 @@ impl Config {
             || flow.refresh_token_absolute_secs < flow.refresh_token_idle_secs
             || flow.session_lifetime_secs < 60
         {
-            bail!("flow lifetimes must be positive, refresh_token_absolute_secs at least refresh_token_idle_secs, sessions at least 60 s");
+            bail!(
+                "flow lifetimes must be positive, refresh_token_absolute_secs at least refresh_token_idle_secs, sessions at least 60 s"
+            );
         }
         if let Some(ca) = &self.clients.jwks_uri_ca_file {
             crate::tls::read_cert_chain(ca)?;

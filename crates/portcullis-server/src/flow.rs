@@ -33,36 +33,73 @@ pub(crate) struct Pending {
 }
 
 fn page_error(status: StatusCode, message: &str, code: ErrorCode) -> Response {
-    pages::error(status, "This request cannot be completed", message, code.as_str())
+    pages::error(
+        status,
+        "This request cannot be completed",
+        message,
+        code.as_str(),
+    )
 }
 
 /// Finds the pending request for `client_id` and `request_uri`, or renders the error page.
-pub(crate) async fn load(state: &AppState, client_id: Option<&str>, request_uri: Option<&str>) -> Result<Pending, Response> {
+pub(crate) async fn load(
+    state: &AppState,
+    client_id: Option<&str>,
+    request_uri: Option<&str>,
+) -> Result<Pending, Response> {
     // R52: an unknown client gets a page, never a redirect.
     let Some(client_id) = client_id else {
-        return Err(page_error(StatusCode::BAD_REQUEST, "The request names no application.", ErrorCode::InvalidRequest));
+        return Err(page_error(
+            StatusCode::BAD_REQUEST,
+            "The request names no application.",
+            ErrorCode::InvalidRequest,
+        ));
     };
     let client = match state.clients.get(client_id).await {
         Ok(Some(client)) => client,
-        Ok(None) => return Err(page_error(StatusCode::BAD_REQUEST, "The application is not known here.", ErrorCode::InvalidClient)),
+        Ok(None) => {
+            return Err(page_error(
+                StatusCode::BAD_REQUEST,
+                "The application is not known here.",
+                ErrorCode::InvalidClient,
+            ));
+        }
         Err(e) => {
             tracing::error!(error = %e, "client lookup failed");
-            return Err(page_error(StatusCode::SERVICE_UNAVAILABLE, "Please try again later.", ErrorCode::TemporarilyUnavailable));
+            return Err(page_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Please try again later.",
+                ErrorCode::TemporarilyUnavailable,
+            ));
         }
     };
     // R44: only pushed requests.
     let Some(request_uri) = request_uri else {
-        return Err(page_error(StatusCode::BAD_REQUEST, "Authorization requests must be pushed first (PAR).", ErrorCode::InvalidRequest));
+        return Err(page_error(
+            StatusCode::BAD_REQUEST,
+            "Authorization requests must be pushed first (PAR).",
+            ErrorCode::InvalidRequest,
+        ));
     };
-    let pushed = match state.store.pushed_request(&TokenHash::of(request_uri.as_bytes())).await {
+    let pushed = match state
+        .store
+        .pushed_request(&TokenHash::of(request_uri.as_bytes()))
+        .await
+    {
         Ok(pushed) => pushed,
         Err(e) => {
             tracing::error!(error = %e, "pushed request lookup failed");
-            return Err(page_error(StatusCode::SERVICE_UNAVAILABLE, "Please try again later.", ErrorCode::TemporarilyUnavailable));
+            return Err(page_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Please try again later.",
+                ErrorCode::TemporarilyUnavailable,
+            ));
         }
     };
     // R46, R47, R48: issued to this client, unexpired, unused.
-    let Some(pushed) = pushed.filter(|p| p.client_id == client.client_id && state.clock.now() < p.expires_at) else {
+    let Some(pushed) =
+        pushed.filter(|p| p.client_id == client.client_id && state.clock.now() < p.expires_at)
+    else {
         return Err(page_error(
             StatusCode::BAD_REQUEST,
             "This sign-in link has expired or was already used. Go back to the application and start again.",
@@ -73,12 +110,21 @@ pub(crate) async fn load(state: &AppState, client_id: Option<&str>, request_uri:
         tracing::error!(error = %e, "stored pushed request does not parse");
         crate::error::server_error()
     })?;
-    Ok(Pending { client, request, request_uri: request_uri.to_owned() })
+    Ok(Pending {
+        client,
+        request,
+        request_uri: request_uri.to_owned(),
+    })
 }
 
 /// Continues the flow for `pending` with the session (if any). `fresh_login` is true right
 /// after the user signed in on this request, which satisfies `prompt=login` and `max_age`.
-pub(crate) async fn proceed(state: &AppState, pending: Pending, session: Option<Session>, fresh_login: bool) -> Response {
+pub(crate) async fn proceed(
+    state: &AppState,
+    pending: Pending,
+    session: Option<Session>,
+    fresh_login: bool,
+) -> Response {
     let now = state.clock.now();
     let request = &pending.request;
     // R59: prompt=login and max_age force a new sign-in.
@@ -86,29 +132,58 @@ pub(crate) async fn proceed(state: &AppState, pending: Pending, session: Option<
         None => true,
         Some(s) => {
             !fresh_login
-                && (request.prompts("login") || request.max_age.is_some_and(|max| now.unix() - s.record.auth_time.unix() > max))
+                && (request.prompts("login")
+                    || request
+                        .max_age
+                        .is_some_and(|max| now.unix() - s.record.auth_time.unix() > max))
         }
     };
     if needs_login {
         if request.prompts("none") {
-            return redirect_error(state, &pending, OAuthError::new(ErrorCode::LoginRequired, "the user is not signed in")).await;
+            return redirect_error(
+                state,
+                &pending,
+                OAuthError::new(ErrorCode::LoginRequired, "the user is not signed in"),
+            )
+            .await;
         }
-        return login_page(&pending.client, &pending.request_uri, None, "", StatusCode::OK);
+        return login_page(
+            &pending.client,
+            &pending.request_uri,
+            None,
+            "",
+            StatusCode::OK,
+        );
     }
     let Some(session) = session else {
         return crate::error::server_error();
     };
     let scope = request.scope();
-    let remembered = match state.store.consent(&session.user.user_id, &pending.client.client_id).await {
-        Ok(consent) => consent.and_then(|c| Scope::parse(&c.scope)).is_some_and(|granted| scope.is_subset(&granted)),
+    let remembered = match state
+        .store
+        .consent(&session.user.user_id, &pending.client.client_id)
+        .await
+    {
+        Ok(consent) => consent
+            .and_then(|c| Scope::parse(&c.scope))
+            .is_some_and(|granted| scope.is_subset(&granted)),
         Err(e) => {
             tracing::error!(error = %e, "consent lookup failed");
-            return page_error(StatusCode::SERVICE_UNAVAILABLE, "Please try again later.", ErrorCode::TemporarilyUnavailable);
+            return page_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Please try again later.",
+                ErrorCode::TemporarilyUnavailable,
+            );
         }
     };
     if request.prompts("consent") || !remembered {
         if request.prompts("none") {
-            return redirect_error(state, &pending, OAuthError::new(ErrorCode::ConsentRequired, "the user has not consented")).await;
+            return redirect_error(
+                state,
+                &pending,
+                OAuthError::new(ErrorCode::ConsentRequired, "the user has not consented"),
+            )
+            .await;
         }
         return consent_page(state, &pending, &session);
     }
@@ -116,11 +191,21 @@ pub(crate) async fn proceed(state: &AppState, pending: Pending, session: Option<
 }
 
 /// The sign-in page, with a fresh double-submit CSRF cookie.
-pub(crate) fn login_page(client: &Client, request_uri: &str, error: Option<&str>, username: &str, status: StatusCode) -> Response {
+pub(crate) fn login_page(
+    client: &Client,
+    request_uri: &str,
+    error: Option<&str>,
+    username: &str,
+    status: StatusCode,
+) -> Response {
     let Ok(csrf) = random_b64url(32) else {
         return crate::error::server_error();
     };
-    let client_name = client.metadata.client_name.as_deref().or(Some(client.client_id.as_str()));
+    let client_name = client
+        .metadata
+        .client_name
+        .as_deref()
+        .or(Some(client.client_id.as_str()));
     let page = LoginPage {
         brand: BRAND,
         client_name,
@@ -134,11 +219,23 @@ pub(crate) fn login_page(client: &Client, request_uri: &str, error: Option<&str>
 }
 
 /// The sign-in page outside a flow (for the account page).
-pub(crate) fn plain_login_page(error: Option<&str>, username: &str, status: StatusCode) -> Response {
+pub(crate) fn plain_login_page(
+    error: Option<&str>,
+    username: &str,
+    status: StatusCode,
+) -> Response {
     let Ok(csrf) = random_b64url(32) else {
         return crate::error::server_error();
     };
-    let page = LoginPage { brand: BRAND, client_name: None, error, csrf_token: &csrf, client_id: "", request_uri: "", username };
+    let page = LoginPage {
+        brand: BRAND,
+        client_name: None,
+        error,
+        csrf_token: &csrf,
+        client_id: "",
+        request_uri: "",
+        username,
+    };
     with_csrf_cookie(pages::render(status, &page, None), &csrf)
 }
 
@@ -151,19 +248,35 @@ fn with_csrf_cookie(mut response: Response, csrf: &str) -> Response {
 
 fn consent_page(state: &AppState, pending: &Pending, session: &Session) -> Response {
     let client = &pending.client;
-    let name = client.metadata.client_name.clone().unwrap_or_else(|| client.client_id.clone());
+    let name = client
+        .metadata
+        .client_name
+        .clone()
+        .unwrap_or_else(|| client.client_id.clone());
     let scopes: Vec<ScopeLine> = pending
         .request
         .scope()
         .iter()
         .map(|s| match state.config.flow.scope_descriptions.get(s) {
-            Some(description) => ScopeLine { name: s.to_owned(), description: description.clone(), show_name: false },
-            None => ScopeLine { name: s.to_owned(), description: format!("Use “{s}”"), show_name: false },
+            Some(description) => ScopeLine {
+                name: s.to_owned(),
+                description: description.clone(),
+                show_name: false,
+            },
+            None => ScopeLine {
+                name: s.to_owned(),
+                description: format!("Use “{s}”"),
+                show_name: false,
+            },
         })
         .collect();
     let page = ConsentPage {
         brand: BRAND,
-        client_initial: name.chars().next().map(|c| c.to_uppercase().to_string()).unwrap_or_default(),
+        client_initial: name
+            .chars()
+            .next()
+            .map(|c| c.to_uppercase().to_string())
+            .unwrap_or_default(),
         client_name: &name,
         logo_uri: client.metadata.logo_uri.as_deref(),
         policy_uri: client.metadata.policy_uri.as_deref(),
@@ -184,10 +297,18 @@ pub(crate) async fn issue(state: &AppState, pending: &Pending, session: &Session
     let request = &pending.request;
     // R48: the request_uri is used up now, at the moment of authorization, by one atomic take.
     let hash = TokenHash::of(pending.request_uri.as_bytes());
-    match state.store.take_pushed_request(&hash, &pending.client.client_id, now).await {
+    match state
+        .store
+        .take_pushed_request(&hash, &pending.client.client_id, now)
+        .await
+    {
         Ok(Some(_)) => {}
         Ok(None) => {
-            return page_error(StatusCode::BAD_REQUEST, "This sign-in link has expired or was already used.", ErrorCode::InvalidRequestUri);
+            return page_error(
+                StatusCode::BAD_REQUEST,
+                "This sign-in link has expired or was already used.",
+                ErrorCode::InvalidRequestUri,
+            );
         }
         Err(e) => {
             tracing::error!(error = %e, "taking the pushed request failed");
@@ -228,7 +349,9 @@ pub(crate) async fn issue(state: &AppState, pending: &Pending, session: &Session
         .and_then(|c| Scope::parse(&c.scope))
         .map(|s| s.to_string())
         .unwrap_or_default();
-    let consented = Scope::parse(&format!("{remembered} {scope}")).map(|s| s.to_string()).unwrap_or(scope);
+    let consented = Scope::parse(&format!("{remembered} {scope}"))
+        .map(|s| s.to_string())
+        .unwrap_or(scope);
     let consent = ConsentRecord {
         user_id: session.user.user_id.clone(),
         client_id: pending.client.client_id.clone(),
@@ -244,8 +367,20 @@ pub(crate) async fn issue(state: &AppState, pending: &Pending, session: &Session
 }
 
 /// Redirects to the verified redirect URI with an error (R51).
-pub(crate) async fn redirect_error(state: &AppState, pending: &Pending, error: OAuthError) -> Response {
-    redirect(state, pending, &[("error", error.code.as_str()), ("error_description", error.description)]).await
+pub(crate) async fn redirect_error(
+    state: &AppState,
+    pending: &Pending,
+    error: OAuthError,
+) -> Response {
+    redirect(
+        state,
+        pending,
+        &[
+            ("error", error.code.as_str()),
+            ("error_description", error.description),
+        ],
+    )
+    .await
 }
 
 /// 303 to the pushed redirect URI with `params`, `state` (if sent) and `iss` in the query
@@ -260,17 +395,27 @@ async fn redirect(state: &AppState, pending: &Pending, params: &[(&str, &str)]) 
     let query = match request.response_mode {
         ResponseMode::Query => {
             all.push(("iss", issuer));
-            form_urlencoded::Serializer::new(String::new()).extend_pairs(all).finish()
+            form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(all)
+                .finish()
         }
         ResponseMode::Jwt => {
-            let alg = pending.client.authorization_signed_response_alg.unwrap_or(Alg::Ps256);
+            let alg = pending
+                .client
+                .authorization_signed_response_alg
+                .unwrap_or(Alg::Ps256);
             let now = state.clock.now();
             let Some(key) = state.keys.signing_key(alg, now) else {
                 tracing::error!(%alg, "no server key for the client's JARM algorithm");
                 return crate::error::server_error();
             };
-            match key.sign("JWT", jarm::claims(issuer, &pending.client.client_id, now, &all)) {
-                Ok(jwt) => form_urlencoded::Serializer::new(String::new()).append_pair("response", &jwt).finish(),
+            match key.sign(
+                "JWT",
+                jarm::claims(issuer, &pending.client.client_id, now, &all),
+            ) {
+                Ok(jwt) => form_urlencoded::Serializer::new(String::new())
+                    .append_pair("response", &jwt)
+                    .finish(),
                 Err(e) => {
                     tracing::error!(error = %e, "signing a JARM response failed");
                     return crate::error::server_error();
@@ -286,7 +431,9 @@ async fn redirect(state: &AppState, pending: &Pending, params: &[(&str, &str)]) 
     match HeaderValue::from_str(&location) {
         Ok(value) => {
             response.headers_mut().insert(header::LOCATION, value);
-            response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response
+                .headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             response
         }
         Err(_) => crate::error::server_error(),
@@ -294,7 +441,7 @@ async fn redirect(state: &AppState, pending: &Pending, params: &[(&str, &str)]) 
 }
 
 /// The form fields that continue a flow after a page.
-pub(crate) fn continuation<'p>(params: &'p crate::extract::Params) -> (Option<&'p str>, Option<&'p str>) {
+pub(crate) fn continuation(params: &crate::extract::Params) -> (Option<&str>, Option<&str>) {
     (params.get("client_id"), params.get("request_uri"))
 }
 
@@ -308,7 +455,11 @@ pub(crate) fn csrf_ok(params: &crate::extract::Params, expected: Option<&str>) -
 
 /// The refusal of a form without a valid CSRF token: no code, no state change.
 pub(crate) fn csrf_refused() -> Response {
-    page_error(StatusCode::FORBIDDEN, "This form has expired or did not come from this site. Go back and try again.", ErrorCode::AccessDenied)
+    page_error(
+        StatusCode::FORBIDDEN,
+        "This form has expired or did not come from this site. Go back and try again.",
+        ErrorCode::AccessDenied,
+    )
 }
 
 /// A page error for the endpoints of the flow.

@@ -27,8 +27,15 @@ pub(crate) async fn tokens_for_grant(
 ) -> Result<Value, OAuthError> {
     let now = state.clock.now();
     let scope = Scope::parse(&grant.scope).unwrap_or_default();
-    let (access_token, issued) =
-        tokens::issue(state, client, grant.user_id.clone(), scope.clone(), confirmation, Some(&grant.grant_id)).await?;
+    let (access_token, issued) = tokens::issue(
+        state,
+        client,
+        grant.user_id.clone(),
+        scope.clone(),
+        confirmation,
+        Some(&grant.grant_id),
+    )
+    .await?;
     let mut body = issued.response(&access_token, now);
     if first && client.allows_grant("refresh_token") {
         let refresh = random_b64url(32)?;
@@ -41,7 +48,11 @@ pub(crate) async fn tokens_for_grant(
             expires_at: now.plus(state.config.flow.refresh_token_absolute_secs),
             revoked_at: None,
         };
-        state.store.insert_refresh_token(&record).await.map_err(|e| unavailable("storing a refresh token failed", &e))?;
+        state
+            .store
+            .insert_refresh_token(&record)
+            .await
+            .map_err(|e| unavailable("storing a refresh token failed", &e))?;
         body["refresh_token"] = json!(refresh);
     }
     if scope.contains("openid") {
@@ -63,7 +74,9 @@ pub(crate) async fn tokens_for_grant(
             lifetime_secs: state.config.flow.id_token_lifetime_secs,
             extra: Map::new(),
         });
-        let id_token = key.sign("JWT", claims).map_err(|e| unavailable("signing an ID token failed", &e))?;
+        let id_token = key
+            .sign("JWT", claims)
+            .map_err(|e| unavailable("signing an ID token failed", &e))?;
         body["id_token"] = json!(id_token);
     }
     Ok(body)

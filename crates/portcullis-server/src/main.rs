@@ -198,7 +198,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
 fn read_password() -> anyhow::Result<String> {
     let mut line = String::new();
-    std::io::stdin().read_line(&mut line).context("reading the password from standard input")?;
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("reading the password from standard input")?;
     Ok(line.trim_end_matches(['\r', '\n']).to_owned())
 }
 
@@ -209,19 +211,40 @@ async fn user(config: Config, clock: Arc<dyn Clock>, command: UserCommand) -> an
     let by_name = |name: &str| {
         let store = Arc::clone(&store);
         let name = name.to_owned();
-        async move { store.user_by_username(&name).await?.with_context(|| format!("no user {name:?}")) }
+        async move {
+            store
+                .user_by_username(&name)
+                .await?
+                .with_context(|| format!("no user {name:?}"))
+        }
     };
     match command {
-        UserCommand::Add { username, admin, .. } => {
+        UserCommand::Add {
+            username, admin, ..
+        } => {
             let password = read_password()?;
             let user = users::add(store.as_ref(), &username, &password, admin, clock.now()).await?;
-            println!("created user {} ({}){}", user.username, user.user_id, if admin { ", admin" } else { "" });
+            println!(
+                "created user {} ({}){}",
+                user.username,
+                user.user_id,
+                if admin { ", admin" } else { "" }
+            );
         }
         UserCommand::List => {
             println!("{:<32} {:<42} {:<6} STATE", "USERNAME", "SUBJECT", "ADMIN");
             for user in store.users().await? {
-                let state = if user.disabled_at.is_some() { "disabled" } else { "enabled" };
-                println!("{:<32} {:<42} {:<6} {state}", user.username, user.user_id, if user.is_admin { "yes" } else { "no" });
+                let state = if user.disabled_at.is_some() {
+                    "disabled"
+                } else {
+                    "enabled"
+                };
+                println!(
+                    "{:<32} {:<42} {:<6} {state}",
+                    user.username,
+                    user.user_id,
+                    if user.is_admin { "yes" } else { "no" }
+                );
             }
         }
         UserCommand::Disable { username } => {
@@ -233,7 +256,8 @@ async fn user(config: Config, clock: Arc<dyn Clock>, command: UserCommand) -> an
             let user = by_name(&username).await?;
             let password = read_password()?;
             users::check_password(&password)?;
-            let hash = tokio::task::spawn_blocking(move || users::hash_password(&password)).await??;
+            let hash =
+                tokio::task::spawn_blocking(move || users::hash_password(&password)).await??;
             store.set_password(&user.user_id, &hash).await?;
             println!("password changed for {username}");
         }

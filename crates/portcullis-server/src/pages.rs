@@ -79,7 +79,11 @@ pub(crate) struct ErrorPage<'a> {
 
 /// Renders `page` with the page headers. `form_target` is the origin a form on the page may
 /// end up at after the server's redirect (the client's redirect URI), allowed in `form-action`.
-pub(crate) fn render(status: StatusCode, page: &impl Template, form_target: Option<&str>) -> Response {
+pub(crate) fn render(
+    status: StatusCode,
+    page: &impl Template,
+    form_target: Option<&str>,
+) -> Response {
     let body = match page.render() {
         Ok(body) => body,
         Err(e) => {
@@ -96,7 +100,10 @@ pub(crate) fn render(status: StatusCode, page: &impl Template, form_target: Opti
         "default-src 'none'; style-src 'self'; img-src 'self' https:; form-action {form_action}; frame-ancestors 'none'; base-uri 'none'"
     );
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
     if let Ok(value) = HeaderValue::from_str(&csp) {
         headers.insert(header::CONTENT_SECURITY_POLICY, value);
     }
@@ -106,15 +113,30 @@ pub(crate) fn render(status: StatusCode, page: &impl Template, form_target: Opti
 
 /// An error page.
 pub(crate) fn error(status: StatusCode, title: &str, message: &str, error_code: &str) -> Response {
-    render(status, &ErrorPage { brand: BRAND, title, message, error_code }, None)
+    render(
+        status,
+        &ErrorPage {
+            brand: BRAND,
+            title,
+            message,
+            error_code,
+        },
+        None,
+    )
 }
 
 /// GET /static/portcullis.css
 pub(crate) async fn stylesheet() -> Response {
     let mut response = STYLESHEET.into_response();
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8"));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/css; charset=utf-8"),
+    );
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
+    );
     response
 }
 

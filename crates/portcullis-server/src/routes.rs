@@ -8,7 +8,8 @@ use axum::routing::{get, post};
 use portcullis_core::discovery::Endpoint;
 
 use crate::endpoints::{
-    account, authorize, consent, discovery, health, introspect, jwks, login, par, revoke, token, userinfo,
+    account, authorize, consent, discovery, health, introspect, jwks, login, par, revoke, token,
+    userinfo,
 };
 use crate::pages;
 use crate::state::AppState;

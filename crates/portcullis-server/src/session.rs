@@ -39,7 +39,10 @@ pub(crate) fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> 
 
 /// A `Set-Cookie` value with the secure attributes; `max_age` 0 deletes the cookie.
 pub(crate) fn set_cookie(name: &str, value: &str, max_age: i64) -> Option<HeaderValue> {
-    HeaderValue::from_str(&format!("{name}={value}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age={max_age}")).ok()
+    HeaderValue::from_str(&format!(
+        "{name}={value}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age={max_age}"
+    ))
+    .ok()
 }
 
 /// Constant-time equality of two secrets.
@@ -59,7 +62,11 @@ pub(crate) async fn current(state: &AppState, headers: &HeaderMap) -> Option<Ses
     if user.disabled_at.is_some() {
         return None;
     }
-    Some(Session { id_hash, record, user })
+    Some(Session {
+        id_hash,
+        record,
+        user,
+    })
 }
 
 /// Starts a session for `user`, authenticated now; returns it and its cookie.
@@ -79,5 +86,12 @@ pub(crate) async fn start(state: &AppState, user: UserRecord) -> Option<(Session
         return None;
     }
     let cookie = set_cookie(SESSION_COOKIE, &id, lifetime)?;
-    Some((Session { id_hash, record, user }, cookie))
+    Some((
+        Session {
+            id_hash,
+            record,
+            user,
+        },
+        cookie,
+    ))
 }

@@ -22,7 +22,9 @@ pub fn hash_password(password: &str) -> anyhow::Result<String> {
 
 /// Whether `password` matches `hash`, or, with no hash, spends the same time and says no.
 pub fn verify_password(password: &str, hash: Option<&str>) -> bool {
-    let ok = Argon2::default().verify_password(password.as_bytes(), hash.unwrap_or(DUMMY_HASH)).is_ok();
+    let ok = Argon2::default()
+        .verify_password(password.as_bytes(), hash.unwrap_or(DUMMY_HASH))
+        .is_ok();
     ok && hash.is_some()
 }
 
@@ -36,11 +38,21 @@ pub fn check_password(password: &str) -> anyhow::Result<()> {
 
 /// Whether a username is acceptable: 1–64 printable characters without spaces.
 pub fn username_is_valid(username: &str) -> bool {
-    !username.is_empty() && username.chars().count() <= 64 && username.chars().all(|c| c.is_alphanumeric() || "._-@+".contains(c))
+    !username.is_empty()
+        && username.chars().count() <= 64
+        && username
+            .chars()
+            .all(|c| c.is_alphanumeric() || "._-@+".contains(c))
 }
 
 /// Creates a user.
-pub async fn add(store: &dyn Store, username: &str, password: &str, is_admin: bool, now: Timestamp) -> anyhow::Result<UserRecord> {
+pub async fn add(
+    store: &dyn Store,
+    username: &str,
+    password: &str,
+    is_admin: bool,
+    now: Timestamp,
+) -> anyhow::Result<UserRecord> {
     if !username_is_valid(username) {
         anyhow::bail!("usernames are 1-64 letters, digits or ._-@+");
     }
@@ -75,7 +87,11 @@ mod tests {
         assert!(verify_password("correct horse battery", Some(&hash)));
         assert!(!verify_password("wrong horse battery", Some(&hash)));
         assert!(!verify_password("correct horse battery", None));
-        assert_ne!(hash, hash_password("correct horse battery").unwrap(), "salted");
+        assert_ne!(
+            hash,
+            hash_password("correct horse battery").unwrap(),
+            "salted"
+        );
     }
 
     #[test]

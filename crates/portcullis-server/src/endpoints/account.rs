@@ -28,21 +28,42 @@ pub(crate) async fn get(State(state): State<AppState>, headers: HeaderMap) -> Re
     let mut grants = Vec::with_capacity(consents.len());
     for consent in consents {
         let name = match state.clients.get(&consent.client_id).await {
-            Ok(Some(client)) => client.metadata.client_name.clone().unwrap_or_else(|| consent.client_id.clone()),
+            Ok(Some(client)) => client
+                .metadata
+                .client_name
+                .clone()
+                .unwrap_or_else(|| consent.client_id.clone()),
             _ => consent.client_id.clone(),
         };
         let granted_at = time::OffsetDateTime::from_unix_timestamp(consent.granted_at.unix())
             .ok()
-            .and_then(|t| t.format(&time::macros::format_description!("[year]-[month]-[day]")).ok())
+            .and_then(|t| {
+                t.format(&time::macros::format_description!("[year]-[month]-[day]"))
+                    .ok()
+            })
             .unwrap_or_default();
-        grants.push(GrantLine { client_id: consent.client_id, client_name: name, scopes: consent.scope, granted_at });
+        grants.push(GrantLine {
+            client_id: consent.client_id,
+            client_name: name,
+            scopes: consent.scope,
+            granted_at,
+        });
     }
-    let page = AccountPage { brand: BRAND, username: &session.user.username, grants, csrf_token: &session.record.csrf_token };
+    let page = AccountPage {
+        brand: BRAND,
+        username: &session.user.username,
+        grants,
+        csrf_token: &session.record.csrf_token,
+    };
     pages::render(StatusCode::OK, &page, None)
 }
 
 /// POST /account/revoke: removes a client's access.
-pub(crate) async fn revoke(State(state): State<AppState>, headers: HeaderMap, params: Params) -> Response {
+pub(crate) async fn revoke(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    params: Params,
+) -> Response {
     let Some(session) = session::current(&state, &headers).await else {
         return flow::plain_login_page(None, "", StatusCode::UNAUTHORIZED);
     };
@@ -50,9 +71,17 @@ pub(crate) async fn revoke(State(state): State<AppState>, headers: HeaderMap, pa
         return flow::csrf_refused();
     }
     let Some(client_id) = params.get("client_id") else {
-        return flow::error_page(StatusCode::BAD_REQUEST, "No application was named.", ErrorCode::InvalidRequest);
+        return flow::error_page(
+            StatusCode::BAD_REQUEST,
+            "No application was named.",
+            ErrorCode::InvalidRequest,
+        );
     };
-    match state.store.revoke_consent(&session.user.user_id, client_id, state.clock.now()).await {
+    match state
+        .store
+        .revoke_consent(&session.user.user_id, client_id, state.clock.now())
+        .await
+    {
         Ok(_) => {
             tracing::info!(user_id = %session.user.user_id, client_id, "the user removed an application's access");
             see_other("/account")
@@ -65,7 +94,11 @@ pub(crate) async fn revoke(State(state): State<AppState>, headers: HeaderMap, pa
 }
 
 /// POST /logout: ends the session.
-pub(crate) async fn logout(State(state): State<AppState>, headers: HeaderMap, params: Params) -> Response {
+pub(crate) async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    params: Params,
+) -> Response {
     let Some(session) = session::current(&state, &headers).await else {
         return see_other("/login");
     };

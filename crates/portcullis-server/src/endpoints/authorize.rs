@@ -11,11 +11,17 @@ use crate::session;
 use crate::state::AppState;
 
 /// GET: starts or continues the authorization of a pushed request.
-pub(crate) async fn get(State(state): State<AppState>, RawQuery(query): RawQuery, headers: HeaderMap) -> Response {
+pub(crate) async fn get(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
     let query = query.unwrap_or_default();
     // The first occurrence wins; repeated front-channel parameters are tolerated here (R49).
     let first = |name: &str| {
-        url::form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+        url::form_urlencoded::parse(query.as_bytes())
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
     };
     let (client_id, request_uri) = (first("client_id"), first("request_uri"));
     match flow::load(&state, client_id.as_deref(), request_uri.as_deref()).await {

@@ -12,9 +12,17 @@ use crate::session;
 use crate::state::AppState;
 
 /// POST: approve issues the code; deny ends the request with `access_denied` (R51).
-pub(crate) async fn post(State(state): State<AppState>, headers: HeaderMap, params: Params) -> Response {
+pub(crate) async fn post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    params: Params,
+) -> Response {
     let Some(session) = session::current(&state, &headers).await else {
-        return flow::error_page(StatusCode::UNAUTHORIZED, "Your session has ended. Go back to the application and start again.", ErrorCode::LoginRequired);
+        return flow::error_page(
+            StatusCode::UNAUTHORIZED,
+            "Your session has ended. Go back to the application and start again.",
+            ErrorCode::LoginRequired,
+        );
     };
     // R62: the session's CSRF token, or nothing happens.
     if !flow::csrf_ok(&params, Some(&session.record.csrf_token)) {
@@ -30,10 +38,22 @@ pub(crate) async fn post(State(state): State<AppState>, headers: HeaderMap, para
         Some("deny") => {
             // The request is over: use it up, then tell the client.
             let hash = TokenHash::of(pending.request_uri.as_bytes());
-            let _ = state.store.take_pushed_request(&hash, &pending.client.client_id, state.clock.now()).await;
+            let _ = state
+                .store
+                .take_pushed_request(&hash, &pending.client.client_id, state.clock.now())
+                .await;
             tracing::info!(client_id = %pending.client.client_id, "the user denied access");
-            flow::redirect_error(&state, &pending, OAuthError::new(ErrorCode::AccessDenied, "the user denied access")).await
+            flow::redirect_error(
+                &state,
+                &pending,
+                OAuthError::new(ErrorCode::AccessDenied, "the user denied access"),
+            )
+            .await
         }
-        _ => flow::error_page(StatusCode::BAD_REQUEST, "Choose Allow or Deny.", ErrorCode::InvalidRequest),
+        _ => flow::error_page(
+            StatusCode::BAD_REQUEST,
+            "Choose Allow or Deny.",
+            ErrorCode::InvalidRequest,
+        ),
     }
 }

@@ -28,7 +28,9 @@ pub(crate) async fn get(State(state): State<AppState>, headers: HeaderMap) -> Re
 
 pub(crate) fn see_other(location: &'static str) -> Response {
     let mut response = StatusCode::SEE_OTHER.into_response();
-    response.headers_mut().insert(header::LOCATION, HeaderValue::from_static(location));
+    response
+        .headers_mut()
+        .insert(header::LOCATION, HeaderValue::from_static(location));
     response
 }
 
@@ -63,7 +65,10 @@ pub(crate) async fn post(
         Ok(user) => user,
         Err(e) => {
             tracing::error!(error = %e, "user lookup failed");
-            return retry("Sign-in is unavailable right now. Please try again.", StatusCode::SERVICE_UNAVAILABLE);
+            return retry(
+                "Sign-in is unavailable right now. Please try again.",
+                StatusCode::SERVICE_UNAVAILABLE,
+            );
         }
     };
     // Throttling: by account and by address, with failures forgotten after a while.
@@ -71,27 +76,57 @@ pub(crate) async fn post(
         Some(last) if now.unix() - last.unix() < FAILURE_MEMORY_SECS => (count, last),
         _ => (0, now),
     };
-    let (account_failures, account_last) = user.as_ref().map_or((0, now), |u| recent(u.failed_logins, u.last_failed_at));
+    let (account_failures, account_last) = user
+        .as_ref()
+        .map_or((0, now), |u| recent(u.failed_logins, u.last_failed_at));
     let (address_failures, address_last) = match state.store.address_failures(&address).await {
         Ok(Some((count, last))) => recent(count, Some(last)),
         _ => (0, now),
     };
-    if !login::allowed(account_failures, account_last, now) || !login::allowed(address_failures, address_last, now) {
+    if !login::allowed(account_failures, account_last, now)
+        || !login::allowed(address_failures, address_last, now)
+    {
         tracing::warn!(%address, "sign-in throttled");
-        return retry("Too many failed attempts. Wait a few seconds and try again.", StatusCode::TOO_MANY_REQUESTS);
+        return retry(
+            "Too many failed attempts. Wait a few seconds and try again.",
+            StatusCode::TOO_MANY_REQUESTS,
+        );
     }
-    let hash = user.as_ref().filter(|u| u.disabled_at.is_none()).map(|u| u.password_hash.clone());
+    let hash = user
+        .as_ref()
+        .filter(|u| u.disabled_at.is_none())
+        .map(|u| u.password_hash.clone());
     let candidate = password.to_owned();
-    let verified = tokio::task::spawn_blocking(move || users::verify_password(&candidate, hash.as_deref())).await.unwrap_or(false);
+    let verified =
+        tokio::task::spawn_blocking(move || users::verify_password(&candidate, hash.as_deref()))
+            .await
+            .unwrap_or(false);
     let Some(user) = user.filter(|_| verified) else {
-        let user_id = state.store.user_by_username(username).await.ok().flatten().map(|u| u.user_id);
-        if let Err(e) = state.store.record_login_failure(user_id.as_deref(), &address, now).await {
+        let user_id = state
+            .store
+            .user_by_username(username)
+            .await
+            .ok()
+            .flatten()
+            .map(|u| u.user_id);
+        if let Err(e) = state
+            .store
+            .record_login_failure(user_id.as_deref(), &address, now)
+            .await
+        {
             tracing::error!(error = %e, "recording a failed sign-in failed");
         }
         tracing::info!(%address, "sign-in failed");
-        return retry("The user name or password is not right.", StatusCode::UNAUTHORIZED);
+        return retry(
+            "The user name or password is not right.",
+            StatusCode::UNAUTHORIZED,
+        );
     };
-    if let Err(e) = state.store.clear_login_failures(&user.user_id, &address).await {
+    if let Err(e) = state
+        .store
+        .clear_login_failures(&user.user_id, &address)
+        .await
+    {
         tracing::error!(error = %e, "clearing sign-in failures failed");
     }
     let Some((session, cookie)) = session::start(&state, user).await else {

@@ -39,7 +39,12 @@ pub(crate) async fn post(
     }
 }
 
-async fn handle(state: &AppState, peer: &Peer, headers: &HeaderMap, params: &Params) -> Result<Response, TokenError> {
+async fn handle(
+    state: &AppState,
+    peer: &Peer,
+    headers: &HeaderMap,
+    params: &Params,
+) -> Result<Response, TokenError> {
     // R25: the same client authentication as the token endpoint.
     let client = authenticate(state, peer, headers, params).await?.client;
     // R37, R38: a DPoP proof at PAR binds the code to its key.
@@ -50,17 +55,22 @@ async fn handle(state: &AppState, peer: &Peer, headers: &HeaderMap, params: &Par
         // R131: a signed request object carries every parameter; the form's are not used.
         Some(jwt) => {
             let keys = state.clients.keys(&client, false).await?;
-            let verified = match request_object::verify(jwt, &client, &keys, &state.config.issuer, now) {
-                Err(RequestObjectError::UnknownKey) => {
-                    let keys = state.clients.keys(&client, true).await?;
-                    request_object::verify(jwt, &client, &keys, &state.config.issuer, now)
-                }
-                other => other,
-            };
+            let verified =
+                match request_object::verify(jwt, &client, &keys, &state.config.issuer, now) {
+                    Err(RequestObjectError::UnknownKey) => {
+                        let keys = state.clients.keys(&client, true).await?;
+                        request_object::verify(jwt, &client, &keys, &state.config.issuer, now)
+                    }
+                    other => other,
+                };
             match verified {
                 Ok(claims) => (claims, true),
                 Err(RequestObjectError::UnknownKey) => {
-                    return Err(OAuthError::new(ErrorCode::InvalidRequestObject, "the request object is not signed by a registered key").into());
+                    return Err(OAuthError::new(
+                        ErrorCode::InvalidRequestObject,
+                        "the request object is not signed by a registered key",
+                    )
+                    .into());
                 }
                 Err(RequestObjectError::Rejected(e)) => return Err(e.into()),
             }
@@ -74,13 +84,19 @@ async fn handle(state: &AppState, peer: &Peer, headers: &HeaderMap, params: &Par
             (plain, false)
         }
     };
-    let validated = authorize::validate(&request, &client, proof.as_ref().map(|p| p.jkt.as_str()), signed)?;
+    let validated = authorize::validate(
+        &request,
+        &client,
+        proof.as_ref().map(|p| p.jkt.as_str()),
+        signed,
+    )?;
     // R28: at least 128 bits from the CSPRNG (here 256).
     let request_uri = format!("urn:ietf:params:oauth:request_uri:{}", random_b64url(32)?);
     let lifetime = state.config.flow.request_uri_lifetime_secs;
     let pushed = PushedRequest {
         client_id: client.client_id.clone(),
-        request: serde_json::to_string(&validated).map_err(|e| unavailable("serializing a pushed request failed", &e))?,
+        request: serde_json::to_string(&validated)
+            .map_err(|e| unavailable("serializing a pushed request failed", &e))?,
         expires_at: now.plus(lifetime),
     };
     state
@@ -89,10 +105,19 @@ async fn handle(state: &AppState, peer: &Peer, headers: &HeaderMap, params: &Par
         .await
         .map_err(|e| unavailable("storing a pushed request failed", &e))?;
     // R26: 201, JSON, not cacheable; R27: expires_in under 600.
-    let mut response = (StatusCode::CREATED, Json(json!({ "request_uri": request_uri, "expires_in": lifetime }))).into_response();
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, no-store"));
+    let mut response = (
+        StatusCode::CREATED,
+        Json(json!({ "request_uri": request_uri, "expires_in": lifetime })),
+    )
+        .into_response();
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache, no-store"),
+    );
     if let Some(nonce) = dpop::next_nonce(state).and_then(|n| HeaderValue::from_str(&n).ok()) {
-        response.headers_mut().insert(crate::error::DPOP_NONCE, nonce);
+        response
+            .headers_mut()
+            .insert(crate::error::DPOP_NONCE, nonce);
     }
     Ok(response)
 }

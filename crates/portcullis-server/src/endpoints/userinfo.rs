@@ -18,26 +18,44 @@ use crate::resource;
 use crate::state::AppState;
 
 /// GET and POST: the signed-in user's claims.
-pub(crate) async fn handle(State(state): State<AppState>, Extension(peer): Extension<Peer>, method: Method, headers: HeaderMap) -> Response {
+pub(crate) async fn handle(
+    State(state): State<AppState>,
+    Extension(peer): Extension<Peer>,
+    method: Method,
+    headers: HeaderMap,
+) -> Response {
     match claims(&state, &peer, &method, &headers).await {
         Ok(response) => response,
         Err(e) => e.into_response(),
     }
 }
 
-async fn claims(state: &AppState, peer: &Peer, method: &Method, headers: &HeaderMap) -> Result<Response, BearerError> {
+async fn claims(
+    state: &AppState,
+    peer: &Peer,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Result<Response, BearerError> {
     let url = dpop::endpoint_url(state, peer.listener, "/userinfo");
     let grant = resource::authorize(state, peer, headers, method.as_str(), &url).await?;
     // R147: an access token without `openid` is not for userinfo.
     if !grant.scope.contains("openid") {
-        return Err(OAuthError::new(ErrorCode::InsufficientScope, "the openid scope is required").into());
+        return Err(
+            OAuthError::new(ErrorCode::InsufficientScope, "the openid scope is required").into(),
+        );
     }
     let user = match state.store.user(&grant.subject).await {
         Ok(Some(user)) if user.disabled_at.is_none() => user,
-        Ok(_) => return Err(OAuthError::new(ErrorCode::InvalidToken, "the user is no longer active").into()),
+        Ok(_) => {
+            return Err(
+                OAuthError::new(ErrorCode::InvalidToken, "the user is no longer active").into(),
+            );
+        }
         Err(e) => {
             tracing::error!(error = %e, "user lookup failed");
-            return Err(OAuthError::new(ErrorCode::TemporarilyUnavailable, "try again later").into());
+            return Err(
+                OAuthError::new(ErrorCode::TemporarilyUnavailable, "try again later").into(),
+            );
         }
     };
     // R146: `sub` as in the ID token; other claims only for the scopes granted.
@@ -58,18 +76,28 @@ async fn claims(state: &AppState, peer: &Peer, method: &Method, headers: &Header
             claims.insert("iat".into(), json!(now.unix()));
             let Some(key) = state.keys.signing_key(alg, now) else {
                 tracing::error!(%alg, "no server key for the client's userinfo algorithm");
-                return Err(OAuthError::new(ErrorCode::TemporarilyUnavailable, "try again later").into());
+                return Err(
+                    OAuthError::new(ErrorCode::TemporarilyUnavailable, "try again later").into(),
+                );
             };
             let jwt = key.sign("JWT", claims).map_err(|e| {
                 tracing::error!(error = %e, "signing userinfo failed");
-                BearerError::from(OAuthError::new(ErrorCode::TemporarilyUnavailable, "try again later"))
+                BearerError::from(OAuthError::new(
+                    ErrorCode::TemporarilyUnavailable,
+                    "try again later",
+                ))
             })?;
             let mut response = jwt.into_response();
-            response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/jwt"));
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/jwt"),
+            );
             response
         }
         None => Json(Value::Object(claims)).into_response(),
     };
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(response)
 }

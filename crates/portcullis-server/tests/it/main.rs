@@ -11,6 +11,7 @@ mod support;
 mod cli;
 mod client_auth;
 mod discovery;
+mod flow;
 mod introspection;
 mod keys;
 mod operations;

@@ -31,14 +31,25 @@ pub(super) async fn exchange(
 ) -> Result<Response, TokenError> {
     let client = &authenticated.client;
     if !client.allows_grant("authorization_code") {
-        return Err(OAuthError::new(ErrorCode::UnauthorizedClient, "the client may not use authorization_code").into());
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "the client may not use authorization_code",
+        )
+        .into());
     }
-    let code = params.get("code").ok_or(OAuthError::new(ErrorCode::InvalidRequest, "code is required"))?;
+    let code = params.get("code").ok_or(OAuthError::new(
+        ErrorCode::InvalidRequest,
+        "code is required",
+    ))?;
     // R79: the proof of possession is checked (and a nonce challenge answered) before the code
     // is touched, so that a retry with a nonce still finds it.
     let (proof_jkt, confirmation) = binding(state, peer, headers, authenticated).await?;
     let now = state.clock.now();
-    let (code_record, grant) = match state.store.redeem_code(&TokenHash::of(code.as_bytes()), now).await {
+    let (code_record, grant) = match state
+        .store
+        .redeem_code(&TokenHash::of(code.as_bytes()), now)
+        .await
+    {
         Ok(Redemption::Fresh { code, grant }) => (code, grant),
         Ok(Redemption::Replayed { grant_id }) => {
             // R74: a replayed code revokes every token issued from the first redemption.
@@ -58,8 +69,13 @@ pub(super) async fn exchange(
         return Err(invalid_grant("the code was issued to another client"));
     }
     // R75: the same redirect URI, if sent.
-    if params.get("redirect_uri").is_some_and(|uri| uri != code_record.redirect_uri) {
-        return Err(invalid_grant("redirect_uri does not match the authorization request"));
+    if params
+        .get("redirect_uri")
+        .is_some_and(|uri| uri != code_record.redirect_uri)
+    {
+        return Err(invalid_grant(
+            "redirect_uri does not match the authorization request",
+        ));
     }
     // R76, R77: the PKCE verifier for the recorded S256 challenge.
     match params.get("code_verifier") {
@@ -75,7 +91,15 @@ pub(super) async fn exchange(
     if grant.revoked_at.is_some() {
         return Err(invalid_grant("the authorization has been revoked"));
     }
-    let body = grants::tokens_for_grant(state, client, &grant, confirmation, code_record.nonce.as_deref(), true).await?;
+    let body = grants::tokens_for_grant(
+        state,
+        client,
+        &grant,
+        confirmation,
+        code_record.nonce.as_deref(),
+        true,
+    )
+    .await?;
     tracing::info!(client_id = %client.client_id, "authorization code redeemed");
     Ok(token_response(state, body))
 }

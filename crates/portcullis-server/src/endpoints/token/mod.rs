@@ -47,6 +47,12 @@ async fn handle(
         Some("client_credentials") => {
             client_credentials(state, peer, headers, params, &client).await
         }
+        Some("authorization_code") => {
+            authorization_code::exchange(state, peer, headers, params, &client).await
+        }
+        Some("refresh_token") => {
+            refresh_token::exchange(state, peer, headers, params, &client).await
+        }
         // R67, R185: password, implicit and anything unknown.
         Some(_) => {
             Err(OAuthError::new(ErrorCode::UnsupportedGrantType, "unsupported grant_type").into())
@@ -110,9 +116,14 @@ pub(crate) async fn binding(
 pub(crate) fn requested_scope(params: &Params, allowed: &Scope) -> Result<Scope, TokenError> {
     match params.get("scope") {
         Some(text) => {
-            let requested = Scope::parse(text).ok_or(OAuthError::new(ErrorCode::InvalidScope, "malformed scope"))?;
+            let requested = Scope::parse(text)
+                .ok_or(OAuthError::new(ErrorCode::InvalidScope, "malformed scope"))?;
             if !requested.is_subset(allowed) {
-                return Err(OAuthError::new(ErrorCode::InvalidScope, "scope exceeds what was granted").into());
+                return Err(OAuthError::new(
+                    ErrorCode::InvalidScope,
+                    "scope exceeds what was granted",
+                )
+                .into());
             }
             Ok(requested)
         }

@@ -32,9 +32,16 @@ pub(super) async fn exchange(
 ) -> Result<Response, TokenError> {
     let client = &authenticated.client;
     if !client.allows_grant("refresh_token") {
-        return Err(OAuthError::new(ErrorCode::UnauthorizedClient, "the client may not use refresh_token").into());
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "the client may not use refresh_token",
+        )
+        .into());
     }
-    let token = params.get("refresh_token").ok_or(OAuthError::new(ErrorCode::InvalidRequest, "refresh_token is required"))?;
+    let token = params.get("refresh_token").ok_or(OAuthError::new(
+        ErrorCode::InvalidRequest,
+        "refresh_token is required",
+    ))?;
     let hash = TokenHash::of(token.as_bytes());
     let now = state.clock.now();
     let record = match state.store.refresh_token(&hash).await {
@@ -44,12 +51,19 @@ pub(super) async fn exchange(
     };
     // R80: bound to the client it was issued to.
     if record.client_id != client.client_id {
-        return Err(invalid_grant("the refresh token was issued to another client"));
+        return Err(invalid_grant(
+            "the refresh token was issued to another client",
+        ));
     }
     // R86: revoked, past its absolute lifetime, or idle too long.
     let idle = state.config.flow.refresh_token_idle_secs;
-    if record.revoked_at.is_some() || now >= record.expires_at || now.unix() - record.last_used_at.unix() > idle {
-        return Err(invalid_grant("the refresh token has expired or was revoked"));
+    if record.revoked_at.is_some()
+        || now >= record.expires_at
+        || now.unix() - record.last_used_at.unix() > idle
+    {
+        return Err(invalid_grant(
+            "the refresh token has expired or was revoked",
+        ));
     }
     let grant = match state.store.grant(&record.grant_id).await {
         Ok(Some(grant)) if grant.revoked_at.is_none() => grant,
@@ -61,9 +75,14 @@ pub(super) async fn exchange(
     let scope = requested_scope(params, &granted)?;
     // R81, R82: a new proof of possession, of any key.
     let (_, confirmation) = binding(state, peer, headers, authenticated).await?;
-    state.store.touch_refresh_token(&hash, now).await.map_err(|e| unavailable("updating a refresh token failed", &e))?;
+    state
+        .store
+        .touch_refresh_token(&hash, now)
+        .await
+        .map_err(|e| unavailable("updating a refresh token failed", &e))?;
     let mut narrowed = grant.clone();
     narrowed.scope = scope.to_string();
-    let body = grants::tokens_for_grant(state, client, &narrowed, confirmation, None, false).await?;
+    let body =
+        grants::tokens_for_grant(state, client, &narrowed, confirmation, None, false).await?;
     Ok(token_response(state, body))
 }

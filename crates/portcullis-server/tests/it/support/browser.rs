@@ -17,7 +17,10 @@ pub(crate) struct Page {
 impl Page {
     /// The `Location` header.
     pub(crate) fn location(&self) -> String {
-        self.headers.get(LOCATION).map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default()
+        self.headers
+            .get(LOCATION)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default()
     }
 
     /// The value of the hidden (or other) input `name` in the page.
@@ -25,14 +28,22 @@ impl Page {
         let marker = format!("name=\"{name}\" value=\"");
         let start = self.body.find(&marker)? + marker.len();
         let end = self.body[start..].find('"')? + start;
-        Some(self.body[start..end].replace("&#x2f;", "/").replace("&#x3a;", ":").replace("&amp;", "&").replace("&#x3d;", "="))
+        Some(
+            self.body[start..end]
+                .replace("&#x2f;", "/")
+                .replace("&#x3a;", ":")
+                .replace("&amp;", "&")
+                .replace("&#x3d;", "="),
+        )
     }
 
     /// Query parameters of the `Location` header.
     pub(crate) fn redirect_params(&self) -> BTreeMap<String, String> {
         let location = self.location();
         let query = location.split_once('?').map(|(_, q)| q).unwrap_or("");
-        url::form_urlencoded::parse(query.as_bytes()).into_owned().collect()
+        url::form_urlencoded::parse(query.as_bytes())
+            .into_owned()
+            .collect()
     }
 }
 
@@ -51,17 +62,29 @@ impl Browser {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap();
-        Self { http, cookies: BTreeMap::new() }
+        Self {
+            http,
+            cookies: BTreeMap::new(),
+        }
     }
 
     fn cookie_header(&self) -> String {
-        self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
     }
 
     async fn keep(&mut self, response: reqwest::Response) -> Page {
         for value in response.headers().get_all(SET_COOKIE) {
             let text = value.to_str().unwrap();
-            assert!(text.contains("Secure") && text.contains("HttpOnly") && text.contains("SameSite=Lax"), "{text}");
+            assert!(
+                text.contains("Secure")
+                    && text.contains("HttpOnly")
+                    && text.contains("SameSite=Lax"),
+                "{text}"
+            );
             let (pair, _) = text.split_once(';').unwrap();
             let (name, value) = pair.split_once('=').unwrap();
             if value.is_empty() {
@@ -72,20 +95,33 @@ impl Browser {
         }
         let status = response.status().as_u16();
         let headers = response.headers().clone();
-        Page { status, headers, body: response.text().await.unwrap() }
+        Page {
+            status,
+            headers,
+            body: response.text().await.unwrap(),
+        }
     }
 
     pub(crate) async fn get(&mut self, url: &str) -> Page {
-        let response = self.http.get(url).header("Cookie", self.cookie_header()).send().await.unwrap();
+        let response = self
+            .http
+            .get(url)
+            .header("Cookie", self.cookie_header())
+            .send()
+            .await
+            .unwrap();
         self.keep(response).await
     }
 
     pub(crate) async fn post(&mut self, url: &str, form: &[(&str, &str)]) -> Page {
-        let response = self.http.post(url).header("Cookie", self.cookie_header()).form(form).send().await.unwrap();
+        let response = self
+            .http
+            .post(url)
+            .header("Cookie", self.cookie_header())
+            .form(form)
+            .send()
+            .await
+            .unwrap();
         self.keep(response).await
-    }
-
-    pub(crate) fn forget_cookies(&mut self) {
-        self.cookies.clear();
     }
 }
