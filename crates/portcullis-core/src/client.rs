@@ -118,9 +118,9 @@ pub struct ClientMetadata {
 pub enum AuthMethod {
     /// A JWT signed by a key of the client's JWKS.
     PrivateKeyJwt,
-    /// A certificate from a trusted CA with the one registered subject attribute.
-    SelfSignedTlsClientAuth,
     /// A self-signed certificate registered in the client's JWKS (`x5c`).
+    SelfSignedTlsClientAuth,
+    /// A certificate from a trusted CA with the one registered subject attribute.
     TlsClientAuth(SubjectMatch),
 }
 

@@ -141,9 +141,14 @@ pub fn verify_assertion(
     if now >= exp.plus(MAX_FUTURE_SKEW_SECS) {
         return Err(invalid("client_assertion has expired"));
     }
-    // R95: bounded lifetime.
+    // R95: bounded lifetime, and not minted long ago.
     if exp > now.plus(MAX_ASSERTION_LIFETIME_SECS + MAX_FUTURE_SKEW_SECS) {
         return Err(invalid("client_assertion lives too long"));
+    }
+    if let Some(Ok(iat)) = number("iat")
+        && iat < now.plus(-MAX_ASSERTION_LIFETIME_SECS).unix()
+    {
+        return Err(invalid("client_assertion was issued too long ago"));
     }
     // R93, R182: iat and nbf at most 10 s in the future.
     for name in ["iat", "nbf"] {

@@ -44,6 +44,9 @@ struct Entry {
     cached: Mutex<Option<Cached>>,
     /// When an unknown `kid` last caused a fetch.
     last_forced: Mutex<Option<Instant>>,
+    /// When a fetch last failed with nothing cached: no new attempt for a minute, so a dead
+    /// `jwks_uri` does not cost every request a timeout.
+    last_failure: Mutex<Option<Instant>>,
     /// Held while fetching: one fetch in flight per URI.
     fetching: tokio::sync::Mutex<()>,
 }
@@ -161,6 +164,15 @@ impl JwksFetcher {
                 *last = Some(now);
             }
         }
+        if cached.is_none()
+            && entry
+                .last_failure
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_some_and(|t| now.duration_since(t) < REFETCH_INTERVAL)
+        {
+            bail!("jwks_uri failed recently; not retrying yet");
+        }
         let _guard = entry.fetching.lock().await;
         // Another task may have fetched while this one waited.
         if let Some(c) = entry
@@ -184,11 +196,15 @@ impl JwksFetcher {
                 Ok(keys)
             }
             Err(e) => match cached {
+                None => {
+                    *entry.last_failure.lock().unwrap_or_else(|e| e.into_inner()) =
+                        Some(Instant::now());
+                    Err(e)
+                }
                 Some(c) => {
                     tracing::warn!(jwks_uri = uri, error = %e, "jwks_uri fetch failed; using the keys fetched before");
                     Ok(c.keys)
                 }
-                None => Err(e),
             },
         }
     }

@@ -16,10 +16,14 @@ use crate::client_keys::{JwksFetcher, Keys};
 use crate::config::Config;
 
 struct Cached {
-    /// `None`: unknown or disabled.
+    /// `None`: disabled (unknown identifiers are never cached).
     client: Option<Arc<Client>>,
     at: Instant,
 }
+
+/// Entries kept at most; the cache is emptied when full, so unauthenticated requests naming
+/// many client_ids cannot grow it without bound.
+const MAX_CACHED: usize = 10_000;
 
 /// Registered clients with a short in-process cache.
 pub struct Clients {
@@ -130,6 +134,9 @@ impl Clients {
         };
         if self.ttl > Duration::ZERO {
             let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+            if cache.len() >= MAX_CACHED {
+                cache.clear();
+            }
             cache.insert(
                 client_id.to_owned(),
                 Cached {
@@ -145,7 +152,10 @@ impl Clients {
     /// early when `unknown_kid`).
     pub async fn keys(&self, client: &Client, unknown_kid: bool) -> Result<Keys, OAuthError> {
         match &client.keys {
-            KeySource::Jwks(keys) => Ok(Arc::new(keys.clone())),
+            // Only signing keys verify signatures, whether registered by value or by reference.
+            KeySource::Jwks(keys) => Ok(Arc::new(
+                keys.iter().filter(|k| k.get("use").and_then(|u| u.as_str()).is_none_or(|u| u == "sig")).cloned().collect(),
+            )),
             KeySource::JwksUri(uri) => self.fetcher.keys(uri, unknown_kid).await.map_err(|e| {
                 tracing::warn!(client_id = %client.client_id, error = %e, "client keys could not be fetched");
                 OAuthError::new(ErrorCode::InvalidClient, "the client's keys could not be retrieved")

@@ -478,9 +478,11 @@ impl Config {
             || self.http.request_timeout_secs == 0
             || self.http.header_read_timeout_secs == 0
             || self.http.handshake_timeout_secs == 0
-            || self.http.idle_timeout_secs == 0
+            || self.http.idle_timeout_secs < self.http.request_timeout_secs
         {
-            bail!("http limits and timeouts must be greater than zero");
+            bail!(
+                "http limits and timeouts must be greater than zero, and idle_timeout_secs at least request_timeout_secs"
+            );
         }
         if portcullis_core::client::TokenFormat::parse(&self.tokens.access_token_format).is_none() {
             bail!("tokens.access_token_format must be \"opaque\" or \"jwt\"");

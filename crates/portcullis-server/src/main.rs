@@ -305,7 +305,10 @@ async fn client(
                     } else {
                         "enabled"
                     },
-                    metadata.grant_types.unwrap_or_default().join(","),
+                    metadata
+                        .grant_types
+                        .unwrap_or_else(|| vec!["authorization_code".to_owned()])
+                        .join(","),
                     metadata.client_name.unwrap_or_default(),
                 );
             }

@@ -184,6 +184,7 @@ async fn a_connection_that_sends_nothing_or_goes_idle_is_closed() {
         .configure(|c| {
             c.http.header_read_timeout_secs = 1;
             c.http.idle_timeout_secs = 2;
+            c.http.request_timeout_secs = 2;
         })
         .start()
         .await;
@@ -214,6 +215,7 @@ async fn a_connection_that_sends_nothing_or_goes_idle_is_closed() {
             c.tls.mode = portcullis_server::config::TlsMode::Proxy;
             c.proxy.trusted = vec!["127.0.0.1/32".parse().unwrap()];
             c.http.idle_timeout_secs = 2;
+            c.http.request_timeout_secs = 2;
         })
         .start()
         .await;
