@@ -147,13 +147,7 @@ pub(crate) async fn proceed(
             )
             .await;
         }
-        return login_page(
-            &pending.client,
-            &pending.request_uri,
-            None,
-            "",
-            StatusCode::OK,
-        );
+        return login_page(&pending, None, "", StatusCode::OK);
     }
     let Some(session) = session else {
         return crate::error::server_error();
@@ -190,14 +184,15 @@ pub(crate) async fn proceed(
     issue(state, &pending, &session).await
 }
 
-/// The sign-in page, with a fresh double-submit CSRF cookie.
+/// The sign-in page of a pending request, with a fresh double-submit CSRF cookie. Signing in
+/// may redirect straight to the client (remembered consent), so its origin is a form target.
 pub(crate) fn login_page(
-    client: &Client,
-    request_uri: &str,
+    pending: &Pending,
     error: Option<&str>,
     username: &str,
     status: StatusCode,
 ) -> Response {
+    let (client, request_uri) = (&pending.client, pending.request_uri.as_str());
     let Ok(csrf) = random_b64url(32) else {
         return crate::error::server_error();
     };
@@ -215,7 +210,8 @@ pub(crate) fn login_page(
         request_uri,
         username,
     };
-    with_csrf_cookie(pages::render(status, &page, None), &csrf)
+    let target = pages::origin(&pending.request.redirect_uri);
+    with_csrf_cookie(pages::render(status, &page, target.as_deref()), &csrf)
 }
 
 /// The sign-in page outside a flow (for the account page).

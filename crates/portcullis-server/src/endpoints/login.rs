@@ -56,7 +56,7 @@ pub(crate) async fn post(
     let username = params.get("username").unwrap_or("");
     let password = params.get("password").unwrap_or("");
     let retry = |message: &str, status: StatusCode| match &pending {
-        Some(p) => flow::login_page(&p.client, &p.request_uri, Some(message), username, status),
+        Some(p) => flow::login_page(p, Some(message), username, status),
         None => flow::plain_login_page(Some(message), username, status),
     };
     let now = state.clock.now();

@@ -5,5 +5,6 @@ pub(crate) mod client;
 pub(crate) mod jwks_host;
 pub(crate) mod pki;
 pub(crate) mod server;
+pub(crate) mod webdriver;
 
 pub(crate) use server::{Backend, TestServer};

@@ -64,6 +64,17 @@ async fn resource(
     }
 }
 
+/// A client's redirect URI for browser tests: shows what came back.
+async fn callback(
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> axum::response::Html<String> {
+    let query = query.unwrap_or_default();
+    let escaped = query.replace('&', "&amp;").replace('<', "&lt;");
+    axum::response::Html(format!(
+        "<!doctype html><title>Callback</title><p id=\"submission_complete\">{escaped}</p>"
+    ))
+}
+
 /// A handler that panics, to see what a client gets then.
 async fn panics() -> &'static str {
     panic!("a bug in a handler")
@@ -82,6 +93,7 @@ pub(crate) fn test_routes(router: Router<AppState>) -> Router<AppState> {
         .route("/test/slow", get(slow))
         .route("/test/resource", get(resource))
         .route("/test/panic", get(panics))
+        .route("/test/callback", get(callback))
 }
 
 /// A change to the configuration of a server about to start.

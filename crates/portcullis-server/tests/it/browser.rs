@@ -1,0 +1,208 @@
+//! The flow in a real browser (headless Chromium through WebDriver): PAR → authorize → sign-in
+//! (a wrong password first) → consent → redirect → token exchange; the account page and its
+//! revocation; a denial; `prompt=none` after signing out. With `PORTCULLIS_SCREENSHOTS=dir` the
+//! pages are saved as PNGs (docs/screenshots comes from here).
+
+use std::collections::BTreeMap;
+
+use serde_json::json;
+
+use crate::support::TestServer;
+use crate::support::client::{DpopKey, JwtClient, post_form, unique};
+use crate::support::webdriver::{self, Browser};
+
+const PASSWORD: &str = "correct horse battery";
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+async fn push(
+    server: &TestServer,
+    client: &JwtClient,
+    callback: &str,
+    extra: &[(&str, &str)],
+) -> String {
+    let mut params: Vec<(String, String)> = [
+        ("response_type", "code"),
+        ("client_id", client.id.as_str()),
+        ("redirect_uri", callback),
+        ("scope", "openid profile"),
+        ("code_challenge", CHALLENGE),
+        ("code_challenge_method", "S256"),
+        ("state", "browser-state"),
+        ("nonce", "browser-nonce"),
+    ]
+    .iter()
+    .chain(extra)
+    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+    .collect();
+    params.extend(client.auth(&client.assertion(server)));
+    let (status, _, body) = post_form(
+        &server.client(None),
+        &format!("{}/par", server.public_url()),
+        &params,
+        &[],
+    )
+    .await;
+    assert_eq!(status, 201, "{body:?}");
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("client_id", &client.id)
+        .append_pair("request_uri", body["request_uri"].as_str().unwrap())
+        .finish();
+    format!("{}/authorize?{query}", server.public_url())
+}
+
+fn params(url: &str) -> BTreeMap<String, String> {
+    let query = url.split_once('?').map(|(_, q)| q).unwrap_or("");
+    url::form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect()
+}
+
+#[tokio::test]
+async fn browser_signs_in_consents_and_the_client_gets_tokens() {
+    if !webdriver::available() {
+        return;
+    }
+    let server = TestServer::start().await;
+    let callback = format!("{}/test/callback", server.public_url());
+    let client = JwtClient::register(
+        &server,
+        json!({
+            "client_name": "Budget Planner",
+            "grant_types": ["authorization_code", "refresh_token"],
+            "redirect_uris": [callback],
+            "scope": "openid profile",
+            "policy_uri": "https://budget.example/privacy",
+            "tos_uri": "https://budget.example/terms",
+        }),
+    )
+    .await;
+    let username = unique("alice");
+    let state = &server.running().state;
+    portcullis_server::users::add(
+        state.store.as_ref(),
+        &username,
+        PASSWORD,
+        false,
+        server.now(),
+    )
+    .await
+    .unwrap();
+    let browser = Browser::start().await;
+
+    // Sign-in page, a wrong password first.
+    browser
+        .goto(&push(&server, &client, &callback, &[]).await)
+        .await;
+    assert!(
+        browser.wait_for("#login-submit").await,
+        "{}",
+        browser.source().await
+    );
+    assert!(browser.source().await.contains("Budget Planner"));
+    browser.screenshot("login").await;
+    browser.type_into("#username", &username).await;
+    browser.type_into("#password", "not my password").await;
+    browser.click("#login-submit").await;
+    assert!(
+        browser.wait_for("#login-error").await,
+        "a wrong password shows an error"
+    );
+    browser.screenshot("login-error").await;
+    browser.type_into("#password", PASSWORD).await;
+    browser.click("#login-submit").await;
+
+    // Consent page, then the redirect back to the client.
+    assert!(
+        browser.wait_for("#approve").await,
+        "{}",
+        browser.source().await
+    );
+    let consent = browser.source().await;
+    assert!(
+        consent.contains("privacy policy") && consent.contains("See your user name"),
+        "R57"
+    );
+    browser.screenshot("consent").await;
+    browser.click("#approve").await;
+    let landed = browser.wait_for_url(&callback).await;
+    let back = params(&landed);
+    assert_eq!(back["state"], "browser-state");
+    assert_eq!(back["iss"], server.config.issuer);
+    assert!(browser.wait_for("#submission_complete").await);
+
+    // The client exchanges the code.
+    let key = DpopKey::new();
+    let url = format!("{}/token", server.public_url());
+    let mut form = vec![
+        ("grant_type".to_owned(), "authorization_code".to_owned()),
+        ("code".to_owned(), back["code"].clone()),
+        ("redirect_uri".to_owned(), callback.clone()),
+        ("code_verifier".to_owned(), VERIFIER.to_owned()),
+    ];
+    form.extend(client.auth(&client.assertion(&server)));
+    let (status, _, tokens) = post_form(
+        &server.client(None),
+        &url,
+        &form,
+        &[("DPoP", key.proof(&server, "POST", &url))],
+    )
+    .await;
+    assert_eq!(status, 200, "{tokens:?}");
+    assert!(tokens["id_token"].is_string() && tokens["refresh_token"].is_string());
+
+    // The account page lists the client; removing it revokes the tokens.
+    browser
+        .goto(&format!("{}/account", server.public_url()))
+        .await;
+    assert!(browser.source().await.contains("Budget Planner"));
+    browser.screenshot("account").await;
+    browser.click(&format!("#revoke-{}", client.id)).await;
+    assert!(browser.wait_for("#no-grants").await);
+    let mut refresh = vec![
+        ("grant_type".to_owned(), "refresh_token".to_owned()),
+        (
+            "refresh_token".to_owned(),
+            tokens["refresh_token"].as_str().unwrap().to_owned(),
+        ),
+    ];
+    refresh.extend(client.auth(&client.assertion(&server)));
+    let (status, _, body) = post_form(
+        &server.client(None),
+        &url,
+        &refresh,
+        &[("DPoP", key.proof(&server, "POST", &url))],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+
+    // A denial: consent was removed, so the page comes again; the user says no.
+    browser
+        .goto(&push(&server, &client, &callback, &[]).await)
+        .await;
+    assert!(browser.wait_for("#deny").await);
+    browser.click("#deny").await;
+    let denied = params(&browser.wait_for_url(&callback).await);
+    assert_eq!(
+        (denied["error"].as_str(), denied["state"].as_str()),
+        ("access_denied", "browser-state")
+    );
+    assert!(!denied.contains_key("code"));
+
+    // Signed out, prompt=none comes back with login_required.
+    browser
+        .goto(&format!("{}/account", server.public_url()))
+        .await;
+    browser.click("#logout").await;
+    browser
+        .goto(&push(&server, &client, &callback, &[("prompt", "none")]).await)
+        .await;
+    let silent = params(&browser.wait_for_url(&callback).await);
+    assert_eq!(silent["error"], "login_required");
+
+    browser.quit().await;
+    server.stop().await;
+}
