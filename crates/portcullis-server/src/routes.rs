@@ -16,13 +16,16 @@ use crate::state::AppState;
 
 /// Protocol endpoints served (and so advertised in discovery).
 pub const ENDPOINTS: &[Endpoint] = &[
+    Endpoint::Authorization,
+    Endpoint::PushedAuthorization,
     Endpoint::Token,
+    Endpoint::Userinfo,
     Endpoint::Introspection,
     Endpoint::Revocation,
 ];
 
 /// Grant types the token endpoint accepts.
-pub const GRANT_TYPES: &[&str] = &["client_credentials"];
+pub const GRANT_TYPES: &[&str] = &["authorization_code", "refresh_token", "client_credentials"];
 
 /// Every route of the server.
 pub fn routes() -> Router<AppState> {

@@ -13,6 +13,7 @@ mod cli;
 mod client_auth;
 mod discovery;
 mod flow;
+mod interop;
 mod introspection;
 mod keys;
 mod operations;
