@@ -8,10 +8,9 @@ use std::collections::BTreeMap;
 use serde_json::json;
 
 use crate::support::TestServer;
-use crate::support::client::{DpopKey, JwtClient, post_form, unique};
+use crate::support::client::{DpopKey, JwtClient, PASSWORD, add_user, post_form};
 use crate::support::webdriver::{self, Browser};
 
-const PASSWORD: &str = "correct horse battery";
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
@@ -77,17 +76,7 @@ async fn browser_signs_in_consents_and_the_client_gets_tokens() {
         }),
     )
     .await;
-    let username = unique("alice");
-    let state = &server.running().state;
-    portcullis_server::users::add(
-        state.store.as_ref(),
-        &username,
-        PASSWORD,
-        false,
-        server.now(),
-    )
-    .await
-    .unwrap();
+    let username = add_user(&server).await;
     let browser = Browser::start().await;
 
     // Sign-in page, a wrong password first.

@@ -7,9 +7,8 @@ use serde_json::{Value, json};
 
 use crate::support::TestServer;
 use crate::support::browser::{Browser, Page};
-use crate::support::client::{DpopKey, JwtClient, post_form, unique};
+use crate::support::client::{DpopKey, JwtClient, PASSWORD, add_user, post_form};
 
-const PASSWORD: &str = "correct horse battery";
 const REDIRECT: &str = "https://client.example/cb?dummy1=lorem&dummy2=ipsum";
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
@@ -34,17 +33,7 @@ async fn fixture(extra: Value) -> Fixture {
         metadata[k] = v.clone();
     }
     let client = JwtClient::register(&server, metadata).await;
-    let username = unique("alice");
-    let state = &server.running().state;
-    portcullis_server::users::add(
-        state.store.as_ref(),
-        &username,
-        PASSWORD,
-        false,
-        server.now(),
-    )
-    .await
-    .unwrap();
+    let username = add_user(&server).await;
     Fixture {
         server,
         client,

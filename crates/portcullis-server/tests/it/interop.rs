@@ -11,10 +11,8 @@ use portcullis_core::jose::{Alg, PrivateKey};
 use serde_json::{Value, json};
 
 use crate::support::TestServer;
-use crate::support::client::{register, unique};
+use crate::support::client::{PASSWORD, add_user, register, unique};
 use crate::support::pki::ClientCert;
-
-const PASSWORD: &str = "correct horse battery";
 
 fn interop_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../conformance/interop")
@@ -55,17 +53,7 @@ async fn run(variant: &str) {
         metadata["tls_client_certificate_bound_access_tokens"] = json!(true);
     }
     register(&server, &id, metadata).await;
-    let username = unique("interop-user");
-    let state = &server.running().state;
-    portcullis_server::users::add(
-        state.store.as_ref(),
-        &username,
-        PASSWORD,
-        false,
-        server.now(),
-    )
-    .await
-    .unwrap();
+    let username = add_user(&server).await;
 
     let cert = ClientCert::self_signed("interop-client");
     let dir = tempfile::tempdir().unwrap();

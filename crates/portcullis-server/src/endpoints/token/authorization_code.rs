@@ -8,7 +8,7 @@ use portcullis_core::hash::TokenHash;
 use portcullis_core::{ErrorCode, OAuthError, pkce};
 use portcullis_store::flow::Redemption;
 
-use super::{binding, token_response};
+use super::{binding, invalid_grant, require_grant, token_response};
 use crate::client_auth::AuthenticatedClient;
 use crate::error::TokenError;
 use crate::extract::Params;
@@ -16,10 +16,6 @@ use crate::grants;
 use crate::peer::Peer;
 use crate::state::AppState;
 use crate::tokens::unavailable;
-
-fn invalid_grant(description: &'static str) -> TokenError {
-    OAuthError::new(ErrorCode::InvalidGrant, description).into()
-}
 
 /// Exchanges a code for tokens.
 pub(super) async fn exchange(
@@ -30,13 +26,11 @@ pub(super) async fn exchange(
     authenticated: &AuthenticatedClient,
 ) -> Result<Response, TokenError> {
     let client = &authenticated.client;
-    if !client.allows_grant("authorization_code") {
-        return Err(OAuthError::new(
-            ErrorCode::UnauthorizedClient,
-            "the client may not use authorization_code",
-        )
-        .into());
-    }
+    require_grant(
+        client,
+        "authorization_code",
+        "the client may not use authorization_code",
+    )?;
     let code = params.get("code").ok_or(OAuthError::new(
         ErrorCode::InvalidRequest,
         "code is required",

@@ -70,13 +70,11 @@ async fn client_credentials(
     authenticated: &AuthenticatedClient,
 ) -> Result<Response, TokenError> {
     let client = &authenticated.client;
-    if !client.allows_grant("client_credentials") {
-        return Err(OAuthError::new(
-            ErrorCode::UnauthorizedClient,
-            "the client may not use client_credentials",
-        )
-        .into());
-    }
+    require_grant(
+        client,
+        "client_credentials",
+        "the client may not use client_credentials",
+    )?;
     let scope = requested_scope(params, &client.scope)?;
     let (_, confirmation) = binding(state, peer, headers, authenticated).await?;
     let (token, grant) = tokens::issue(
@@ -93,6 +91,23 @@ async fn client_credentials(
         state,
         grant.response(&token, state.clock.now()),
     ))
+}
+
+/// `invalid_grant` with a fixed description.
+pub(crate) fn invalid_grant(description: &'static str) -> TokenError {
+    OAuthError::new(ErrorCode::InvalidGrant, description).into()
+}
+
+/// R87, RFC 6749 §5.2: a client uses only the grant types it registered.
+pub(crate) fn require_grant(
+    client: &portcullis_core::client::Client,
+    grant_type: &'static str,
+    refusal: &'static str,
+) -> Result<(), TokenError> {
+    if client.allows_grant(grant_type) {
+        return Ok(());
+    }
+    Err(OAuthError::new(ErrorCode::UnauthorizedClient, refusal).into())
 }
 
 /// Checks the request's DPoP proof (if any) and chooses the new token's binding (R68, R113,

@@ -9,7 +9,7 @@ use portcullis_core::hash::TokenHash;
 use portcullis_core::scope::Scope;
 use portcullis_core::{ErrorCode, OAuthError};
 
-use super::{binding, requested_scope, token_response};
+use super::{binding, invalid_grant, requested_scope, require_grant, token_response};
 use crate::client_auth::AuthenticatedClient;
 use crate::error::TokenError;
 use crate::extract::Params;
@@ -17,10 +17,6 @@ use crate::grants;
 use crate::peer::Peer;
 use crate::state::AppState;
 use crate::tokens::unavailable;
-
-fn invalid_grant(description: &'static str) -> TokenError {
-    OAuthError::new(ErrorCode::InvalidGrant, description).into()
-}
 
 /// Exchanges a refresh token for a new access token.
 pub(super) async fn exchange(
@@ -31,13 +27,11 @@ pub(super) async fn exchange(
     authenticated: &AuthenticatedClient,
 ) -> Result<Response, TokenError> {
     let client = &authenticated.client;
-    if !client.allows_grant("refresh_token") {
-        return Err(OAuthError::new(
-            ErrorCode::UnauthorizedClient,
-            "the client may not use refresh_token",
-        )
-        .into());
-    }
+    require_grant(
+        client,
+        "refresh_token",
+        "the client may not use refresh_token",
+    )?;
     let token = params.get("refresh_token").ok_or(OAuthError::new(
         ErrorCode::InvalidRequest,
         "refresh_token is required",

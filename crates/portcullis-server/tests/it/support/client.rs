@@ -185,3 +185,22 @@ pub(crate) fn form(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect()
 }
+
+/// The password of users made by [`add_user`].
+pub(crate) const PASSWORD: &str = "correct horse battery";
+
+/// Creates a local user with [`PASSWORD`] and returns its username.
+pub(crate) async fn add_user(server: &TestServer) -> String {
+    let username = unique("user");
+    let state = &server.running().state;
+    portcullis_server::users::add(
+        state.store.as_ref(),
+        &username,
+        PASSWORD,
+        false,
+        server.now(),
+    )
+    .await
+    .unwrap();
+    username
+}
