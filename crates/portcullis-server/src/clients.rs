@@ -76,6 +76,25 @@ pub async fn register(
     }
 }
 
+/// The server must hold a key for every algorithm the client wants it to sign with.
+pub fn check_server_algs(client: &Client, config: &Config) -> Result<(), RegisterError> {
+    let held = config.signing_algs().map_err(|_| {
+        RegisterError::Invalid(OAuthError::new(ErrorCode::ServerError, "keys.algs"))
+    })?;
+    let wanted = [
+        Some(client.id_token_signed_response_alg),
+        client.authorization_signed_response_alg,
+        client.userinfo_signed_response_alg,
+    ];
+    if wanted.into_iter().flatten().all(|alg| held.contains(&alg)) {
+        return Ok(());
+    }
+    Err(RegisterError::Invalid(OAuthError::new(
+        ErrorCode::InvalidClientMetadata,
+        "the server holds no key for a requested signing algorithm",
+    )))
+}
+
 /// Why a registration failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RegisterError {
@@ -162,5 +181,54 @@ impl Clients {
             }),
             KeySource::None => Ok(Arc::new(Vec::new())),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use portcullis_core::jose::{Alg, PrivateKey};
+    use serde_json::json;
+
+    use super::*;
+
+    fn client(extra: serde_json::Value) -> Client {
+        let mut metadata = json!({
+            "token_endpoint_auth_method": "private_key_jwt",
+            "jwks": { "keys": [PrivateKey::generate(Alg::Es256, "k").unwrap().public_jwk().unwrap()] },
+            "grant_types": ["client_credentials"],
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            metadata[k] = v.clone();
+        }
+        Client::validate(
+            "c1",
+            serde_json::from_value(metadata).unwrap(),
+            ClientPolicy {
+                max_access_token_lifetime: 600,
+            },
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_client_needs_server_keys_for_what_it_asks_the_server_to_sign() {
+        let mut config = Config::default();
+        config.keys.algs = vec!["ES256".into()];
+        // The default ID token algorithm is PS256, which this server does not hold.
+        assert!(matches!(
+            check_server_algs(&client(json!({})), &config),
+            Err(RegisterError::Invalid(_))
+        ));
+        assert!(
+            check_server_algs(
+                &client(json!({"id_token_signed_response_alg": "ES256"})),
+                &config
+            )
+            .is_ok()
+        );
+        let jarm = client(
+            json!({"id_token_signed_response_alg": "ES256", "authorization_signed_response_alg": "EdDSA"}),
+        );
+        assert!(check_server_algs(&jarm, &config).is_err());
     }
 }

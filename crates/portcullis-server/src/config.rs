@@ -61,6 +61,9 @@ pub struct Config {
 pub struct Flow {
     /// Lifetime of a pushed request's `request_uri`, seconds (R27: under 600).
     pub request_uri_lifetime_secs: i64,
+    /// Once the browser reaches the authorization endpoint within `request_uri_lifetime_secs`,
+    /// the user has this long to sign in and consent, seconds.
+    pub interaction_lifetime_secs: i64,
     /// Lifetime of an authorization code, seconds (R73: at most 60).
     pub code_lifetime_secs: i64,
     /// Lifetime of ID tokens, seconds.
@@ -84,6 +87,7 @@ impl Default for Flow {
         ];
         Self {
             request_uri_lifetime_secs: 60,
+            interaction_lifetime_secs: 600,
             code_lifetime_secs: 60,
             id_token_lifetime_secs: 300,
             refresh_token_idle_secs: 24 * 3600,
@@ -506,6 +510,13 @@ impl Config {
         }
         if !(1..=60).contains(&flow.code_lifetime_secs) {
             bail!("flow.code_lifetime_secs must be between 1 and 60 (FAPI 2.0)");
+        }
+        if flow.interaction_lifetime_secs < flow.request_uri_lifetime_secs
+            || flow.interaction_lifetime_secs > 3600
+        {
+            bail!(
+                "flow.interaction_lifetime_secs must be between request_uri_lifetime_secs and 3600"
+            );
         }
         if flow.id_token_lifetime_secs < 1
             || flow.refresh_token_idle_secs < 1

@@ -32,6 +32,15 @@ pub(crate) struct Pending {
     pub(crate) request_uri: String,
 }
 
+/// An internal failure on a page: an HTML page that reveals nothing.
+fn internal_error_page() -> Response {
+    page_error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Something went wrong on our side. Please try again.",
+        ErrorCode::ServerError,
+    )
+}
+
 fn page_error(status: StatusCode, message: &str, code: ErrorCode) -> Response {
     pages::error(
         status,
@@ -108,7 +117,7 @@ pub(crate) async fn load(
     };
     let request: AuthorizationRequest = serde_json::from_str(&pushed.request).map_err(|e| {
         tracing::error!(error = %e, "stored pushed request does not parse");
-        crate::error::server_error()
+        internal_error_page()
     })?;
     Ok(Pending {
         client,
@@ -150,7 +159,7 @@ pub(crate) async fn proceed(
         return login_page(&pending, None, "", StatusCode::OK);
     }
     let Some(session) = session else {
-        return crate::error::server_error();
+        return internal_error_page();
     };
     let scope = request.scope();
     let remembered = match state
@@ -194,7 +203,7 @@ pub(crate) fn login_page(
 ) -> Response {
     let (client, request_uri) = (&pending.client, pending.request_uri.as_str());
     let Ok(csrf) = random_b64url(32) else {
-        return crate::error::server_error();
+        return internal_error_page();
     };
     let client_name = client
         .metadata
@@ -221,7 +230,7 @@ pub(crate) fn plain_login_page(
     status: StatusCode,
 ) -> Response {
     let Ok(csrf) = random_b64url(32) else {
-        return crate::error::server_error();
+        return internal_error_page();
     };
     let page = LoginPage {
         brand: BRAND,
@@ -308,11 +317,11 @@ pub(crate) async fn issue(state: &AppState, pending: &Pending, session: &Session
         }
         Err(e) => {
             tracing::error!(error = %e, "taking the pushed request failed");
-            return crate::error::server_error();
+            return internal_error_page();
         }
     }
     let (Ok(code), Ok(grant_id)) = (random_b64url(32), random_b64url(16)) else {
-        return crate::error::server_error();
+        return internal_error_page();
     };
     let scope = request.scope().to_string();
     let grant = GrantRecord {
@@ -356,7 +365,7 @@ pub(crate) async fn issue(state: &AppState, pending: &Pending, session: &Session
     };
     if let Err(e) = state.store.issue_code(&grant, &code_record, &consent).await {
         tracing::error!(error = %e, "issuing a code failed");
-        return crate::error::server_error();
+        return internal_error_page();
     }
     tracing::info!(client_id = %pending.client.client_id, "authorization code issued");
     redirect(state, pending, &[("code", code.as_str())]).await
@@ -403,7 +412,7 @@ async fn redirect(state: &AppState, pending: &Pending, params: &[(&str, &str)]) 
             let now = state.clock.now();
             let Some(key) = state.keys.signing_key(alg, now) else {
                 tracing::error!(%alg, "no server key for the client's JARM algorithm");
-                return crate::error::server_error();
+                return internal_error_page();
             };
             match key.sign(
                 "JWT",
@@ -414,7 +423,7 @@ async fn redirect(state: &AppState, pending: &Pending, params: &[(&str, &str)]) 
                     .finish(),
                 Err(e) => {
                     tracing::error!(error = %e, "signing a JARM response failed");
-                    return crate::error::server_error();
+                    return internal_error_page();
                 }
             }
         }
@@ -432,7 +441,7 @@ async fn redirect(state: &AppState, pending: &Pending, params: &[(&str, &str)]) 
                 .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             response
         }
-        Err(_) => crate::error::server_error(),
+        Err(_) => internal_error_page(),
     }
 }
 

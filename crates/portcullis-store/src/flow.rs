@@ -161,12 +161,14 @@ pub trait FlowStore: Send + Sync {
     async fn set_password(&self, user_id: &str, password_hash: &str) -> Result<bool, StoreError>;
     /// Disables a user. `false` if no such user.
     async fn disable_user(&self, user_id: &str, now: Timestamp) -> Result<bool, StoreError>;
-    /// Counts a failed login against the account (if known) and the address.
+    /// Counts a failed login against the account (if known) and the address; a count whose last
+    /// failure is before `forget_before` starts again at one.
     async fn record_login_failure(
         &self,
         user_id: Option<&str>,
         address: &str,
         now: Timestamp,
+        forget_before: Timestamp,
     ) -> Result<(), StoreError>;
     /// Failures from an address: count and time of the last.
     async fn address_failures(&self, address: &str)
@@ -201,6 +203,15 @@ pub trait FlowStore: Send + Sync {
         client_id: &str,
         now: Timestamp,
     ) -> Result<Option<PushedRequest>, StoreError>;
+
+    /// Gives an unexpired pushed request until `until` to complete: the user has reached the
+    /// authorization endpoint in time and now signs in and consents at a person's pace.
+    async fn extend_pushed_request(
+        &self,
+        hash: &TokenHash,
+        until: Timestamp,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
 
     /// Records an authorization in one transaction: the grant, its code, and the consent.
     async fn issue_code(

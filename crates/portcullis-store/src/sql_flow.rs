@@ -194,7 +194,8 @@ pub(crate) const DISABLE_USER: &str =
 pub(crate) const USER_FAILURE: &str =
     "UPDATE users SET failed_logins = failed_logins + 1, last_failed_at = $2 WHERE user_id = $1";
 pub(crate) const ADDRESS_FAILURE: &str = "INSERT INTO login_failures (address, failures, last_failed_at) VALUES ($1, 1, $2) \
-     ON CONFLICT (address) DO UPDATE SET failures = login_failures.failures + 1, last_failed_at = excluded.last_failed_at";
+     ON CONFLICT (address) DO UPDATE SET failures = CASE WHEN login_failures.last_failed_at < $3 THEN 1 \
+     ELSE login_failures.failures + 1 END, last_failed_at = excluded.last_failed_at";
 pub(crate) const ADDRESS_FAILURES: &str =
     "SELECT failures, last_failed_at FROM login_failures WHERE address = $1";
 pub(crate) const CLEAR_USER_FAILURES: &str =
@@ -212,6 +213,7 @@ pub(crate) const PUSHED: &str =
 pub(crate) const TAKE_PUSHED: &str = "DELETE FROM pushed_requests WHERE request_uri_hash = $1 AND client_id = $2 AND expires_at > $3 \
      RETURNING client_id, request, expires_at";
 
+pub(crate) const EXTEND_PUSHED: &str = "UPDATE pushed_requests SET expires_at = $2 WHERE request_uri_hash = $1 AND expires_at > $3 AND expires_at < $2";
 pub(crate) const INSERT_GRANT: &str = "INSERT INTO grants (grant_id, user_id, client_id, scope, auth_time, acr, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)";
 pub(crate) const INSERT_CODE: &str = "INSERT INTO codes (code_hash, grant_id, client_id, redirect_uri, code_challenge, dpop_jkt, nonce, expires_at) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
@@ -245,8 +247,9 @@ pub(crate) const REVOKE_USER_CLIENT_GRANTS: &str =
     "UPDATE grants SET revoked_at = COALESCE(revoked_at, $3) WHERE user_id = $1 AND client_id = $2";
 
 /// Rows whose lifetime is over (`$1` = now), oldest tables last.
-pub(crate) const PURGE: [&str; 4] = [
+pub(crate) const PURGE: [&str; 5] = [
     "DELETE FROM sessions WHERE expires_at <= $1",
+    "DELETE FROM login_failures WHERE last_failed_at <= $1 - 86400",
     "DELETE FROM pushed_requests WHERE expires_at <= $1",
     "DELETE FROM codes WHERE expires_at <= $1",
     "DELETE FROM refresh_tokens WHERE expires_at <= $1",
@@ -337,17 +340,20 @@ macro_rules! sql_flow_store {
                 user_id: Option<&str>,
                 address: &str,
                 now: portcullis_core::Timestamp,
+                forget_before: portcullis_core::Timestamp,
             ) -> Result<(), $crate::StoreError> {
                 if let Some(user_id) = user_id {
                     sqlx::query($crate::sql_flow::USER_FAILURE)
                         .bind(user_id)
                         .bind(now.unix())
+                        .bind(forget_before.unix())
                         .execute(&self.pool)
                         .await?;
                 }
                 sqlx::query($crate::sql_flow::ADDRESS_FAILURE)
                     .bind(address)
                     .bind(now.unix())
+                    .bind(forget_before.unix())
                     .execute(&self.pool)
                     .await?;
                 Ok(())
@@ -465,6 +471,21 @@ macro_rules! sql_flow_store {
                         .fetch_optional(&self.pool)
                         .await?;
                 Ok(row.map(Into::into))
+            }
+
+            async fn extend_pushed_request(
+                &self,
+                hash: &portcullis_core::hash::TokenHash,
+                until: portcullis_core::Timestamp,
+                now: portcullis_core::Timestamp,
+            ) -> Result<(), $crate::StoreError> {
+                sqlx::query($crate::sql_flow::EXTEND_PUSHED)
+                    .bind(&hash.as_bytes()[..])
+                    .bind(until.unix())
+                    .bind(now.unix())
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
             }
 
             async fn issue_code(

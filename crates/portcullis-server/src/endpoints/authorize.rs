@@ -27,6 +27,13 @@ pub(crate) async fn get(
     match flow::load(&state, client_id.as_deref(), request_uri.as_deref()).await {
         Err(page) => page,
         Ok(pending) => {
+            // The browser came in time: the user now has the interaction lifetime to finish.
+            let now = state.clock.now();
+            let until = now.plus(state.config.flow.interaction_lifetime_secs);
+            let hash = portcullis_core::hash::TokenHash::of(pending.request_uri.as_bytes());
+            if let Err(e) = state.store.extend_pushed_request(&hash, until, now).await {
+                tracing::error!(error = %e, "extending a pushed request failed");
+            }
             let session = session::current(&state, &headers).await;
             flow::proceed(&state, pending, session, false).await
         }

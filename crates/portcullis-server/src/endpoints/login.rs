@@ -101,17 +101,12 @@ pub(crate) async fn post(
         tokio::task::spawn_blocking(move || users::verify_password(&candidate, hash.as_deref()))
             .await
             .unwrap_or(false);
+    let known_id = user.as_ref().map(|u| u.user_id.clone());
     let Some(user) = user.filter(|_| verified) else {
-        let user_id = state
-            .store
-            .user_by_username(username)
-            .await
-            .ok()
-            .flatten()
-            .map(|u| u.user_id);
+        let forget_before = now.plus(-FAILURE_MEMORY_SECS);
         if let Err(e) = state
             .store
-            .record_login_failure(user_id.as_deref(), &address, now)
+            .record_login_failure(known_id.as_deref(), &address, now, forget_before)
             .await
         {
             tracing::error!(error = %e, "recording a failed sign-in failed");
@@ -130,7 +125,11 @@ pub(crate) async fn post(
         tracing::error!(error = %e, "clearing sign-in failures failed");
     }
     let Some((session, cookie)) = session::start(&state, user).await else {
-        return crate::error::server_error();
+        return flow::error_page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Something went wrong on our side. Please try again.",
+            portcullis_core::ErrorCode::ServerError,
+        );
     };
     tracing::info!(user_id = %session.user.user_id, "signed in");
     let mut response = match pending {

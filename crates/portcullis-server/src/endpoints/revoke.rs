@@ -58,11 +58,22 @@ async fn handle(
         .into());
     }
     let hash = TokenHash::of(token.as_bytes());
-    match state
-        .store
-        .revoke_access_token(&hash, &caller.client.client_id, state.clock.now())
-        .await
-    {
+    let (client_id, now) = (&caller.client.client_id, state.clock.now());
+    // R160: the hint orders the search; both kinds are searched. R159: revoking a refresh token
+    // revokes its grant, and with it the access tokens issued from it.
+    let store = &state.store;
+    let outcome = if params.get("token_type_hint") == Some("refresh_token") {
+        match store.revoke_refresh_token(&hash, client_id, now).await {
+            Ok(Revocation::Unknown) => store.revoke_access_token(&hash, client_id, now).await,
+            other => other,
+        }
+    } else {
+        match store.revoke_access_token(&hash, client_id, now).await {
+            Ok(Revocation::Unknown) => store.revoke_refresh_token(&hash, client_id, now).await,
+            other => other,
+        }
+    };
+    match outcome {
         // R158: unknown tokens answer 200 like revoked ones.
         Ok(Revocation::Revoked | Revocation::Unknown) => Ok(()),
         // R157: a token of another client is not revoked, and the request is refused.

@@ -1,6 +1,6 @@
 //! The flow in a real browser (headless Chromium through WebDriver): PAR → authorize → sign-in
 //! (a wrong password first) → consent → redirect → token exchange; the account page and its
-//! revocation; a denial; `prompt=none` after signing out. With `PORTCULLIS_SCREENSHOTS=dir` the
+//! revocation; a denial; `prompt=none` after signing out. With `TEST_SCREENSHOTS=dir` the
 //! pages are saved as PNGs (docs/screenshots comes from here).
 
 use std::collections::BTreeMap;

@@ -804,3 +804,108 @@ async fn r140_r142_jarm_response_is_a_signed_jwt() {
     assert!(claims["code"].is_string() && claims["exp"].is_number());
     f.server.stop().await;
 }
+
+#[tokio::test]
+async fn r159_r160_revoking_a_refresh_token_revokes_its_grant() {
+    let f = fixture(json!({})).await;
+    let mut browser = Browser::new(&f.server);
+    let key = DpopKey::new();
+    let params = authorize(&f, &mut browser, Some(&key)).await;
+    let (_, body) = exchange(&f, &params["code"], VERIFIER, Some(&key), &f.client).await;
+    let (access, refresh) = (
+        body["access_token"].as_str().unwrap().to_owned(),
+        body["refresh_token"].as_str().unwrap().to_owned(),
+    );
+    // A wrong hint is only a hint (R160).
+    let mut p = vec![
+        ("token".to_owned(), refresh.clone()),
+        ("token_type_hint".to_owned(), "access_token".to_owned()),
+    ];
+    p.extend(f.client.auth(&f.client.assertion(&f.server)));
+    let (status, _, _) = post_form(
+        &f.server.client(None),
+        &format!("{}/revoke", f.server.public_url()),
+        &p,
+        &[],
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        userinfo(&f, &access, &key).await.0,
+        401,
+        "R159: the grant's access token is revoked too"
+    );
+    let url = format!("{}/token", f.server.public_url());
+    let mut p = vec![
+        ("grant_type".to_owned(), "refresh_token".to_owned()),
+        ("refresh_token".to_owned(), refresh),
+    ];
+    p.extend(f.client.auth(&f.client.assertion(&f.server)));
+    let (status, _, body) = post_form(
+        &f.server.client(None),
+        &url,
+        &p,
+        &[("DPoP", key.proof(&f.server, "POST", &url))],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    f.server.stop().await;
+}
+
+#[tokio::test]
+async fn the_user_has_the_interaction_lifetime_once_the_browser_arrived_in_time() {
+    let f = fixture(json!({})).await;
+    let mut browser = Browser::new(&f.server);
+    let (_, body) = par(&f, &par_params(&f, &[]), None).await;
+    let page = browser
+        .get(&authorize_url(&f, body["request_uri"].as_str().unwrap()))
+        .await;
+    assert_eq!(page.status, 200);
+    // The user takes two minutes over the password: longer than the request_uri's 60 s.
+    f.server.clock.advance(120);
+    let page = sign_in(&mut browser, &f, &page, PASSWORD).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let page = decide(&mut browser, &f, &page, "approve").await;
+    assert_eq!(page.status, 303);
+    assert!(page.redirect_params().contains_key("code"));
+    f.server.stop().await;
+}
+
+#[tokio::test]
+async fn a_disabled_user_loses_refresh() {
+    let f = fixture(json!({})).await;
+    let mut browser = Browser::new(&f.server);
+    let key = DpopKey::new();
+    let params = authorize(&f, &mut browser, Some(&key)).await;
+    let (_, body) = exchange(&f, &params["code"], VERIFIER, Some(&key), &f.client).await;
+    let store = &f.server.running().state.store;
+    let user = store.user_by_username(&f.username).await.unwrap().unwrap();
+    store
+        .disable_user(&user.user_id, f.server.now())
+        .await
+        .unwrap();
+    let url = format!("{}/token", f.server.public_url());
+    let mut p = vec![
+        ("grant_type".to_owned(), "refresh_token".to_owned()),
+        (
+            "refresh_token".to_owned(),
+            body["refresh_token"].as_str().unwrap().to_owned(),
+        ),
+    ];
+    p.extend(f.client.auth(&f.client.assertion(&f.server)));
+    let (status, _, body) = post_form(
+        &f.server.client(None),
+        &url,
+        &p,
+        &[("DPoP", key.proof(&f.server, "POST", &url))],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    f.server.stop().await;
+}

@@ -2,7 +2,7 @@
 //! npm): `conformance/interop/flow.mjs` runs the whole flow against this server, with
 //! private_key_jwt + DPoP, and with private_key_jwt + mTLS-bound tokens over the mTLS aliases.
 //! Runs when `conformance/interop/node_modules` is installed (`.ci/run` does it and sets
-//! `PORTCULLIS_REQUIRE_INTEROP=1`).
+//! `TEST_REQUIRE_INTEROP=1`).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -20,9 +20,9 @@ fn interop_dir() -> PathBuf {
 
 fn available() -> bool {
     let present = interop_dir().join("node_modules/oauth4webapi").exists();
-    if !present && std::env::var("PORTCULLIS_REQUIRE_INTEROP").is_ok() {
+    if !present && std::env::var("TEST_REQUIRE_INTEROP").is_ok() {
         panic!(
-            "PORTCULLIS_REQUIRE_INTEROP is set but conformance/interop/node_modules is missing (npm ci there)"
+            "TEST_REQUIRE_INTEROP is set but conformance/interop/node_modules is missing (npm ci there)"
         );
     }
     if !present {

@@ -558,11 +558,11 @@ pub(crate) async fn users_are_unique_by_name_and_track_failures(store: Arc<dyn S
     );
     let now = Timestamp::from_unix(500);
     store
-        .record_login_failure(Some("user-1"), "192.0.2.7", now)
+        .record_login_failure(Some("user-1"), "192.0.2.7", now, Timestamp::from_unix(0))
         .await
         .unwrap();
     store
-        .record_login_failure(None, "192.0.2.7", now.plus(1))
+        .record_login_failure(None, "192.0.2.7", now.plus(1), Timestamp::from_unix(0))
         .await
         .unwrap();
     let u = store.user("user-1").await.unwrap().unwrap();
@@ -625,9 +625,13 @@ pub(crate) async fn r48_a_pushed_request_is_read_many_times_but_taken_once(store
         taken += usize::from(task.await.unwrap().is_some());
     }
     assert_eq!(taken, 1);
-    // R47: an expired one cannot be taken.
+    // R47: an expired one cannot be taken, nor extended.
     let late = TokenHash::of(b"late");
     store.insert_pushed_request(&late, &pushed).await.unwrap();
+    store
+        .extend_pushed_request(&late, Timestamp::from_unix(700), Timestamp::from_unix(160))
+        .await
+        .unwrap();
     assert_eq!(
         store
             .take_pushed_request(&late, "c1", Timestamp::from_unix(160))

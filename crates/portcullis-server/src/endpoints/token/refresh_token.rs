@@ -64,6 +64,12 @@ pub(super) async fn exchange(
         Ok(_) => return Err(invalid_grant("the authorization has been revoked")),
         Err(e) => return Err(unavailable("grant lookup failed", &e).into()),
     };
+    // A disabled user's clients lose access at their next refresh.
+    match state.store.user(&grant.user_id).await {
+        Ok(Some(user)) if user.disabled_at.is_none() => {}
+        Ok(_) => return Err(invalid_grant("the user is no longer active")),
+        Err(e) => return Err(unavailable("user lookup failed", &e).into()),
+    }
     // R84: no more than was granted.
     let granted = Scope::parse(&grant.scope).unwrap_or_default();
     let scope = requested_scope(params, &granted)?;

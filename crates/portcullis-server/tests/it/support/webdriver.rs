@@ -1,7 +1,7 @@
 //! A small W3C WebDriver client for Debian's `chromedriver` + `chromium`, headless.
 //!
 //! Browser tests run when both are installed (`.ci/run` installs them and sets
-//! `PORTCULLIS_REQUIRE_BROWSER=1`, which turns their absence into a failure).
+//! `TEST_REQUIRE_BROWSER=1`, which turns their absence into a failure).
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -25,9 +25,9 @@ pub(crate) fn available() -> bool {
     let present = ["/usr/bin/chromium", "/usr/bin/chromedriver"]
         .iter()
         .all(|p| std::path::Path::new(p).exists());
-    if !present && std::env::var("PORTCULLIS_REQUIRE_BROWSER").is_ok() {
+    if !present && std::env::var("TEST_REQUIRE_BROWSER").is_ok() {
         panic!(
-            "PORTCULLIS_REQUIRE_BROWSER is set but chromium or chromedriver is missing (apt-get install chromium chromium-driver)"
+            "TEST_REQUIRE_BROWSER is set but chromium or chromedriver is missing (apt-get install chromium chromium-driver)"
         );
     }
     if !present {
@@ -194,9 +194,9 @@ impl Browser {
         panic!("never reached {prefix}: at {}", self.url().await);
     }
 
-    /// Saves a PNG screenshot when `PORTCULLIS_SCREENSHOTS` names a directory.
+    /// Saves a PNG screenshot when `TEST_SCREENSHOTS` names a directory.
     pub(crate) async fn screenshot(&self, name: &str) {
-        let Ok(dir) = std::env::var("PORTCULLIS_SCREENSHOTS") else {
+        let Ok(dir) = std::env::var("TEST_SCREENSHOTS") else {
             return;
         };
         let png = self.call(reqwest::Method::GET, "/screenshot", None).await;
