@@ -60,6 +60,7 @@ pub async fn register(
         .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
     let client =
         Client::validate(&client_id, metadata, policy(config)).map_err(RegisterError::Invalid)?;
+    check_server_algs(&client, config)?;
     let record = ClientRecord {
         client_id: client.client_id.clone(),
         metadata: serde_json::to_string(&client.metadata).map_err(|_| {
