@@ -43,6 +43,27 @@ pub fn policy(config: &Config) -> ClientPolicy {
     }
 }
 
+/// Validates `metadata` for `client_id` with the limits of `config` (R164, R165).
+pub fn validate(
+    config: &Config,
+    client_id: &str,
+    metadata: ClientMetadata,
+) -> Result<Client, OAuthError> {
+    Client::validate(client_id, metadata, policy(config))
+}
+
+/// The record of a validated client, created (and last changed) at `now`.
+pub fn record(client: &Client, now: Timestamp) -> Result<ClientRecord, StoreError> {
+    Ok(ClientRecord {
+        client_id: client.client_id.clone(),
+        metadata: serde_json::to_string(&client.metadata)
+            .map_err(|_| StoreError::Corrupt("client metadata does not serialize"))?,
+        created_at: now,
+        updated_at: now,
+        disabled_at: None,
+    })
+}
+
 /// Validates `metadata` and registers it (the `client_id` in it is kept, else one is made).
 pub async fn register(
     store: &dyn Store,
@@ -54,17 +75,8 @@ pub async fn register(
         .client_id
         .clone()
         .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
-    let client =
-        Client::validate(&client_id, metadata, policy(config)).map_err(RegisterError::Invalid)?;
-    let record = ClientRecord {
-        client_id: client.client_id.clone(),
-        metadata: serde_json::to_string(&client.metadata).map_err(|_| {
-            RegisterError::Store(StoreError::Corrupt("client metadata does not serialize"))
-        })?,
-        created_at: now,
-        updated_at: now,
-        disabled_at: None,
-    };
+    let client = validate(config, &client_id, metadata).map_err(RegisterError::Invalid)?;
+    let record = record(&client, now).map_err(RegisterError::Store)?;
     match store.insert_client(&record).await {
         Ok(()) => Ok(client),
         Err(StoreError::Conflict) => Err(RegisterError::Taken),
@@ -139,6 +151,15 @@ impl Clients {
             );
         }
         Ok(client)
+    }
+
+    /// Drops this process's cached copy of `client_id` after it changed or deleted the client;
+    /// other processes see the change within `clients.cache_secs`.
+    pub fn forget(&self, client_id: &str) {
+        self.cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(client_id);
     }
 
     /// The client's public keys: registered by value, or fetched from its `jwks_uri` (refetched
