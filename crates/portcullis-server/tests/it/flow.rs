@@ -10,15 +10,37 @@ use crate::support::browser::{Browser, Page};
 use crate::support::client::{DpopKey, JwtClient, post_form, unique};
 
 const PASSWORD: &str = "correct horse battery";
-const REDIRECT: &str = "https://client.example/cb?dummy1=lorem&dummy2=ipsum";
-const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+pub(crate) const REDIRECT: &str = "https://client.example/cb?dummy1=lorem&dummy2=ipsum";
+pub(crate) const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
 /// A code-flow client with a user to sign in.
-struct Fixture {
-    server: TestServer,
-    client: JwtClient,
+pub(crate) struct Fixture {
+    pub(crate) server: TestServer,
+    pub(crate) client: JwtClient,
     username: String,
+}
+
+impl Fixture {
+    /// `client` on `server`, with a new user to sign in.
+    pub(crate) async fn with_client(server: TestServer, client: JwtClient) -> Self {
+        let username = unique("alice");
+        let state = &server.running().state;
+        portcullis_server::users::add(
+            state.store.as_ref(),
+            &username,
+            PASSWORD,
+            false,
+            server.now(),
+        )
+        .await
+        .unwrap();
+        Self {
+            server,
+            client,
+            username,
+        }
+    }
 }
 
 async fn fixture(extra: Value) -> Fixture {
@@ -34,22 +56,7 @@ async fn fixture(extra: Value) -> Fixture {
         metadata[k] = v.clone();
     }
     let client = JwtClient::register(&server, metadata).await;
-    let username = unique("alice");
-    let state = &server.running().state;
-    portcullis_server::users::add(
-        state.store.as_ref(),
-        &username,
-        PASSWORD,
-        false,
-        server.now(),
-    )
-    .await
-    .unwrap();
-    Fixture {
-        server,
-        client,
-        username,
-    }
+    Fixture::with_client(server, client).await
 }
 
 fn par_params(f: &Fixture, overrides: &[(&str, Option<&str>)]) -> Vec<(String, String)> {
@@ -138,7 +145,7 @@ async fn decide(browser: &mut Browser, f: &Fixture, page: &Page, decision: &str)
 }
 
 /// Runs PAR → authorize → sign-in → consent → redirect and returns the redirect's parameters.
-async fn authorize(
+pub(crate) async fn authorize(
     f: &Fixture,
     browser: &mut Browser,
     dpop: Option<&DpopKey>,
@@ -167,7 +174,7 @@ async fn authorize(
     page.redirect_params()
 }
 
-async fn exchange(
+pub(crate) async fn exchange(
     f: &Fixture,
     code: &str,
     verifier: &str,

@@ -16,5 +16,6 @@ mod introspection;
 mod keys;
 mod operations;
 mod proxy;
+mod registration;
 mod tls;
 mod token;
