@@ -25,6 +25,8 @@
 //! - [`id_token`]: ID token claims (OIDC Core).
 //! - [`jarm`]: JWT-secured authorization responses (JARM).
 //! - [`login`]: throttling of failed logins.
+//! - [`registration`]: dynamic client registration and its management (RFC 7591, RFC 7592):
+//!   software statements, initial access token policies, the client information response.
 
 pub mod authorize;
 pub mod client;
@@ -40,6 +42,7 @@ pub mod jose;
 pub mod keys;
 pub mod login;
 pub mod pkce;
+pub mod registration;
 pub mod request_object;
 pub mod scope;
 pub mod time;

@@ -47,6 +47,29 @@ pub fn policy(config: &Config) -> ClientPolicy {
     }
 }
 
+/// Validates `metadata` for `client_id` with the limits of `config` (R164, R165).
+pub fn validate(
+    config: &Config,
+    client_id: &str,
+    metadata: ClientMetadata,
+) -> Result<Client, OAuthError> {
+    let client = Client::validate(client_id, metadata, policy(config))?;
+    check_server_algs(&client, config)?;
+    Ok(client)
+}
+
+/// The record of a validated client, created (and last changed) at `now`.
+pub fn record(client: &Client, now: Timestamp) -> Result<ClientRecord, StoreError> {
+    Ok(ClientRecord {
+        client_id: client.client_id.clone(),
+        metadata: serde_json::to_string(&client.metadata)
+            .map_err(|_| StoreError::Corrupt("client metadata does not serialize"))?,
+        created_at: now,
+        updated_at: now,
+        disabled_at: None,
+    })
+}
+
 /// Validates `metadata` and registers it (the `client_id` in it is kept, else one is made).
 pub async fn register(
     store: &dyn Store,
@@ -58,18 +81,8 @@ pub async fn register(
         .client_id
         .clone()
         .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
-    let client =
-        Client::validate(&client_id, metadata, policy(config)).map_err(RegisterError::Invalid)?;
-    check_server_algs(&client, config)?;
-    let record = ClientRecord {
-        client_id: client.client_id.clone(),
-        metadata: serde_json::to_string(&client.metadata).map_err(|_| {
-            RegisterError::Store(StoreError::Corrupt("client metadata does not serialize"))
-        })?,
-        created_at: now,
-        updated_at: now,
-        disabled_at: None,
-    };
+    let client = validate(config, &client_id, metadata).map_err(RegisterError::Invalid)?;
+    let record = record(&client, now).map_err(RegisterError::Store)?;
     match store.insert_client(&record).await {
         Ok(()) => Ok(client),
         Err(StoreError::Conflict) => Err(RegisterError::Taken),
@@ -78,10 +91,8 @@ pub async fn register(
 }
 
 /// The server must hold a key for every algorithm the client wants it to sign with.
-pub fn check_server_algs(client: &Client, config: &Config) -> Result<(), RegisterError> {
-    let held = config.signing_algs().map_err(|_| {
-        RegisterError::Invalid(OAuthError::new(ErrorCode::ServerError, "keys.algs"))
-    })?;
+pub fn check_server_algs(client: &Client, config: &Config) -> Result<(), OAuthError> {
+    let held = config.signing_algs().unwrap_or_default();
     let wanted = [
         Some(client.id_token_signed_response_alg),
         client.authorization_signed_response_alg,
@@ -90,10 +101,10 @@ pub fn check_server_algs(client: &Client, config: &Config) -> Result<(), Registe
     if wanted.into_iter().flatten().all(|alg| held.contains(&alg)) {
         return Ok(());
     }
-    Err(RegisterError::Invalid(OAuthError::new(
+    Err(OAuthError::new(
         ErrorCode::InvalidClientMetadata,
         "the server holds no key for a requested signing algorithm",
-    )))
+    ))
 }
 
 /// Why a registration failed.
@@ -168,6 +179,15 @@ impl Clients {
         Ok(client)
     }
 
+    /// Drops this process's cached copy of `client_id` after it changed or deleted the client;
+    /// other processes see the change within `clients.cache_secs`.
+    pub fn forget(&self, client_id: &str) {
+        self.cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(client_id);
+    }
+
     /// The client's public keys: registered by value, or fetched from its `jwks_uri` (refetched
     /// early when `unknown_kid`).
     pub async fn keys(&self, client: &Client, unknown_kid: bool) -> Result<Keys, OAuthError> {
@@ -216,10 +236,7 @@ mod tests {
         let mut config = Config::default();
         config.keys.algs = vec!["ES256".into()];
         // The default ID token algorithm is PS256, which this server does not hold.
-        assert!(matches!(
-            check_server_algs(&client(json!({})), &config),
-            Err(RegisterError::Invalid(_))
-        ));
+        assert!(check_server_algs(&client(json!({})), &config).is_err());
         assert!(
             check_server_algs(
                 &client(json!({"id_token_signed_response_alg": "ES256"})),

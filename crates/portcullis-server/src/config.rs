@@ -51,6 +51,8 @@ pub struct Config {
     pub clients: Clients,
     /// The authorization code flow: lifetimes, sessions, scopes shown on the consent page.
     pub flow: Flow,
+    /// Dynamic client registration (RFC 7591, RFC 7592).
+    pub registration: Registration,
     /// Logging.
     pub log: Log,
 }
@@ -127,6 +129,38 @@ pub struct Dpop {
     pub require_nonce: bool,
 }
 
+/// Dynamic client registration settings (RFC 7591, RFC 7592).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Registration {
+    /// Serve the registration endpoint (`/register`) and the client configuration endpoints
+    /// (`/register/{client_id}`). Registering still needs an initial access token or a software
+    /// statement of a trusted directory.
+    pub enabled: bool,
+    /// Directories whose signed software statements may register clients (RFC 7591 §2.3);
+    /// empty: only initial access tokens can.
+    pub software_statement_issuers: Vec<SoftwareStatementIssuer>,
+}
+
+impl Default for Registration {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            software_statement_issuers: Vec::new(),
+        }
+    }
+}
+
+/// A directory trusted to sign software statements.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SoftwareStatementIssuer {
+    /// The `iss` of its software statements.
+    pub issuer: String,
+    /// A JWK Set file with the directory's public signing keys; read at start.
+    pub jwks_file: PathBuf,
+}
+
 /// Client registry settings.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -167,6 +201,7 @@ impl fmt::Debug for Config {
             .field("dpop", &self.dpop)
             .field("clients", &self.clients)
             .field("flow", &self.flow)
+            .field("registration", &self.registration)
             .field("log", &self.log)
             .finish()
     }
@@ -298,6 +333,7 @@ impl Default for Config {
             dpop: Dpop::default(),
             clients: Clients::default(),
             flow: Flow::default(),
+            registration: Registration::default(),
             log: Log::default(),
         }
     }
@@ -535,6 +571,7 @@ impl Config {
                 "clients.jwks_uri_timeout_secs and clients.jwks_uri_max_bytes must be greater than zero"
             );
         }
+        crate::registration::directories(&self.registration)?;
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|e| anyhow::anyhow!("log.level is not a valid filter: {e}"))?;
         Ok(())
@@ -700,6 +737,60 @@ mod tests {
             .join("../../docs/portcullis.example.toml");
         let c = Config::load(Some(&path)).unwrap();
         c.validate().unwrap();
+    }
+
+    #[test]
+    fn software_statement_keys_must_be_readable_public_and_strong() {
+        use portcullis_core::jose::{Alg, PrivateKey};
+        let dir = tempfile::tempdir().unwrap();
+        let key = PrivateKey::generate(Alg::Es256, "d1").unwrap();
+        let write = |name: &str, text: String| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            path
+        };
+        let public = write(
+            "public.json",
+            serde_json::json!({ "keys": [key.public_jwk().unwrap()] }).to_string(),
+        );
+        let private = write(
+            "private.json",
+            format!(
+                r#"{{"keys": [{}]}}"#,
+                String::from_utf8(key.to_json()).unwrap()
+            ),
+        );
+        let empty = write("empty.json", r#"{"keys": []}"#.to_owned());
+        let garbage = write("garbage.json", "not json".to_owned());
+        let with = |issuer: &str, file: &Path| {
+            let mut c = Config::default();
+            c.registration.software_statement_issuers = vec![SoftwareStatementIssuer {
+                issuer: issuer.to_owned(),
+                jwks_file: file.to_path_buf(),
+            }];
+            c
+        };
+        with("https://directory.example", &public)
+            .validate()
+            .unwrap();
+        for (file, needle) in [
+            (private.as_path(), "private key"),
+            (empty.as_path(), "no key"),
+            (garbage.as_path(), "not JSON"),
+            (Path::new("missing/jwks.json"), "missing/jwks.json"),
+        ] {
+            let e = with("https://directory.example", file)
+                .validate()
+                .unwrap_err();
+            assert!(format!("{e:#}").contains(needle), "{e:#}");
+        }
+        assert!(with("", &public).validate().is_err());
+        let mut twice = with("https://directory.example", &public);
+        twice
+            .registration
+            .software_statement_issuers
+            .push(twice.registration.software_statement_issuers[0].clone());
+        assert!(twice.validate().is_err());
     }
 
     #[test]

@@ -61,6 +61,33 @@ impl IntoResponse for TokenError {
     }
 }
 
+/// An error of the registration and client configuration endpoints (RFC 7591 §3.2.2, RFC 7592
+/// §2): the token-style JSON body and statuses; `invalid_token` (a missing, unknown or spent
+/// initial or registration access token) is 401 with a `Bearer` challenge (RFC 6750 §3, R162,
+/// R168).
+#[derive(Debug)]
+pub struct RegistrationError(pub OAuthError);
+
+impl From<OAuthError> for RegistrationError {
+    fn from(error: OAuthError) -> Self {
+        Self(error)
+    }
+}
+
+impl IntoResponse for RegistrationError {
+    fn into_response(self) -> Response {
+        let invalid_token = self.0.code == ErrorCode::InvalidToken;
+        let mut response = TokenError::from(self.0).into_response();
+        if invalid_token {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer error=\"invalid_token\""),
+            );
+        }
+        response
+    }
+}
+
 /// The generic answer to an internal failure: no detail leaves the server.
 pub fn server_error() -> Response {
     TokenError::from(OAuthError::new(ErrorCode::ServerError, "internal error")).into_response()

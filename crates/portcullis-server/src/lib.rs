@@ -22,6 +22,7 @@ mod idle;
 pub mod keys;
 mod pages;
 pub mod peer;
+pub mod registration;
 pub mod resource;
 pub mod routes;
 mod security;
@@ -40,6 +41,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use axum::Router;
 use axum::http::{HeaderName, Request, StatusCode};
+use portcullis_core::discovery::Endpoint;
 use portcullis_store::Store;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -192,10 +194,16 @@ pub async fn start_on(
         .await
         .context("signing keys")?,
     );
+    // A disabled registration endpoint is routed (answering 404) but not advertised.
+    let endpoints: Vec<Endpoint> = routes::ENDPOINTS
+        .iter()
+        .copied()
+        .filter(|e| *e != Endpoint::Registration || config.registration.enabled)
+        .collect();
     let discovery = serde_json::to_vec(&portcullis_core::discovery::document(
         &config.issuer,
         &config.mtls_base_url(),
-        routes::ENDPOINTS,
+        &endpoints,
         routes::GRANT_TYPES,
         &config.signing_algs()?,
     ))?;
@@ -203,6 +211,7 @@ pub async fn start_on(
     let trust_anchors = Arc::new(client_auth::TrustAnchors::load(&config)?);
     let dpop_nonces = Arc::new(portcullis_core::dpop::NonceKey::new(dpop_nonce_key));
     let token_alg = config.token_signing_alg()?;
+    let directories = registration::directories(&config.registration)?.into();
     let config = Arc::new(config);
     let state = AppState {
         mtls_base_url: config.mtls_base_url().into(),
@@ -215,6 +224,7 @@ pub async fn start_on(
         trust_anchors,
         dpop_nonces,
         token_alg,
+        directories,
     };
     let router = app(state.clone(), extend)?;
 

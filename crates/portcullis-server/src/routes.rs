@@ -8,8 +8,8 @@ use axum::routing::{get, post};
 use portcullis_core::discovery::Endpoint;
 
 use crate::endpoints::{
-    account, authorize, consent, discovery, health, introspect, jwks, login, par, revoke, token,
-    userinfo,
+    account, authorize, consent, discovery, health, introspect, jwks, login, par, register, revoke,
+    token, userinfo,
 };
 use crate::pages;
 use crate::state::AppState;
@@ -22,6 +22,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint::Userinfo,
     Endpoint::Introspection,
     Endpoint::Revocation,
+    Endpoint::Registration,
 ];
 
 /// Grant types the token endpoint accepts.
@@ -47,6 +48,13 @@ pub fn routes() -> Router<AppState> {
         .route("/userinfo", get(userinfo::handle).post(userinfo::handle))
         .route("/introspect", post(introspect::post))
         .route("/revoke", post(revoke::post))
+        .route("/register", post(register::post))
+        .route(
+            "/register/{client_id}",
+            get(register::get)
+                .put(register::put)
+                .delete(register::delete),
+        )
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
         .route("/static/portcullis.css", get(pages::stylesheet))

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use portcullis_core::dpop::NonceKey;
+use portcullis_core::registration::Directory;
 use portcullis_store::Store;
 
 use crate::client_auth::TrustAnchors;
@@ -35,4 +36,6 @@ pub struct AppState {
     pub mtls_base_url: Arc<str>,
     /// The algorithm of the server key that signs JWT access tokens and introspection responses.
     pub token_alg: portcullis_core::jose::Alg,
+    /// Directories trusted to sign software statements (read at start).
+    pub directories: Arc<[Directory]>,
 }

@@ -11,8 +11,10 @@
 
 pub mod flow;
 mod postgres;
+pub mod registration;
 mod sql;
 mod sql_flow;
+mod sql_registration;
 mod sqlite;
 pub mod testing;
 
@@ -124,7 +126,9 @@ pub enum Revocation {
 
 /// The storage interface of Portcullis, implemented for Postgres and SQLite.
 #[async_trait]
-pub trait Store: flow::FlowStore + Send + Sync + std::fmt::Debug + 'static {
+pub trait Store:
+    flow::FlowStore + registration::RegistrationStore + Send + Sync + std::fmt::Debug + 'static
+{
     /// Applies the backend's embedded migrations; applying them again is harmless.
     async fn migrate(&self) -> Result<(), StoreError>;
 
@@ -183,8 +187,9 @@ pub trait Store: flow::FlowStore + Send + Sync + std::fmt::Debug + 'static {
         now: Timestamp,
     ) -> Result<Revocation, StoreError>;
 
-    /// Deletes rows whose lifetime ended before `now`: keys no longer published, spent `jti`s
-    /// and access tokens past their expiry. Returns the number of rows removed.
+    /// Deletes rows whose lifetime ended before `now`: keys no longer published, spent `jti`s,
+    /// access tokens, flow secrets and initial access tokens past their expiry. Returns the number
+    /// of rows removed.
     async fn purge_expired(&self, now: Timestamp) -> Result<u64, StoreError>;
 }
 

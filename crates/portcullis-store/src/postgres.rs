@@ -9,6 +9,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use crate::StoreError;
 use crate::sql::sql_store;
 use crate::sql_flow::sql_flow_store;
+use crate::sql_registration::sql_registration_store;
 
 static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/postgres");
 
@@ -37,3 +38,4 @@ impl PgStore {
 
 sql_store!(PgStore);
 sql_flow_store!(PgStore);
+sql_registration_store!(PgStore);

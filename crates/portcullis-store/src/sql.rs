@@ -402,7 +402,11 @@ macro_rules! sql_store {
                     $crate::sql::PURGE_JTIS,
                     $crate::sql::PURGE_ACCESS_TOKENS,
                 ];
-                for statement in own.into_iter().chain($crate::sql_flow::PURGE) {
+                for statement in own
+                    .into_iter()
+                    .chain($crate::sql_flow::PURGE)
+                    .chain($crate::sql_registration::PURGE)
+                {
                     removed += sqlx::query(statement)
                         .bind(now.unix())
                         .execute(&self.pool)

@@ -9,6 +9,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use crate::StoreError;
 use crate::sql::sql_store;
 use crate::sql_flow::sql_flow_store;
+use crate::sql_registration::sql_registration_store;
 
 static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/sqlite");
 
@@ -41,3 +42,4 @@ impl SqliteStore {
 
 sql_store!(SqliteStore);
 sql_flow_store!(SqliteStore);
+sql_registration_store!(SqliteStore);

@@ -9,6 +9,7 @@ pub(crate) mod introspect;
 pub(crate) mod jwks;
 pub(crate) mod login;
 pub(crate) mod par;
+pub(crate) mod register;
 pub(crate) mod revoke;
 pub(crate) mod token;
 pub(crate) mod userinfo;

@@ -1,4 +1,5 @@
-//! The binary's configuration errors: one line naming the problem, non-zero exit, no panic.
+//! The binary: configuration errors (one line naming the problem, non-zero exit, no panic) and
+//! the administration commands.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -237,4 +238,108 @@ fn client_create_keeps_the_client_id_and_list_show_disable_work() {
         &["invalid_client_metadata", "token_endpoint_auth_method"],
     );
     assert_one_line_error(&run(dir.path(), &["client", "show", "nobody"]), &["nobody"]);
+}
+
+/// Runs the binary against `server`'s database.
+async fn run_on(server: &crate::support::TestServer, args: &[&str]) -> Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .current_dir(server.dir.path())
+        .env("DATABASE_URL", server.config.database_url())
+        .env("PORTCULLIS_LOG__LEVEL", "warn")
+        .args(args)
+        .output()
+        .await
+        .unwrap()
+}
+
+async fn register_with(server: &crate::support::TestServer, token: &str) -> u16 {
+    let key = portcullis_core::jose::PrivateKey::generate(portcullis_core::jose::Alg::Es256, "k1")
+        .unwrap();
+    let metadata = serde_json::json!({
+        "token_endpoint_auth_method": "private_key_jwt",
+        "jwks": { "keys": [key.public_jwk().unwrap()] },
+        "grant_types": ["client_credentials"],
+        "scope": "accounts",
+    });
+    server
+        .client(None)
+        .post(format!("{}/register", server.public_url()))
+        .bearer_auth(token)
+        .json(&metadata)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn initial_access_token_create_prints_the_token_last_and_it_registers_a_client() {
+    let server = crate::support::TestServer::start().await;
+    let created = run_on(
+        &server,
+        &[
+            "initial-access-token",
+            "create",
+            "--uses",
+            "1",
+            "--scope",
+            "accounts payments",
+            "--grant-type",
+            "client_credentials",
+            "--auth-method",
+            "private_key_jwt",
+        ],
+    )
+    .await;
+    assert!(created.status.success(), "{created:?}");
+    let stdout = String::from_utf8(created.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(lines.len() >= 2, "{stdout}");
+    assert!(
+        lines[0].contains("1 use") && lines[0].contains("client_credentials"),
+        "{stdout}"
+    );
+    let token = *lines.last().unwrap();
+    assert!(token.len() >= 43 && !token.contains(' '), "{stdout}");
+    assert_eq!(register_with(&server, token).await, 201);
+    assert_eq!(register_with(&server, token).await, 401, "one use only");
+    let id = lines[0]
+        .strip_prefix("initial access token ")
+        .and_then(|rest| rest.split(':').next())
+        .unwrap();
+    let list = run_on(&server, &["initial-access-token", "list"]).await;
+    let list = String::from_utf8(list.stdout).unwrap();
+    let row = list.lines().find(|l| l.starts_with(id)).expect("listed");
+    assert!(row.contains("used up") && !row.contains(token), "{list}");
+
+    // Revoked: it registers nothing more.
+    let created = run_on(&server, &["initial-access-token", "create"]).await;
+    let stdout = String::from_utf8(created.stdout).unwrap();
+    let token = stdout.lines().last().unwrap().to_owned();
+    let id = stdout
+        .strip_prefix("initial access token ")
+        .and_then(|rest| rest.split(':').next())
+        .unwrap();
+    assert!(stdout.contains("unlimited uses"), "{stdout}");
+    let revoked = run_on(&server, &["initial-access-token", "revoke", id]).await;
+    assert!(revoked.status.success(), "{revoked:?}");
+    assert_eq!(register_with(&server, &token).await, 401);
+
+    // Bad policies and unknown ids are named on one line.
+    for (args, needle) in [
+        (vec!["--grant-type", "password"], "grant types"),
+        (vec!["--auth-method", "client_secret_basic"], "auth methods"),
+        (vec!["--uses", "0"], "at least one use"),
+        (vec!["--expires-in", "0"], "at least one second"),
+    ] {
+        let mut full = vec!["initial-access-token", "create"];
+        full.extend(args);
+        assert_one_line_error(&run_on(&server, &full).await, &[needle]);
+    }
+    assert_one_line_error(
+        &run_on(&server, &["initial-access-token", "revoke", "nobody"]).await,
+        &["nobody"],
+    );
+    server.stop().await;
 }

@@ -9,15 +9,27 @@ use crate::support::TestServer;
 use crate::support::browser::{Browser, Page};
 use crate::support::client::{DpopKey, JwtClient, PASSWORD, add_user, post_form};
 
-const REDIRECT: &str = "https://client.example/cb?dummy1=lorem&dummy2=ipsum";
-const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+pub(crate) const REDIRECT: &str = "https://client.example/cb?dummy1=lorem&dummy2=ipsum";
+pub(crate) const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
 /// A code-flow client with a user to sign in.
-struct Fixture {
-    server: TestServer,
-    client: JwtClient,
+pub(crate) struct Fixture {
+    pub(crate) server: TestServer,
+    pub(crate) client: JwtClient,
     username: String,
+}
+
+impl Fixture {
+    /// `client` on `server`, with a new user to sign in.
+    pub(crate) async fn with_client(server: TestServer, client: JwtClient) -> Self {
+        let username = add_user(&server).await;
+        Self {
+            server,
+            client,
+            username,
+        }
+    }
 }
 
 async fn fixture(extra: Value) -> Fixture {
@@ -33,12 +45,7 @@ async fn fixture(extra: Value) -> Fixture {
         metadata[k] = v.clone();
     }
     let client = JwtClient::register(&server, metadata).await;
-    let username = add_user(&server).await;
-    Fixture {
-        server,
-        client,
-        username,
-    }
+    Fixture::with_client(server, client).await
 }
 
 fn par_params(f: &Fixture, overrides: &[(&str, Option<&str>)]) -> Vec<(String, String)> {
@@ -127,7 +134,7 @@ async fn decide(browser: &mut Browser, f: &Fixture, page: &Page, decision: &str)
 }
 
 /// Runs PAR → authorize → sign-in → consent → redirect and returns the redirect's parameters.
-async fn authorize(
+pub(crate) async fn authorize(
     f: &Fixture,
     browser: &mut Browser,
     dpop: Option<&DpopKey>,
@@ -156,7 +163,7 @@ async fn authorize(
     page.redirect_params()
 }
 
-async fn exchange(
+pub(crate) async fn exchange(
     f: &Fixture,
     code: &str,
     verifier: &str,

@@ -18,5 +18,6 @@ mod introspection;
 mod keys;
 mod operations;
 mod proxy;
+mod registration;
 mod tls;
 mod token;

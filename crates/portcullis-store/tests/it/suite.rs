@@ -1,5 +1,7 @@
 //! Backend-agnostic contract checks. Each is instantiated once per backend by [`instantiate`].
 
+mod registration;
+
 use std::sync::Arc;
 
 use portcullis_core::Timestamp;
@@ -38,6 +40,13 @@ macro_rules! instantiate {
             revoking_a_grant_revokes_its_tokens,
             revoking_a_consent_revokes_every_grant_of_the_user_to_the_client,
             sessions_round_trip_and_end,
+            initial_access_tokens_are_stored_listed_and_revoked,
+            r162_an_initial_access_token_is_used_only_while_live,
+            r162_a_single_use_initial_access_token_is_spent_exactly_once_under_concurrency,
+            r171_a_registration_token_finds_its_client_and_rotates_once,
+            r169_metadata_is_replaced_only_with_the_current_registration_token,
+            r170_deleting_a_client_removes_its_registration_grants_and_tokens,
+            purge_removes_expired_initial_access_tokens,
         );
     };
     (@each $backend:expr; $($check:ident),* $(,)?) => {
@@ -50,6 +59,7 @@ macro_rules! instantiate {
     };
 }
 pub(crate) use instantiate;
+pub(crate) use registration::*;
 
 fn key(kid: &str, alg: Alg, created_at: i64, activates_at: i64) -> StoredKey {
     StoredKey {
