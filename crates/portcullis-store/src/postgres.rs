@@ -16,10 +16,21 @@ static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/postgres");
 /// Connections per process. Each request on a hot path holds one for a single round trip.
 const MAX_CONNECTIONS: u32 = 16;
 
+/// Connections of the asynchronous-commit pool (see [`PgStore`]).
+const MAX_FAST_CONNECTIONS: u32 = 8;
+
 /// [`Store`](crate::Store) on Postgres.
+///
+/// Two pools: `pool` commits synchronously (everything that must survive a crash once
+/// acknowledged: revocations, grants, codes, keys, clients); `fast` runs with
+/// `synchronous_commit = off` and serves only the token endpoint's two inserts, where losing the
+/// last few hundred milliseconds in a crash fails safe: a lost access token row makes that token
+/// invalid, and a lost spent-`jti` row can only matter for an assertion or proof that was
+/// already used in that instant and is still unexpired. Decision record 0006.
 #[derive(Clone, Debug)]
 pub struct PgStore {
     pool: PgPool,
+    fast: PgPool,
 }
 
 impl PgStore {
@@ -30,9 +41,18 @@ impl PgStore {
         let pool = PgPoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
             .acquire_timeout(Duration::from_secs(5))
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
-        Ok(Self { pool })
+        let fast = PgPoolOptions::new()
+            .max_connections(MAX_FAST_CONNECTIONS)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_lazy_with(options.options([("synchronous_commit", "off")]));
+        Ok(Self { pool, fast })
+    }
+
+    /// The pool for the token endpoint's inserts.
+    fn fast_pool(&self) -> &PgPool {
+        &self.fast
     }
 }
 

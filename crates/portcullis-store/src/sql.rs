@@ -320,7 +320,7 @@ macro_rules! sql_store {
                 let done = sqlx::query($crate::sql::INSERT_JTI)
                     .bind(&key.as_bytes()[..])
                     .bind(expires_at.unix())
-                    .execute(&self.pool)
+                    .execute(self.fast_pool())
                     .await?;
                 Ok(if done.rows_affected() == 1 {
                     $crate::JtiUse::Fresh
@@ -348,7 +348,7 @@ macro_rules! sql_store {
                     .bind(g.issued_at.unix())
                     .bind(g.expires_at.unix())
                     .bind(&token.grant_id)
-                    .execute(&self.pool)
+                    .execute(self.fast_pool())
                     .await?;
                 Ok(())
             }

@@ -38,6 +38,11 @@ impl SqliteStore {
             .await?;
         Ok(Self { pool })
     }
+
+    /// The pool for the token endpoint's inserts: the same one (SQLite has one writer).
+    fn fast_pool(&self) -> &SqlitePool {
+        &self.pool
+    }
 }
 
 sql_store!(SqliteStore);
