@@ -251,6 +251,19 @@ pub fn validate(
     if claims.is_some_and(|c| !matches!(serde_json::from_str(c), Ok(Value::Object(_)))) {
         return Err(CLAIMS);
     }
+    // R59: offline_access is honoured only when consent is asked for (OIDC Core §11).
+    let scope = if scope.contains("offline_access") && !prompt.iter().any(|p| p == "consent") {
+        Scope::parse(
+            &scope
+                .iter()
+                .filter(|s| *s != "offline_access")
+                .collect::<Vec<_>>()
+                .join(" "),
+        )
+        .unwrap_or_default()
+    } else {
+        scope
+    };
     Ok(AuthorizationRequest {
         client_id: client.client_id.clone(),
         redirect_uri: redirect_uri.to_owned(),

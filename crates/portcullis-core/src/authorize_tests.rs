@@ -456,3 +456,30 @@ fn rfc6749_3_1_parameters_without_a_value_are_omitted() {
         ErrorCode::InvalidRequest
     );
 }
+
+#[test]
+fn r59_offline_access_only_with_prompt_consent() {
+    let c = client_from(ClientMetadata {
+        scope: Some("openid offline_access".into()),
+        ..metadata()
+    });
+    let dropped = validate(
+        &with(&[("scope", Some("openid offline_access"))]),
+        &c,
+        None,
+        false,
+    )
+    .unwrap();
+    assert_eq!(dropped.scope, "openid");
+    let kept = validate(
+        &with(&[
+            ("scope", Some("openid offline_access")),
+            ("prompt", Some("consent")),
+        ]),
+        &c,
+        None,
+        false,
+    )
+    .unwrap();
+    assert_eq!(kept.scope, "offline_access openid");
+}
