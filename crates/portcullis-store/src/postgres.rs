@@ -8,6 +8,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 use crate::StoreError;
 use crate::sql::sql_store;
+use crate::sql_admin::sql_admin_store;
 use crate::sql_flow::sql_flow_store;
 use crate::sql_registration::sql_registration_store;
 
@@ -39,3 +40,4 @@ impl PgStore {
 sql_store!(PgStore);
 sql_flow_store!(PgStore);
 sql_registration_store!(PgStore);
+sql_admin_store!(PgStore);
