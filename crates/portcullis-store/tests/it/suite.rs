@@ -591,6 +591,26 @@ pub(crate) async fn users_are_unique_by_name_and_track_failures(store: Arc<dyn S
         Some((2, now.plus(1)))
     );
     store
+        .record_login_failure(Some("user-1"), "192.0.2.7", now.plus(2), Timestamp::from_unix(0))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.user("user-1").await.unwrap().unwrap().failed_logins,
+        2
+    );
+    // Failures before the forget window no longer count: both counts start again at one.
+    let later = now.plus(2000);
+    store
+        .record_login_failure(Some("user-1"), "192.0.2.7", later, now.plus(1000))
+        .await
+        .unwrap();
+    let u = store.user("user-1").await.unwrap().unwrap();
+    assert_eq!((u.failed_logins, u.last_failed_at), (1, Some(later)));
+    assert_eq!(
+        store.address_failures("192.0.2.7").await.unwrap(),
+        Some((1, later))
+    );
+    store
         .clear_login_failures("user-1", "192.0.2.7")
         .await
         .unwrap();
