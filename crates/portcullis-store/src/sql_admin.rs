@@ -355,12 +355,13 @@ macro_rules! sql_admin_store {
                 limit: u64,
             ) -> Result<(Vec<$crate::ClientRecord>, u64), $crate::StoreError> {
                 let pattern = $crate::sql_admin::contains(search);
-                let rows: Vec<$crate::sql::ClientRow> = sqlx::query_as($crate::sql_admin::CLIENTS_PAGE)
-                    .bind(&pattern)
-                    .bind($crate::sql_admin::bound(limit))
-                    .bind($crate::sql_admin::bound(offset))
-                    .fetch_all(&self.pool)
-                    .await?;
+                let rows: Vec<$crate::sql::ClientRow> =
+                    sqlx::query_as($crate::sql_admin::CLIENTS_PAGE)
+                        .bind(&pattern)
+                        .bind($crate::sql_admin::bound(limit))
+                        .bind($crate::sql_admin::bound(offset))
+                        .fetch_all(&self.pool)
+                        .await?;
                 let (total,): (i64,) = sqlx::query_as($crate::sql_admin::CLIENTS_COUNT)
                     .bind(&pattern)
                     .fetch_one(&self.pool)
@@ -410,8 +411,7 @@ macro_rules! sql_admin_store {
             async fn client_registration(
                 &self,
                 client_id: &str,
-            ) -> Result<Option<$crate::registration::RegistrationRecord>, $crate::StoreError>
-            {
+            ) -> Result<Option<$crate::registration::RegistrationRecord>, $crate::StoreError> {
                 let row: Option<$crate::sql_registration::RegistrationRow> =
                     sqlx::query_as($crate::sql_admin::REGISTRATION)
                         .bind(client_id)
@@ -459,13 +459,15 @@ macro_rules! sql_admin_store {
                         .await?;
                 let mut out: Vec<$crate::admin::TokenSummary> = access
                     .into_iter()
-                    .map(|(binding, format, live, soonest)| $crate::admin::TokenSummary {
-                        kind: $crate::admin::TokenKind::Access,
-                        binding,
-                        format,
-                        live: $crate::sql_admin::count(live),
-                        soonest_expiry: portcullis_core::Timestamp::from_unix(soonest),
-                    })
+                    .map(
+                        |(binding, format, live, soonest)| $crate::admin::TokenSummary {
+                            kind: $crate::admin::TokenKind::Access,
+                            binding,
+                            format,
+                            live: $crate::sql_admin::count(live),
+                            soonest_expiry: portcullis_core::Timestamp::from_unix(soonest),
+                        },
+                    )
                     .collect();
                 let (live, soonest): (i64, Option<i64>) =
                     sqlx::query_as($crate::sql_admin::LIVE_REFRESH_TOKENS)

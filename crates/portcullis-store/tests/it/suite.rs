@@ -66,8 +66,8 @@ macro_rules! instantiate {
         )*
     };
 }
-pub(crate) use instantiate;
 pub(crate) use admin::*;
+pub(crate) use instantiate;
 pub(crate) use registration::*;
 
 fn key(kid: &str, alg: Alg, created_at: i64, activates_at: i64) -> StoredKey {
@@ -591,7 +591,12 @@ pub(crate) async fn users_are_unique_by_name_and_track_failures(store: Arc<dyn S
         Some((2, now.plus(1)))
     );
     store
-        .record_login_failure(Some("user-1"), "192.0.2.7", now.plus(2), Timestamp::from_unix(0))
+        .record_login_failure(
+            Some("user-1"),
+            "192.0.2.7",
+            now.plus(2),
+            Timestamp::from_unix(0),
+        )
         .await
         .unwrap();
     assert_eq!(

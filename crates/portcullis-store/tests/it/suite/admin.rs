@@ -50,16 +50,26 @@ pub(crate) async fn admin_sessions_live_until_idle_or_their_end(store: Arc<dyn S
         .unwrap()
         .unwrap();
     assert_eq!(
-        (live.user_id.as_str(), live.last_seen_at, live.csrf_token.as_str()),
+        (
+            live.user_id.as_str(),
+            live.last_seen_at,
+            live.csrf_token.as_str()
+        ),
         ("user-1", t(1500), "csrf")
     );
     // Idle since 1500: a request after 1500 + 900 finds it ended, and it stays ended.
     assert_eq!(
-        store.touch_admin_session(&a, t(2400), t(1500)).await.unwrap(),
+        store
+            .touch_admin_session(&a, t(2400), t(1500))
+            .await
+            .unwrap(),
         None
     );
     assert_eq!(
-        store.touch_admin_session(&a, t(2500), t(1600)).await.unwrap(),
+        store
+            .touch_admin_session(&a, t(2500), t(1600))
+            .await
+            .unwrap(),
         None
     );
     // The absolute end holds whatever the idle window.
@@ -109,9 +119,7 @@ fn event(at: i64, actor: Option<&str>, action: &str, target: &str) -> AuditEvent
     }
 }
 
-pub(crate) async fn audit_events_are_listed_newest_first_filtered_and_paged(
-    store: Arc<dyn Store>,
-) {
+pub(crate) async fn audit_events_are_listed_newest_first_filtered_and_paged(store: Arc<dyn Store>) {
     let mut refused = event(100, None, "admin.sign_in", "/admin/login");
     refused.outcome = AuditOutcome::Denied;
     let events = [
@@ -226,7 +234,13 @@ pub(crate) async fn clients_are_paged_and_searched_by_id_and_metadata(store: Arc
     let (rest, _) = store.clients_page(Some(""), 20, 20).await.unwrap();
     assert_eq!(
         ids(rest),
-        ["client-20", "client-21", "client-22", "client-23", "client-24"]
+        [
+            "client-20",
+            "client-21",
+            "client-22",
+            "client-23",
+            "client-24"
+        ]
     );
     let (found, total) = store.clients_page(Some("budget"), 0, 20).await.unwrap();
     assert_eq!((ids(found), total), (vec!["client-07".to_owned()], 1));
@@ -294,7 +308,11 @@ async fn activity(store: &Arc<dyn Store>) {
         let mut record = grant(g, "user-1", c);
         record.created_at = t(created);
         store
-            .issue_code(&record, &code(&format!("code-{g}"), g, c), &consent("user-1", c))
+            .issue_code(
+                &record,
+                &code(&format!("code-{g}"), g, c),
+                &consent("user-1", c),
+            )
             .await
             .unwrap();
     }
@@ -344,7 +362,10 @@ pub(crate) async fn a_client_s_activity_shows_grants_and_live_tokens_by_kind(
         .collect();
     assert_eq!(
         lines,
-        [("g2", Some("name-user-1"), 1), ("g1", Some("name-user-1"), 1)],
+        [
+            ("g2", Some("name-user-1"), 1),
+            ("g1", Some("name-user-1"), 1)
+        ],
         "newest first, with the user's name and live refresh tokens only"
     );
     assert_eq!(grants[0].grant.scope, "openid a");
@@ -418,7 +439,11 @@ pub(crate) async fn revoking_a_client_s_tokens_revokes_its_live_tokens_and_grant
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(earlier.revoked_at, Some(t(190)), "the first revocation stays");
+    assert_eq!(
+        earlier.revoked_at,
+        Some(t(190)),
+        "the first revocation stays"
+    );
     assert!(
         store
             .refresh_token(&TokenHash::of(b"rt-1"))
@@ -429,14 +454,14 @@ pub(crate) async fn revoking_a_client_s_tokens_revokes_its_live_tokens_and_grant
             .is_some()
     );
     for g in ["g1", "g2"] {
-        assert_eq!(
-            store.grant(g).await.unwrap().unwrap().revoked_at,
-            Some(now)
-        );
+        assert_eq!(store.grant(g).await.unwrap().unwrap().revoked_at, Some(now));
     }
     // The other client keeps everything.
     assert_eq!(store.grant("g3").await.unwrap().unwrap().revoked_at, None);
-    assert_eq!(store.client_token_summary("c2", now).await.unwrap().len(), 2);
+    assert_eq!(
+        store.client_token_summary("c2", now).await.unwrap().len(),
+        2
+    );
     assert_eq!(
         store.revoke_client_tokens("c1", t(300)).await.unwrap(),
         ClientRevocation::default(),
