@@ -328,7 +328,8 @@ pub(crate) struct AuditLine {
     pub(crate) action: String,
     pub(crate) target: String,
     pub(crate) outcome: &'static str,
-    pub(crate) details: String,
+    /// `(name, value)` pairs.
+    pub(crate) details: Vec<(String, String)>,
 }
 
 /// The audit trail with its filters.

@@ -4,7 +4,9 @@
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
+use portcullis_core::Timestamp;
 use portcullis_store::admin::{AuditFilter, AuditOutcome};
+use serde_json::Value;
 
 use super::{failure_page, nav, query};
 use crate::audit::Action;
@@ -65,11 +67,7 @@ pub(crate) async fn get(
                     AuditOutcome::Failed => "failed",
                     AuditOutcome::Success => "success",
                 },
-                details: if e.details == "{}" {
-                    String::new()
-                } else {
-                    e.details
-                },
+                details: readable(&e.details),
             }
         })
         .collect();
@@ -111,4 +109,105 @@ pub(crate) async fn get(
         pager,
     };
     render_admin(StatusCode::OK, &page)
+}
+
+/// An event's details as `(name, value)` pairs people read: names without underscores, times
+/// as dates, lists joined, nested objects flattened (`policy scope`); the JSON itself when it is
+/// not an object.
+pub(crate) fn readable(details: &str) -> Vec<(String, String)> {
+    let Ok(Value::Object(members)) = serde_json::from_str::<Value>(details) else {
+        return vec![(String::new(), details.to_owned())];
+    };
+    let mut out = Vec::new();
+    for (name, value) in &members {
+        flatten(&name.replace('_', " "), name, value, &mut out);
+    }
+    out
+}
+
+fn flatten(label: &str, key: &str, value: &Value, out: &mut Vec<(String, String)>) {
+    match value {
+        Value::Null => {}
+        Value::Object(members) => {
+            for (name, inner) in members {
+                flatten(
+                    &format!("{label} {}", name.replace('_', " ")),
+                    name,
+                    inner,
+                    out,
+                );
+            }
+        }
+        other => {
+            let text = scalar(key, other);
+            if !text.is_empty() {
+                out.push((label.to_owned(), text));
+            }
+        }
+    }
+}
+
+/// A value on one line: `*_at` numbers as dates, booleans as yes/no, arrays joined.
+fn scalar(key: &str, value: &Value) -> String {
+    match value {
+        Value::Null => String::new(),
+        Value::Bool(b) => if *b { "yes" } else { "no" }.to_owned(),
+        Value::Number(n) if key.ends_with("_at") => n
+            .as_i64()
+            .map_or_else(|| n.to_string(), |t| when(Timestamp::from_unix(t))),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => s.clone(),
+        Value::Array(items) => items
+            .iter()
+            .map(|item| match item {
+                Value::Object(members) => members
+                    .iter()
+                    .map(|(k, v)| scalar(k, v))
+                    .filter(|t| !t.is_empty())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                other => scalar(key, other),
+            })
+            .collect::<Vec<_>>()
+            .join(if items.iter().any(Value::is_object) {
+                "; "
+            } else {
+                ", "
+            }),
+        Value::Object(_) => value.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn details_read_as_names_and_values() {
+        let pairs = readable(
+            r#"{"policy":{"scope":"a b","grant_types":["client_credentials","refresh_token"]},
+                "expires_at":0,"uses":null,"admin":false,
+                "keys":[{"alg":"ES256","kid":"k1"},{"alg":"PS256","kid":"k2"}]}"#,
+        );
+        let find = |name: &str| {
+            pairs
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(find("policy scope"), Some("a b"));
+        assert_eq!(
+            find("policy grant types"),
+            Some("client_credentials, refresh_token")
+        );
+        assert_eq!(find("expires at"), Some("1970-01-01 00:00 UTC"));
+        assert_eq!(find("uses"), None);
+        assert_eq!(find("admin"), Some("no"));
+        assert_eq!(find("keys"), Some("ES256 k1; PS256 k2"));
+        assert!(readable("{}").is_empty());
+        assert_eq!(
+            readable("not json"),
+            [(String::new(), "not json".to_owned())]
+        );
+    }
 }

@@ -210,7 +210,8 @@ pub(crate) async fn client_page(
             format!("Over /register (RFC 7591) with {}", how.join(" and "))
         }
     };
-    let list = |v: &Option<Vec<String>>| v.clone().unwrap_or_default().join(", ");
+    // One per line (the page keeps line breaks in values).
+    let list = |v: &Option<Vec<String>>| v.clone().unwrap_or_default().join("\n");
     let or_default = |v: Option<String>, default: &str| v.unwrap_or_else(|| default.to_owned());
     let config = &state.config;
     let mut facts = vec![
