@@ -3,8 +3,8 @@
 //! destructive actions, idle and absolute timeouts. The pages' actions are in `admin/clients.rs`
 //! and `admin/registry.rs`; the same UI in headless Chromium is `admin_browser.rs`.
 
-mod clients;
-mod registry;
+pub(crate) mod clients;
+pub(crate) mod registry;
 
 use portcullis_store::admin::AuditFilter;
 

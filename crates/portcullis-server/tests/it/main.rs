@@ -9,6 +9,7 @@
 mod support;
 
 mod admin;
+mod admin_browser;
 mod browser;
 mod cli;
 mod client_auth;
