@@ -174,8 +174,9 @@ pub trait AdminStore: Send + Sync {
     ) -> Result<Option<AdminSessionRecord>, StoreError>;
     /// Ends a session.
     async fn delete_admin_session(&self, hash: &TokenHash) -> Result<(), StoreError>;
-    /// Ends every admin session of a user; returns how many there were.
-    async fn delete_admin_sessions_of(&self, user_id: &str) -> Result<u64, StoreError>;
+    /// Ends every session of a user, admin and browser sessions alike, in one transaction (after
+    /// the user was disabled or given a new password); returns how many there were.
+    async fn end_sessions_of(&self, user_id: &str) -> Result<u64, StoreError>;
 
     /// Appends an event to the audit trail.
     async fn insert_audit_event(&self, event: &AuditEvent) -> Result<(), StoreError>;

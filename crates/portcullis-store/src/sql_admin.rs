@@ -161,7 +161,10 @@ pub(crate) const TOUCH_SESSION: &str = "UPDATE admin_sessions SET last_seen_at =
      WHERE session_hash = $1 AND last_seen_at > $3 AND expires_at > $2 \
      RETURNING user_id, auth_time, last_seen_at, csrf_token, expires_at";
 pub(crate) const DELETE_SESSION: &str = "DELETE FROM admin_sessions WHERE session_hash = $1";
-pub(crate) const DELETE_SESSIONS_OF: &str = "DELETE FROM admin_sessions WHERE user_id = $1";
+pub(crate) const END_SESSIONS_OF: [&str; 2] = [
+    "DELETE FROM admin_sessions WHERE user_id = $1",
+    "DELETE FROM sessions WHERE user_id = $1",
+];
 
 pub(crate) const INSERT_AUDIT: &str = "INSERT INTO audit_events \
      (at, actor_id, actor_name, address, action, target, outcome, details) \
@@ -277,15 +280,18 @@ macro_rules! sql_admin_store {
                 Ok(())
             }
 
-            async fn delete_admin_sessions_of(
-                &self,
-                user_id: &str,
-            ) -> Result<u64, $crate::StoreError> {
-                let done = sqlx::query($crate::sql_admin::DELETE_SESSIONS_OF)
-                    .bind(user_id)
-                    .execute(&self.pool)
-                    .await?;
-                Ok(done.rows_affected())
+            async fn end_sessions_of(&self, user_id: &str) -> Result<u64, $crate::StoreError> {
+                let mut tx = self.pool.begin().await?;
+                let mut ended = 0;
+                for statement in $crate::sql_admin::END_SESSIONS_OF {
+                    ended += sqlx::query(statement)
+                        .bind(user_id)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                }
+                tx.commit().await?;
+                Ok(ended)
             }
 
             async fn insert_audit_event(

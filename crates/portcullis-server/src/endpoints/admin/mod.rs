@@ -147,7 +147,7 @@ pub(crate) fn done_notice(query: &HashMap<String, String>) -> Option<Notice> {
         "user_created" => "User created.",
         "user_disabled" => "User disabled: they can no longer sign in.",
         "user_enabled" => "User enabled.",
-        "password_reset" => "Password changed. The user's admin sessions were ended.",
+        "password_reset" => "Password changed. The user's sessions were ended.",
         _ => return None,
     };
     Notice::done(text)

@@ -1,7 +1,7 @@
 //! `/admin/users`: local users (resource owners and administrators). Creating one
 //! (`users::add`, argon2id), enabling, and, with the administrator's password again, disabling
-//! and setting a new password. Disabling a user or setting their password ends their admin
-//! sessions; a disabled user's browser sessions stop working at once. Administrators cannot
+//! and setting a new password. Disabling a user or setting their password ends their sessions,
+//! admin and browser alike, so that whoever held the old password is signed out. Administrators cannot
 //! disable themselves, so that the last one cannot lock everyone out by a slip.
 
 use axum::extract::{Path, RawQuery, State};
@@ -149,10 +149,10 @@ async fn target(
     }
 }
 
-/// Ends a user's admin sessions (after disabling them or setting their password).
+/// Ends a user's admin and browser sessions (after disabling them or setting their password).
 async fn end_sessions(state: &AppState, user_id: &str) {
-    if let Err(e) = state.store.delete_admin_sessions_of(user_id).await {
-        tracing::error!(error = %e, "ending a user's admin sessions failed");
+    if let Err(e) = state.store.end_sessions_of(user_id).await {
+        tracing::error!(error = %e, "ending a user's sessions failed");
     }
 }
 
@@ -295,8 +295,8 @@ pub(crate) async fn reset_password(
         failed(&state, session, action, Some(&user.username), "not stored").await;
         return failure_page(session);
     }
-    // Whoever held the old password loses their admin sessions (the acting administrator keeps
-    // theirs when setting their own).
+    // Whoever held the old password is signed out (the acting administrator stays signed in when
+    // setting their own).
     if user_id != session.user.user_id {
         end_sessions(&state, &user_id).await;
     }

@@ -237,7 +237,24 @@ async fn admin_creates_disables_enables_users_and_sets_their_passwords() {
         assert!(!page.body.contains("long enough pw"));
     }
 
-    // A new password: the old one stops working, the new one works.
+    // A new password: the old one stops working, the new one works, and whoever was signed in
+    // with the old one is signed out.
+    let mut carols = Browser::new(&server);
+    let base = server.public_url();
+    let form = carols.get(&format!("{base}/login")).await;
+    let csrf = form.field("csrf_token").unwrap();
+    carols
+        .post(
+            &format!("{base}/login"),
+            &[
+                ("csrf_token", &csrf),
+                ("username", "carol"),
+                ("password", "carols first password"),
+            ],
+        )
+        .await;
+    let account = carols.get(&format!("{base}/account")).await;
+    assert!(account.body.contains("Your account"));
     let page = admin
         .post(
             &format!("/admin/users/{}/password", carol.user_id),
@@ -257,6 +274,8 @@ async fn admin_creates_disables_enables_users_and_sets_their_passwords() {
         "carols second password",
         Some(&carol.password_hash)
     ));
+    let account = carols.get(&format!("{base}/account")).await;
+    assert!(!account.body.contains("Your account") && account.body.contains("login-submit"));
     let weak = admin
         .post(
             &format!("/admin/users/{}/password", carol.user_id),
@@ -283,7 +302,6 @@ async fn admin_creates_disables_enables_users_and_sets_their_passwords() {
     assert_eq!(page.location(), "/admin/users?done=user_disabled");
     assert_eq!(other_admin.get("/admin/clients").await.status, 303);
     let mut browser = Browser::new(&server);
-    let base = server.public_url();
     let form = browser.get(&format!("{base}/admin/login")).await;
     let csrf = form.field("csrf_token").unwrap();
     let refused = browser

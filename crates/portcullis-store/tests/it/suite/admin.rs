@@ -11,7 +11,7 @@ use portcullis_store::admin::{
     AdminSessionRecord, AuditEvent, AuditFilter, AuditOutcome, ClientRevocation, TokenKind,
     TokenSummary,
 };
-use portcullis_store::flow::RefreshTokenRecord;
+use portcullis_store::flow::{RefreshTokenRecord, SessionRecord};
 use portcullis_store::registration::RegistrationRecord;
 
 use super::{client, code, consent, grant, token, user, user_and_client};
@@ -89,7 +89,22 @@ pub(crate) async fn admin_sessions_live_until_idle_or_their_end(store: Arc<dyn S
         store.touch_admin_session(&c, t(1001), t(0)).await.unwrap(),
         None
     );
-    assert_eq!(store.delete_admin_sessions_of("user-1").await.unwrap(), 2);
+    // Ending a user's sessions ends their browser sessions too.
+    let browser = TokenHash::of(b"browser");
+    store
+        .insert_session(
+            &browser,
+            &SessionRecord {
+                user_id: "user-1".to_owned(),
+                auth_time: t(1000),
+                csrf_token: "c".to_owned(),
+                expires_at: t(5000),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.end_sessions_of("user-1").await.unwrap(), 3);
+    assert_eq!(store.session(&browser).await.unwrap(), None);
     assert_eq!(
         store.touch_admin_session(&a, t(2402), t(0)).await.unwrap(),
         None
