@@ -4,7 +4,8 @@
 //! Every POST to `/admin` writes exactly one event through [`record`], refusals included (no
 //! valid CSRF token, a wrong password at re-authentication, a non-administrator, throttling).
 //! Each event is also a `tracing` line. Neither ever holds a secret: no token, password, key or
-//! cookie; details name things by id.
+//! cookie; details name things by id. The stored event names the actor and a target user by
+//! username, for the administrators who read the trail; the log line names them by user id only.
 
 use portcullis_store::admin::{AuditEvent, AuditOutcome};
 use serde_json::Value;
@@ -72,6 +73,14 @@ impl Action {
         Self::UserResetPassword,
     ];
 
+    /// Whether the target is a user (named by username in the trail, by user id in the log).
+    fn targets_user(self) -> bool {
+        matches!(
+            self,
+            Self::UserCreate | Self::UserDisable | Self::UserEnable | Self::UserResetPassword
+        )
+    }
+
     /// The stored name.
     pub(crate) fn as_str(self) -> &'static str {
         match self {
@@ -135,16 +144,29 @@ pub(crate) async fn record(
         outcome,
         details: details.to_string(),
     };
-    let actor_name = actor.username.as_deref().unwrap_or("-");
-    let target = target.unwrap_or("-");
+    // The log line names people by user id only (LOGGING.md): the actor's, and for actions on a
+    // user the target's, which the details carry.
+    let actor_id = actor.user_id.as_deref().unwrap_or("-");
+    let target = if action.targets_user() {
+        details
+            .get("user_id")
+            .and_then(Value::as_str)
+            .unwrap_or("-")
+    } else {
+        target.unwrap_or("-")
+    };
+    let reason = ["reason", "problem"]
+        .iter()
+        .find_map(|k| details.get(*k).and_then(Value::as_str))
+        .unwrap_or("");
     match outcome {
         AuditOutcome::Success => tracing::info!(
-            action = action.as_str(), outcome = outcome.as_str(), actor = actor_name,
+            action = action.as_str(), outcome = outcome.as_str(), actor_id,
             address = %actor.address, target, "admin action"
         ),
         AuditOutcome::Denied | AuditOutcome::Failed => tracing::warn!(
-            action = action.as_str(), outcome = outcome.as_str(), actor = actor_name,
-            address = %actor.address, target, details = %event.details, "admin action not done"
+            action = action.as_str(), outcome = outcome.as_str(), actor_id,
+            address = %actor.address, target, reason, "admin action not done"
         ),
     }
     if let Err(e) = state.store.insert_audit_event(&event).await {

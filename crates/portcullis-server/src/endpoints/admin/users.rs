@@ -76,6 +76,20 @@ pub(crate) async fn create(State(state): State<AppState>, form: AdminForm) -> Re
     let username = form.params.get("username").unwrap_or("").trim();
     let password = form.params.get("new_password").unwrap_or("");
     let admin = form.params.get("admin").is_some();
+    // A taken name is told apart here, so that the trail's reason never repeats the name.
+    if let Ok(Some(_)) = state.store.user_by_username(username).await {
+        let problem = "this user name is taken";
+        failed(&state, session, Action::UserCreate, Some(username), problem).await;
+        return page(
+            &state,
+            session,
+            Notice::error(format!("The user was not created: {problem}.")),
+            username,
+            admin,
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+    }
     match users::add(
         state.store.as_ref(),
         username,

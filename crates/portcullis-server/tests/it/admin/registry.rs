@@ -220,7 +220,7 @@ async fn admin_creates_disables_enables_users_and_sets_their_passwords() {
     for (fields, message) in [
         (
             vec![("username", "carol"), ("new_password", "long enough pw")],
-            "already exists",
+            "user name is taken",
         ),
         (
             vec![("username", "dave"), ("new_password", "short")],
