@@ -27,7 +27,7 @@ async fn shoot(browser: &Browser, name: &str) {
         .await;
     browser.set_window_size(430, 932).await;
     browser
-        .screenshot_page(&format!("admin-{name}-phone"), 3200.0)
+        .screenshot_page(&format!("admin-{name}-phone"), 6000.0)
         .await;
 }
 
