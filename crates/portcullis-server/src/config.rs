@@ -53,8 +53,36 @@ pub struct Config {
     pub flow: Flow,
     /// Dynamic client registration (RFC 7591, RFC 7592).
     pub registration: Registration,
+    /// The admin UI at `/admin`.
+    pub admin: Admin,
     /// Logging.
     pub log: Log,
+}
+
+/// Admin UI settings.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Admin {
+    /// Serve the admin UI at `/admin` (off: every admin path answers 404).
+    pub enabled: bool,
+    /// An admin session with no request for this long ends, seconds.
+    pub idle_timeout_secs: i64,
+    /// An admin session ends this long after sign-in, whatever its use, seconds.
+    pub session_lifetime_secs: i64,
+    /// Audit events older than this many days are deleted by the hourly purge; 0 keeps them
+    /// forever.
+    pub audit_retention_days: i64,
+}
+
+impl Default for Admin {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            idle_timeout_secs: 900,
+            session_lifetime_secs: 8 * 3600,
+            audit_retention_days: 400,
+        }
+    }
 }
 
 /// Authorization code flow settings.
@@ -202,6 +230,7 @@ impl fmt::Debug for Config {
             .field("clients", &self.clients)
             .field("flow", &self.flow)
             .field("registration", &self.registration)
+            .field("admin", &self.admin)
             .field("log", &self.log)
             .finish()
     }
@@ -334,6 +363,7 @@ impl Default for Config {
             clients: Clients::default(),
             flow: Flow::default(),
             registration: Registration::default(),
+            admin: Admin::default(),
             log: Log::default(),
         }
     }
@@ -572,6 +602,17 @@ impl Config {
             );
         }
         crate::registration::directories(&self.registration)?;
+        let admin = &self.admin;
+        if !(60..=admin.session_lifetime_secs).contains(&admin.idle_timeout_secs)
+            || admin.session_lifetime_secs > 7 * 24 * 3600
+        {
+            bail!(
+                "admin.idle_timeout_secs must be at least 60 and at most admin.session_lifetime_secs, which must be at most 7 days"
+            );
+        }
+        if admin.audit_retention_days < 0 {
+            bail!("admin.audit_retention_days must not be negative (0 keeps events forever)");
+        }
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|e| anyhow::anyhow!("log.level is not a valid filter: {e}"))?;
         Ok(())
@@ -791,6 +832,24 @@ mod tests {
             .software_statement_issuers
             .push(twice.registration.software_statement_issuers[0].clone());
         assert!(twice.validate().is_err());
+    }
+
+    #[test]
+    fn admin_sessions_time_out_within_sane_bounds() {
+        let c = Config::default();
+        assert_eq!(
+            (c.admin.idle_timeout_secs, c.admin.session_lifetime_secs),
+            (900, 28_800)
+        );
+        for (idle, lifetime) in [(59, 28_800), (3600, 1800), (900, 8 * 24 * 3600)] {
+            let mut c = Config::default();
+            c.admin.idle_timeout_secs = idle;
+            c.admin.session_lifetime_secs = lifetime;
+            assert!(c.validate().is_err(), "{idle} {lifetime}");
+        }
+        let mut c = Config::default();
+        c.admin.audit_retention_days = -1;
+        assert!(c.validate().is_err());
     }
 
     #[test]

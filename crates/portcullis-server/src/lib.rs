@@ -6,6 +6,7 @@
 //! the path to one handler in [`endpoints`], which asks `portcullis_core` for the decision and
 //! persists it through `portcullis_store`.
 
+mod audit;
 pub mod client_auth;
 mod client_keys;
 pub mod clients;
@@ -28,6 +29,7 @@ pub mod routes;
 mod security;
 mod serve;
 mod session;
+mod signin;
 pub mod state;
 pub mod telemetry;
 pub mod tls;
@@ -305,10 +307,20 @@ async fn purge_expired(state: AppState, mut stop: watch::Receiver<bool>) {
             _ = tokio::time::sleep(Duration::from_secs(PURGE_INTERVAL_SECS)) => {}
             _ = serve::stopped(&mut stop) => return,
         }
-        match state.store.purge_expired(state.clock.now()).await {
+        let now = state.clock.now();
+        match state.store.purge_expired(now).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(rows = n, "purged expired rows"),
             Err(e) => tracing::warn!(error = %e, "purging expired rows failed"),
+        }
+        let retention_days = state.config.admin.audit_retention_days;
+        if retention_days > 0 {
+            let before = now.plus(-retention_days.saturating_mul(86_400));
+            match state.store.purge_audit_events(before).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(rows = n, "purged audit events past their retention"),
+                Err(e) => tracing::warn!(error = %e, "purging audit events failed"),
+            }
         }
     }
 }

@@ -1,6 +1,8 @@
 //! HTML pages (askama templates in `templates/`), rendered with strict headers: a
 //! Content-Security-Policy without inline script or style, `frame-ancestors 'none'` (R54),
-//! `no-store`, `Referrer-Policy: no-referrer` (R55).
+//! `no-store`, `Referrer-Policy: no-referrer` (R55). The admin UI's pages are in [`admin`].
+
+pub(crate) mod admin;
 
 use askama::Template;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -84,6 +86,25 @@ pub(crate) fn render(
     page: &impl Template,
     form_target: Option<&str>,
 ) -> Response {
+    let form_action = match form_target {
+        Some(origin) => format!("'self' {origin}"),
+        None => "'self'".to_owned(),
+    };
+    let csp = format!(
+        "default-src 'none'; style-src 'self'; img-src 'self' https:; form-action {form_action}; frame-ancestors 'none'; base-uri 'none'"
+    );
+    respond(status, page, &csp)
+}
+
+/// The admin UI's policy: the stylesheet and images of this origin only, forms posting here.
+pub(crate) const ADMIN_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// Renders an admin page with the page headers and [`ADMIN_CSP`].
+pub(crate) fn render_admin(status: StatusCode, page: &impl Template) -> Response {
+    respond(status, page, ADMIN_CSP)
+}
+
+fn respond(status: StatusCode, page: &impl Template, csp: &str) -> Response {
     let body = match page.render() {
         Ok(body) => body,
         Err(e) => {
@@ -92,19 +113,12 @@ pub(crate) fn render(
         }
     };
     let mut response = (status, body).into_response();
-    let form_action = match form_target {
-        Some(origin) => format!("'self' {origin}"),
-        None => "'self'".to_owned(),
-    };
-    let csp = format!(
-        "default-src 'none'; style-src 'self'; img-src 'self' https:; form-action {form_action}; frame-ancestors 'none'; base-uri 'none'"
-    );
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
-    if let Ok(value) = HeaderValue::from_str(&csp) {
+    if let Ok(value) = HeaderValue::from_str(csp) {
         headers.insert(header::CONTENT_SECURITY_POLICY, value);
     }
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

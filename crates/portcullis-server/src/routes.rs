@@ -7,6 +7,7 @@ use axum::Router;
 use axum::routing::{get, post};
 use portcullis_core::discovery::Endpoint;
 
+use crate::endpoints::admin::{activity, audit, clients, keys, session, tokens, users};
 use crate::endpoints::{
     account, authorize, consent, discovery, health, introspect, jwks, login, par, register, revoke,
     token, userinfo,
@@ -55,6 +56,45 @@ pub fn routes() -> Router<AppState> {
                 .put(register::put)
                 .delete(register::delete),
         )
+        .route("/admin", get(session::home))
+        .route("/admin/login", get(session::get).post(session::post))
+        .route("/admin/logout", post(session::logout))
+        .route("/admin/clients", get(clients::list).post(clients::create))
+        .route("/admin/clients/new", get(clients::new))
+        .route(
+            "/admin/clients/{client_id}",
+            get(clients::show).post(clients::update),
+        )
+        .route("/admin/clients/{client_id}/edit", get(clients::edit))
+        .route("/admin/clients/{client_id}/disable", post(clients::disable))
+        .route("/admin/clients/{client_id}/enable", post(clients::enable))
+        .route("/admin/clients/{client_id}/delete", post(clients::delete))
+        .route(
+            "/admin/clients/{client_id}/revoke",
+            post(activity::revoke_all),
+        )
+        .route(
+            "/admin/clients/{client_id}/grants/{grant_id}/revoke",
+            post(activity::revoke_grant),
+        )
+        .route(
+            "/admin/initial-access-tokens",
+            get(tokens::list).post(tokens::issue),
+        )
+        .route(
+            "/admin/initial-access-tokens/{id}/revoke",
+            post(tokens::revoke),
+        )
+        .route("/admin/keys", get(keys::get))
+        .route("/admin/keys/rotate", post(keys::rotate))
+        .route("/admin/users", get(users::list).post(users::create))
+        .route("/admin/users/{user_id}/disable", post(users::disable))
+        .route("/admin/users/{user_id}/enable", post(users::enable))
+        .route(
+            "/admin/users/{user_id}/password",
+            post(users::reset_password),
+        )
+        .route("/admin/audit", get(audit::get))
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
         .route("/static/portcullis.css", get(pages::stylesheet))

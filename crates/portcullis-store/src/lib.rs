@@ -9,10 +9,12 @@
 //! backends run the same SQL where the dialects agree ([`sql`]), and one contract suite
 //! (`tests/it`) runs against both.
 
+pub mod admin;
 pub mod flow;
 mod postgres;
 pub mod registration;
 mod sql;
+mod sql_admin;
 mod sql_flow;
 mod sql_registration;
 mod sqlite;
@@ -127,7 +129,13 @@ pub enum Revocation {
 /// The storage interface of Portcullis, implemented for Postgres and SQLite.
 #[async_trait]
 pub trait Store:
-    flow::FlowStore + registration::RegistrationStore + Send + Sync + std::fmt::Debug + 'static
+    flow::FlowStore
+    + registration::RegistrationStore
+    + admin::AdminStore
+    + Send
+    + Sync
+    + std::fmt::Debug
+    + 'static
 {
     /// Applies the backend's embedded migrations; applying them again is harmless.
     async fn migrate(&self) -> Result<(), StoreError>;
@@ -188,8 +196,9 @@ pub trait Store:
     ) -> Result<Revocation, StoreError>;
 
     /// Deletes rows whose lifetime ended before `now`: keys no longer published, spent `jti`s,
-    /// access tokens, flow secrets and initial access tokens past their expiry. Returns the number
-    /// of rows removed.
+    /// access tokens, flow secrets, initial access tokens and admin sessions past their expiry.
+    /// Returns the number of rows removed. (The audit trail is kept for its own retention period:
+    /// [`admin::AdminStore::purge_audit_events`].)
     async fn purge_expired(&self, now: Timestamp) -> Result<u64, StoreError>;
 }
 

@@ -8,6 +8,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 use crate::StoreError;
 use crate::sql::sql_store;
+use crate::sql_admin::sql_admin_store;
 use crate::sql_flow::sql_flow_store;
 use crate::sql_registration::sql_registration_store;
 
@@ -26,7 +27,7 @@ const MAX_FAST_CONNECTIONS: u32 = 8;
 /// `synchronous_commit = off` and serves only the token endpoint's two inserts, where losing the
 /// last few hundred milliseconds in a crash fails safe: a lost access token row makes that token
 /// invalid, and a lost spent-`jti` row can only matter for an assertion or proof that was
-/// already used in that instant and is still unexpired. Decision record 0006.
+/// already used in that instant and is still unexpired. Decision record 0007.
 #[derive(Clone, Debug)]
 pub struct PgStore {
     pool: PgPool,
@@ -59,3 +60,4 @@ impl PgStore {
 sql_store!(PgStore);
 sql_flow_store!(PgStore);
 sql_registration_store!(PgStore);
+sql_admin_store!(PgStore);

@@ -42,6 +42,8 @@ pub struct RegistrationRecord {
     pub software_statement: Option<String>,
     /// When the current registration access token was issued.
     pub token_issued_at: Timestamp,
+    /// The id of the initial access token it was registered with, if any.
+    pub initial_access_token_id: Option<String>,
 }
 
 /// A client and its registration, as found by a registration access token.

@@ -406,6 +406,7 @@ macro_rules! sql_store {
                     .into_iter()
                     .chain($crate::sql_flow::PURGE)
                     .chain($crate::sql_registration::PURGE)
+                    .chain($crate::sql_admin::PURGE)
                 {
                     removed += sqlx::query(statement)
                         .bind(now.unix())

@@ -191,8 +191,11 @@ pub(crate) const SET_PASSWORD: &str =
     "UPDATE users SET password_hash = $2, failed_logins = 0 WHERE user_id = $1";
 pub(crate) const DISABLE_USER: &str =
     "UPDATE users SET disabled_at = COALESCE(disabled_at, $2) WHERE user_id = $1";
-pub(crate) const USER_FAILURE: &str =
-    "UPDATE users SET failed_logins = failed_logins + 1, last_failed_at = $2 WHERE user_id = $1";
+/// Like the address's count, an account's count starts again at one when its last failure is
+/// older than `$3` (the forget window).
+pub(crate) const USER_FAILURE: &str = "UPDATE users SET failed_logins = CASE \
+     WHEN last_failed_at IS NULL OR last_failed_at < $3 THEN 1 ELSE failed_logins + 1 END, \
+     last_failed_at = $2 WHERE user_id = $1";
 pub(crate) const ADDRESS_FAILURE: &str = "INSERT INTO login_failures (address, failures, last_failed_at) VALUES ($1, 1, $2) \
      ON CONFLICT (address) DO UPDATE SET failures = CASE WHEN login_failures.last_failed_at < $3 THEN 1 \
      ELSE login_failures.failures + 1 END, last_failed_at = excluded.last_failed_at";

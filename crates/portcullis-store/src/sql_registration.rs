@@ -59,6 +59,7 @@ pub(crate) struct RegisteredRow {
     policy: String,
     software_statement: Option<String>,
     token_issued_at: i64,
+    initial_access_token_id: Option<String>,
 }
 
 impl TryFrom<RegisteredRow> for RegisteredClient {
@@ -72,6 +73,7 @@ impl TryFrom<RegisteredRow> for RegisteredClient {
                 policy: r.policy,
                 software_statement: r.software_statement,
                 token_issued_at: ts(r.token_issued_at),
+                initial_access_token_id: r.initial_access_token_id,
             },
             client: ClientRecord {
                 client_id: r.client_id,
@@ -80,6 +82,32 @@ impl TryFrom<RegisteredRow> for RegisteredClient {
                 updated_at: ts(r.updated_at),
                 disabled_at: r.disabled_at.map(ts),
             },
+        })
+    }
+}
+
+/// A `client_registrations` row.
+#[derive(sqlx::FromRow)]
+pub(crate) struct RegistrationRow {
+    client_id: String,
+    token_hash: Vec<u8>,
+    policy: String,
+    software_statement: Option<String>,
+    token_issued_at: i64,
+    initial_access_token_id: Option<String>,
+}
+
+impl TryFrom<RegistrationRow> for RegistrationRecord {
+    type Error = StoreError;
+
+    fn try_from(r: RegistrationRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            client_id: r.client_id,
+            token_hash: hash(&r.token_hash)?,
+            policy: r.policy,
+            software_statement: r.software_statement,
+            token_issued_at: ts(r.token_issued_at),
+            initial_access_token_id: r.initial_access_token_id,
         })
     }
 }
@@ -100,10 +128,11 @@ pub(crate) const USE_IAT: &str = "UPDATE initial_access_tokens SET uses_left = u
      AND (uses_left IS NULL OR uses_left > 0) RETURNING policy";
 
 pub(crate) const INSERT_REGISTRATION: &str = "INSERT INTO client_registrations \
-     (client_id, token_hash, policy, software_statement, token_issued_at) VALUES ($1, $2, $3, $4, $5)";
+     (client_id, token_hash, policy, software_statement, token_issued_at, initial_access_token_id) \
+     VALUES ($1, $2, $3, $4, $5, $6)";
 pub(crate) const REGISTERED_BY_TOKEN: &str = "SELECT c.client_id, c.metadata, c.created_at, \
-     c.updated_at, c.disabled_at, r.token_hash, r.policy, r.software_statement, r.token_issued_at \
-     FROM client_registrations r JOIN clients c ON c.client_id = r.client_id WHERE r.token_hash = $1";
+     c.updated_at, c.disabled_at, r.token_hash, r.policy, r.software_statement, r.token_issued_at, \
+     r.initial_access_token_id FROM client_registrations r JOIN clients c ON c.client_id = r.client_id WHERE r.token_hash = $1";
 pub(crate) const ROTATE_REGISTRATION: &str = "UPDATE client_registrations \
      SET token_hash = $3, token_issued_at = $4 WHERE client_id = $1 AND token_hash = $2";
 pub(crate) const ROTATE_REGISTRATION_WITH_STATEMENT: &str = "UPDATE client_registrations \
@@ -209,6 +238,7 @@ macro_rules! sql_registration_store {
                     .bind(&r.policy)
                     .bind(&r.software_statement)
                     .bind(r.token_issued_at.unix())
+                    .bind(&r.initial_access_token_id)
                     .execute(&mut *tx)
                     .await?;
                 tx.commit().await?;

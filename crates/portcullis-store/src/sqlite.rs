@@ -8,6 +8,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 
 use crate::StoreError;
 use crate::sql::sql_store;
+use crate::sql_admin::sql_admin_store;
 use crate::sql_flow::sql_flow_store;
 use crate::sql_registration::sql_registration_store;
 
@@ -48,3 +49,4 @@ impl SqliteStore {
 sql_store!(SqliteStore);
 sql_flow_store!(SqliteStore);
 sql_registration_store!(SqliteStore);
+sql_admin_store!(SqliteStore);

@@ -1,22 +1,18 @@
 //! `GET|POST /login`: the sign-in page of local users (argon2id), with CSRF protection (R62) and
 //! throttling per account and per address that slows guessing without locking anyone out for
-//! good (`portcullis_core::login`).
+//! good (`crate::signin`, `portcullis_core::login`).
 
 use axum::Extension;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use portcullis_core::login;
 
 use crate::extract::Params;
 use crate::flow;
 use crate::peer::Peer;
 use crate::session::{self, CSRF_COOKIE};
+use crate::signin::{self, Refusal};
 use crate::state::AppState;
-use crate::users;
-
-/// Failures older than this no longer count.
-const FAILURE_MEMORY_SECS: i64 = 15 * 60;
 
 /// GET: the sign-in page (outside a flow, it leads to the account page).
 pub(crate) async fn get(State(state): State<AppState>, headers: HeaderMap) -> Response {
@@ -59,71 +55,26 @@ pub(crate) async fn post(
         Some(p) => flow::login_page(p, Some(message), username, status),
         None => flow::plain_login_page(Some(message), username, status),
     };
-    let now = state.clock.now();
     let address = peer.remote.ip().to_string();
-    let user = match state.store.user_by_username(username).await {
+    let user = match signin::sign_in(&state, username, password, &address).await {
         Ok(user) => user,
-        Err(e) => {
-            tracing::error!(error = %e, "user lookup failed");
-            return retry(
-                "Sign-in is unavailable right now. Please try again.",
-                StatusCode::SERVICE_UNAVAILABLE,
-            );
+        Err(failure) => {
+            return match failure.refusal {
+                Refusal::Throttled => retry(
+                    "Too many failed attempts. Wait a few seconds and try again.",
+                    StatusCode::TOO_MANY_REQUESTS,
+                ),
+                Refusal::Unavailable => retry(
+                    "Sign-in is unavailable right now. Please try again.",
+                    StatusCode::SERVICE_UNAVAILABLE,
+                ),
+                Refusal::Wrong => retry(
+                    "The user name or password is not right.",
+                    StatusCode::UNAUTHORIZED,
+                ),
+            };
         }
     };
-    // Throttling: by account and by address, with failures forgotten after a while.
-    let recent = |count: u32, last: Option<portcullis_core::Timestamp>| match last {
-        Some(last) if now.unix() - last.unix() < FAILURE_MEMORY_SECS => (count, last),
-        _ => (0, now),
-    };
-    let (account_failures, account_last) = user
-        .as_ref()
-        .map_or((0, now), |u| recent(u.failed_logins, u.last_failed_at));
-    let (address_failures, address_last) = match state.store.address_failures(&address).await {
-        Ok(Some((count, last))) => recent(count, Some(last)),
-        _ => (0, now),
-    };
-    if !login::allowed(account_failures, account_last, now)
-        || !login::allowed(address_failures, address_last, now)
-    {
-        tracing::warn!(%address, "sign-in throttled");
-        return retry(
-            "Too many failed attempts. Wait a few seconds and try again.",
-            StatusCode::TOO_MANY_REQUESTS,
-        );
-    }
-    let hash = user
-        .as_ref()
-        .filter(|u| u.disabled_at.is_none())
-        .map(|u| u.password_hash.clone());
-    let candidate = password.to_owned();
-    let verified =
-        tokio::task::spawn_blocking(move || users::verify_password(&candidate, hash.as_deref()))
-            .await
-            .unwrap_or(false);
-    let known_id = user.as_ref().map(|u| u.user_id.clone());
-    let Some(user) = user.filter(|_| verified) else {
-        let forget_before = now.plus(-FAILURE_MEMORY_SECS);
-        if let Err(e) = state
-            .store
-            .record_login_failure(known_id.as_deref(), &address, now, forget_before)
-            .await
-        {
-            tracing::error!(error = %e, "recording a failed sign-in failed");
-        }
-        tracing::info!(%address, "sign-in failed");
-        return retry(
-            "The user name or password is not right.",
-            StatusCode::UNAUTHORIZED,
-        );
-    };
-    if let Err(e) = state
-        .store
-        .clear_login_failures(&user.user_id, &address)
-        .await
-    {
-        tracing::error!(error = %e, "clearing sign-in failures failed");
-    }
     let Some((session, cookie)) = session::start(&state, user).await else {
         return flow::error_page(
             StatusCode::INTERNAL_SERVER_ERROR,

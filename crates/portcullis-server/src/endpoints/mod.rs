@@ -1,6 +1,7 @@
 //! One module per endpoint; handlers are named after the HTTP method.
 
 pub(crate) mod account;
+pub(crate) mod admin;
 pub(crate) mod authorize;
 pub(crate) mod consent;
 pub(crate) mod discovery;

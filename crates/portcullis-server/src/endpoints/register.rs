@@ -120,7 +120,7 @@ async fn register(
                         "the initial access token is unknown, expired, revoked or used up",
                     )
                 })?;
-            (Some(hash), record.policy)
+            (Some((hash, record.id)), record.policy)
         }
         None => (
             None,
@@ -140,12 +140,12 @@ async fn register(
     // R164, R165: the FAPI client rules, as for every client.
     let client = clients::validate(&state.config, &client_id, metadata)?;
     policy.permits(&client)?;
-    if let Some(hash) = initial {
+    if let Some((hash, _)) = &initial {
         // R162: one statement spends the use; of concurrent registrations for the last use,
         // exactly one gets here.
         let spent = state
             .store
-            .use_initial_access_token(&hash, now)
+            .use_initial_access_token(hash, now)
             .await
             .map_err(|e| unavailable("spending an initial access token failed", &e))?;
         if spent.is_none() {
@@ -162,6 +162,7 @@ async fn register(
         policy: policy_json,
         software_statement: request.software_statement,
         token_issued_at: now,
+        initial_access_token_id: initial.as_ref().map(|(_, id)| id.clone()),
     };
     state
         .store

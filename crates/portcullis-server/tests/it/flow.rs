@@ -30,6 +30,15 @@ impl Fixture {
             username,
         }
     }
+
+    /// `client` on `server`, signing in `username` (an existing user with [`PASSWORD`]).
+    pub(crate) fn with_user(server: TestServer, client: JwtClient, username: &str) -> Self {
+        Self {
+            server,
+            client,
+            username: username.to_owned(),
+        }
+    }
 }
 
 async fn fixture(extra: Value) -> Fixture {

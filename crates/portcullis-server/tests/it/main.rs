@@ -8,6 +8,8 @@
 
 mod support;
 
+mod admin;
+mod admin_browser;
 mod browser;
 mod cli;
 mod client_auth;

@@ -1,5 +1,6 @@
 //! Backend-agnostic contract checks. Each is instantiated once per backend by [`instantiate`].
 
+mod admin;
 mod registration;
 
 use std::sync::Arc;
@@ -47,6 +48,13 @@ macro_rules! instantiate {
             r169_metadata_is_replaced_only_with_the_current_registration_token,
             r170_deleting_a_client_removes_its_registration_grants_and_tokens,
             purge_removes_expired_initial_access_tokens,
+            admin_sessions_live_until_idle_or_their_end,
+            audit_events_are_listed_newest_first_filtered_and_paged,
+            clients_are_paged_and_searched_by_id_and_metadata,
+            admins_update_client_metadata_and_enable_clients_and_users,
+            a_client_s_activity_shows_grants_and_live_tokens_by_kind,
+            revoking_a_client_s_tokens_revokes_its_live_tokens_and_grants_only,
+            registrations_remember_their_initial_access_token,
         );
     };
     (@each $backend:expr; $($check:ident),* $(,)?) => {
@@ -58,6 +66,7 @@ macro_rules! instantiate {
         )*
     };
 }
+pub(crate) use admin::*;
 pub(crate) use instantiate;
 pub(crate) use registration::*;
 
@@ -580,6 +589,31 @@ pub(crate) async fn users_are_unique_by_name_and_track_failures(store: Arc<dyn S
     assert_eq!(
         store.address_failures("192.0.2.7").await.unwrap(),
         Some((2, now.plus(1)))
+    );
+    store
+        .record_login_failure(
+            Some("user-1"),
+            "192.0.2.7",
+            now.plus(2),
+            Timestamp::from_unix(0),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.user("user-1").await.unwrap().unwrap().failed_logins,
+        2
+    );
+    // Failures before the forget window no longer count: both counts start again at one.
+    let later = now.plus(2000);
+    store
+        .record_login_failure(Some("user-1"), "192.0.2.7", later, now.plus(1000))
+        .await
+        .unwrap();
+    let u = store.user("user-1").await.unwrap().unwrap();
+    assert_eq!((u.failed_logins, u.last_failed_at), (1, Some(later)));
+    assert_eq!(
+        store.address_failures("192.0.2.7").await.unwrap(),
+        Some((1, later))
     );
     store
         .clear_login_failures("user-1", "192.0.2.7")

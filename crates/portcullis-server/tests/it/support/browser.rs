@@ -1,5 +1,6 @@
-//! A minimal browser for flow tests: keeps cookies, never follows redirects, reads hidden form
-//! fields. Real TLS, real HTTP; only the rendering is missing (the Chromium tests have it).
+//! A minimal browser for flow and admin tests: keeps cookies (every cookie goes with every
+//! request, whatever its path), never follows redirects, reads hidden form fields. Real TLS, real
+//! HTTP; only the rendering is missing (the Chromium tests have it).
 
 use std::collections::BTreeMap;
 
@@ -82,7 +83,7 @@ impl Browser {
             assert!(
                 text.contains("Secure")
                     && text.contains("HttpOnly")
-                    && text.contains("SameSite=Lax"),
+                    && (text.contains("SameSite=Lax") || text.contains("SameSite=Strict")),
                 "{text}"
             );
             let (pair, _) = text.split_once(';').unwrap();
@@ -111,6 +112,16 @@ impl Browser {
             .await
             .unwrap();
         self.keep(response).await
+    }
+
+    /// Sets cookie `name` as if the server had (to replay a copied cookie).
+    pub(crate) fn set_cookie(&mut self, name: &str, value: &str) {
+        self.cookies.insert(name.to_owned(), value.to_owned());
+    }
+
+    /// The value of cookie `name`, if the browser holds it.
+    pub(crate) fn cookie(&self, name: &str) -> Option<&str> {
+        self.cookies.get(name).map(String::as_str)
     }
 
     pub(crate) async fn post(&mut self, url: &str, form: &[(&str, &str)]) -> Page {

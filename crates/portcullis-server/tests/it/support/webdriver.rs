@@ -71,6 +71,7 @@ impl Browser {
                 "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                          "--disable-quic", "--no-first-run", "--disable-background-networking",
                          "--disable-component-update", "--disable-sync", "--window-size=430,932",
+                         "--hide-scrollbars",
                          format!("--user-data-dir={}", profile.path().display())]
             }
         }}});
@@ -162,6 +163,51 @@ impl Browser {
         false
     }
 
+    /// A property of an element (`value` of an input or textarea).
+    pub(crate) async fn property(&self, css: &str, name: &str) -> String {
+        let id = self.element(css).await;
+        self.call(
+            reqwest::Method::GET,
+            &format!("/element/{id}/property/{name}"),
+            None,
+        )
+        .await
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+    }
+
+    /// Empties an input or textarea.
+    pub(crate) async fn clear(&self, css: &str) {
+        let id = self.element(css).await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{id}/clear"),
+            Some(json!({})),
+        )
+        .await;
+    }
+
+    /// The cookies the browser holds for the current page, as WebDriver reports them
+    /// (`name`, `value`, `path`, `secure`, `httpOnly`, `sameSite`).
+    pub(crate) async fn cookies(&self) -> Vec<Value> {
+        self.call(reqwest::Method::GET, "/cookie", None)
+            .await
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Resizes the window (CSS pixels).
+    pub(crate) async fn set_window_size(&self, width: u32, height: u32) {
+        self.call(
+            reqwest::Method::POST,
+            "/window/rect",
+            Some(json!({ "width": width, "height": height })),
+        )
+        .await;
+    }
+
     pub(crate) async fn type_into(&self, css: &str, text: &str) {
         let id = self.element(css).await;
         self.call(
@@ -202,6 +248,47 @@ impl Browser {
         let png = self.call(reqwest::Method::GET, "/screenshot", None).await;
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(png.as_str().unwrap())
+            .unwrap();
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            std::path::Path::new(&dir).join(format!("{name}.png")),
+            bytes,
+        )
+        .unwrap();
+    }
+
+    /// Saves a PNG of the whole page (not only the viewport), at most `max_height` CSS pixels
+    /// tall, when `TEST_SCREENSHOTS` names a directory. Uses the DevTools protocol through
+    /// chromedriver, so nothing runs in the page.
+    pub(crate) async fn screenshot_page(&self, name: &str, max_height: f64) {
+        let Ok(dir) = std::env::var("TEST_SCREENSHOTS") else {
+            return;
+        };
+        let cdp = |cmd: &str, params: Value| {
+            self.call(
+                reqwest::Method::POST,
+                "/goog/cdp/execute",
+                Some(json!({ "cmd": cmd, "params": params })),
+            )
+        };
+        let metrics = cdp("Page.getLayoutMetrics", json!({})).await;
+        let width = metrics["cssLayoutViewport"]["clientWidth"]
+            .as_f64()
+            .unwrap();
+        let height = metrics["cssContentSize"]["height"]
+            .as_f64()
+            .unwrap()
+            .min(max_height);
+        // A viewport as tall as the page: nothing scrolls, so a sticky header stays on top.
+        cdp(
+            "Emulation.setDeviceMetricsOverride",
+            json!({ "width": width, "height": height, "deviceScaleFactor": 1, "mobile": false }),
+        )
+        .await;
+        let shot = cdp("Page.captureScreenshot", json!({ "format": "png" })).await;
+        cdp("Emulation.clearDeviceMetricsOverride", json!({})).await;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(shot["data"].as_str().unwrap())
             .unwrap();
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(

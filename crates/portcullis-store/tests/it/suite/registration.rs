@@ -32,6 +32,7 @@ fn registration(client_id: &str, secret: &str) -> RegistrationRecord {
         policy: "{}".to_owned(),
         software_statement: Some("a.b.c".to_owned()),
         token_issued_at: Timestamp::from_unix(10),
+        initial_access_token_id: Some("a".to_owned()),
     }
 }
 

@@ -1,0 +1,545 @@
+//! The admin UI's SQL, shared by both backends like `sql.rs`: rows, statements, and the
+//! [`AdminStore`](crate::admin::AdminStore) implementation as a macro.
+//!
+//! Text filters are `LOWER(column) LIKE pattern ESCAPE '\'` with a pattern made by
+//! [`contains`], which both engines read the same way; a filter parameter that is `NULL` matches
+//! everything.
+
+use portcullis_core::Timestamp;
+
+use crate::StoreError;
+use crate::admin::{
+    AdminSessionRecord, AuditEvent, AuditOutcome, ClientGrant, InitialAccessTokenUse,
+    StoredAuditEvent,
+};
+use crate::flow::GrantRecord;
+
+fn ts(t: i64) -> Timestamp {
+    Timestamp::from_unix(t)
+}
+
+/// A row count as the engines return it, as a `u64`.
+pub(crate) fn count(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+/// A `LIKE` pattern matching text that contains `term`, lower-cased, with `\`, `%` and `_`
+/// escaped so that they match themselves. Empty (or blank) terms match everything: `None`.
+pub(crate) fn contains(term: Option<&str>) -> Option<String> {
+    let term = term.map(str::trim).filter(|t| !t.is_empty())?;
+    let mut pattern = String::with_capacity(term.len() + 2);
+    pattern.push('%');
+    for c in term.to_lowercase().chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    Some(pattern)
+}
+
+/// Converts a page bound to the engines' integer type.
+pub(crate) fn bound(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// An `admin_sessions` row.
+#[derive(sqlx::FromRow)]
+pub(crate) struct AdminSessionRow {
+    user_id: String,
+    auth_time: i64,
+    last_seen_at: i64,
+    csrf_token: String,
+    expires_at: i64,
+}
+
+impl From<AdminSessionRow> for AdminSessionRecord {
+    fn from(r: AdminSessionRow) -> Self {
+        Self {
+            user_id: r.user_id,
+            auth_time: ts(r.auth_time),
+            last_seen_at: ts(r.last_seen_at),
+            csrf_token: r.csrf_token,
+            expires_at: ts(r.expires_at),
+        }
+    }
+}
+
+/// An `audit_events` row.
+#[derive(sqlx::FromRow)]
+pub(crate) struct AuditRow {
+    id: i64,
+    at: i64,
+    actor_id: Option<String>,
+    actor_name: Option<String>,
+    address: String,
+    action: String,
+    target: Option<String>,
+    outcome: String,
+    details: String,
+}
+
+impl TryFrom<AuditRow> for StoredAuditEvent {
+    type Error = StoreError;
+
+    fn try_from(r: AuditRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: r.id,
+            event: AuditEvent {
+                at: ts(r.at),
+                actor_id: r.actor_id,
+                actor_name: r.actor_name,
+                address: r.address,
+                action: r.action,
+                target: r.target,
+                outcome: AuditOutcome::parse(&r.outcome)
+                    .ok_or(StoreError::Corrupt("audit event outcome"))?,
+                details: r.details,
+            },
+        })
+    }
+}
+
+/// A `grants` row with its user's name and live refresh tokens.
+#[derive(sqlx::FromRow)]
+pub(crate) struct ClientGrantRow {
+    grant_id: String,
+    user_id: String,
+    client_id: String,
+    scope: String,
+    auth_time: i64,
+    acr: Option<String>,
+    created_at: i64,
+    revoked_at: Option<i64>,
+    username: Option<String>,
+    live_refresh_tokens: i64,
+}
+
+impl From<ClientGrantRow> for ClientGrant {
+    fn from(r: ClientGrantRow) -> Self {
+        Self {
+            grant: GrantRecord {
+                grant_id: r.grant_id,
+                user_id: r.user_id,
+                client_id: r.client_id,
+                scope: r.scope,
+                auth_time: ts(r.auth_time),
+                acr: r.acr,
+                created_at: ts(r.created_at),
+                revoked_at: r.revoked_at.map(ts),
+            },
+            username: r.username,
+            live_refresh_tokens: count(r.live_refresh_tokens),
+        }
+    }
+}
+
+/// A client registered with an initial access token.
+#[derive(sqlx::FromRow)]
+pub(crate) struct UseRow {
+    initial_access_token_id: String,
+    client_id: String,
+    created_at: i64,
+}
+
+impl From<UseRow> for InitialAccessTokenUse {
+    fn from(r: UseRow) -> Self {
+        Self {
+            token_id: r.initial_access_token_id,
+            client_id: r.client_id,
+            registered_at: ts(r.created_at),
+        }
+    }
+}
+
+pub(crate) const INSERT_SESSION: &str = "INSERT INTO admin_sessions \
+     (session_hash, user_id, auth_time, last_seen_at, csrf_token, expires_at) \
+     VALUES ($1, $2, $3, $4, $5, $6)";
+/// The idle and absolute timeouts and the touch in one statement (`$2` now, `$3` idle since).
+pub(crate) const TOUCH_SESSION: &str = "UPDATE admin_sessions SET last_seen_at = $2 \
+     WHERE session_hash = $1 AND last_seen_at > $3 AND expires_at > $2 \
+     RETURNING user_id, auth_time, last_seen_at, csrf_token, expires_at";
+pub(crate) const DELETE_SESSION: &str = "DELETE FROM admin_sessions WHERE session_hash = $1";
+pub(crate) const END_SESSIONS_OF: [&str; 2] = [
+    "DELETE FROM admin_sessions WHERE user_id = $1",
+    "DELETE FROM sessions WHERE user_id = $1",
+];
+
+pub(crate) const INSERT_AUDIT: &str = "INSERT INTO audit_events \
+     (at, actor_id, actor_name, address, action, target, outcome, details) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+/// The audit filter: `$1` action, `$2` actor, `$3` target patterns.
+macro_rules! audit_where {
+    () => {
+        "WHERE ($1 IS NULL OR LOWER(action) LIKE $1 ESCAPE '\\') \
+         AND ($2 IS NULL OR LOWER(COALESCE(actor_name, '')) LIKE $2 ESCAPE '\\') \
+         AND ($3 IS NULL OR LOWER(COALESCE(target, '')) LIKE $3 ESCAPE '\\')"
+    };
+}
+/// Newest first: by time, then by insertion for events of the same second.
+pub(crate) const AUDIT_PAGE: &str = concat!(
+    "SELECT id, at, actor_id, actor_name, address, action, target, outcome, details \
+     FROM audit_events ",
+    audit_where!(),
+    " ORDER BY at DESC, id DESC LIMIT $4 OFFSET $5"
+);
+pub(crate) const AUDIT_COUNT: &str = concat!("SELECT COUNT(*) FROM audit_events ", audit_where!());
+pub(crate) const PURGE_AUDIT: &str = "DELETE FROM audit_events WHERE at < $1";
+
+/// The client search: `$1` pattern.
+macro_rules! clients_where {
+    () => {
+        "WHERE $1 IS NULL OR LOWER(client_id) LIKE $1 ESCAPE '\\' \
+         OR LOWER(metadata) LIKE $1 ESCAPE '\\'"
+    };
+}
+pub(crate) const CLIENTS_PAGE: &str = concat!(
+    "SELECT client_id, metadata, created_at, updated_at, disabled_at FROM clients ",
+    clients_where!(),
+    " ORDER BY client_id LIMIT $2 OFFSET $3"
+);
+pub(crate) const CLIENTS_COUNT: &str = concat!("SELECT COUNT(*) FROM clients ", clients_where!());
+pub(crate) const ENABLE_CLIENT: &str =
+    "UPDATE clients SET disabled_at = NULL, updated_at = $2 WHERE client_id = $1";
+pub(crate) const ENABLE_USER: &str = "UPDATE users SET disabled_at = NULL WHERE user_id = $1";
+pub(crate) const REGISTRATION: &str = "SELECT client_id, token_hash, policy, software_statement, \
+     token_issued_at, initial_access_token_id FROM client_registrations WHERE client_id = $1";
+pub(crate) const IAT_USES: &str = "SELECT r.initial_access_token_id, r.client_id, c.created_at \
+     FROM client_registrations r JOIN clients c ON c.client_id = r.client_id \
+     WHERE r.initial_access_token_id IS NOT NULL ORDER BY c.created_at, r.client_id";
+
+pub(crate) const CLIENT_GRANTS: &str = "SELECT g.grant_id, g.user_id, g.client_id, g.scope, \
+     g.auth_time, g.acr, g.created_at, g.revoked_at, u.username, \
+     (SELECT COUNT(*) FROM refresh_tokens r WHERE r.grant_id = g.grant_id \
+      AND r.revoked_at IS NULL AND r.expires_at > $2) AS live_refresh_tokens \
+     FROM grants g LEFT JOIN users u ON u.user_id = g.user_id \
+     WHERE g.client_id = $1 ORDER BY g.created_at DESC, g.grant_id LIMIT $3";
+pub(crate) const LIVE_ACCESS_TOKENS: &str = "SELECT \
+     CASE WHEN cnf_jkt IS NOT NULL THEN 'dpop' ELSE 'mtls' END AS binding, format, \
+     COUNT(*) AS live, MIN(expires_at) AS soonest FROM access_tokens \
+     WHERE client_id = $1 AND revoked_at IS NULL AND expires_at > $2 GROUP BY 1, 2 ORDER BY 1, 2";
+pub(crate) const LIVE_REFRESH_TOKENS: &str = "SELECT COUNT(*), MIN(expires_at) \
+     FROM refresh_tokens WHERE client_id = $1 AND revoked_at IS NULL AND expires_at > $2";
+pub(crate) const REVOKE_CLIENT_ACCESS: &str = "UPDATE access_tokens SET revoked_at = $2 \
+     WHERE client_id = $1 AND revoked_at IS NULL AND expires_at > $2";
+pub(crate) const REVOKE_CLIENT_REFRESH: &str = "UPDATE refresh_tokens SET revoked_at = $2 \
+     WHERE client_id = $1 AND revoked_at IS NULL AND expires_at > $2";
+pub(crate) const REVOKE_CLIENT_GRANTS: &str =
+    "UPDATE grants SET revoked_at = $2 WHERE client_id = $1 AND revoked_at IS NULL";
+
+/// Rows whose lifetime is over (`$1` = now): admin sessions past their absolute end.
+pub(crate) const PURGE: [&str; 1] = ["DELETE FROM admin_sessions WHERE expires_at <= $1"];
+
+/// Implements [`AdminStore`](crate::admin::AdminStore) for a struct with a `pool` field.
+macro_rules! sql_admin_store {
+    ($store:ty) => {
+        #[async_trait::async_trait]
+        impl $crate::admin::AdminStore for $store {
+            async fn insert_admin_session(
+                &self,
+                hash: &portcullis_core::hash::TokenHash,
+                s: &$crate::admin::AdminSessionRecord,
+            ) -> Result<(), $crate::StoreError> {
+                sqlx::query($crate::sql_admin::INSERT_SESSION)
+                    .bind(&hash.as_bytes()[..])
+                    .bind(&s.user_id)
+                    .bind(s.auth_time.unix())
+                    .bind(s.last_seen_at.unix())
+                    .bind(&s.csrf_token)
+                    .bind(s.expires_at.unix())
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn touch_admin_session(
+                &self,
+                hash: &portcullis_core::hash::TokenHash,
+                now: portcullis_core::Timestamp,
+                idle_since: portcullis_core::Timestamp,
+            ) -> Result<Option<$crate::admin::AdminSessionRecord>, $crate::StoreError> {
+                let row: Option<$crate::sql_admin::AdminSessionRow> =
+                    sqlx::query_as($crate::sql_admin::TOUCH_SESSION)
+                        .bind(&hash.as_bytes()[..])
+                        .bind(now.unix())
+                        .bind(idle_since.unix())
+                        .fetch_optional(&self.pool)
+                        .await?;
+                Ok(row.map(Into::into))
+            }
+
+            async fn delete_admin_session(
+                &self,
+                hash: &portcullis_core::hash::TokenHash,
+            ) -> Result<(), $crate::StoreError> {
+                sqlx::query($crate::sql_admin::DELETE_SESSION)
+                    .bind(&hash.as_bytes()[..])
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn end_sessions_of(&self, user_id: &str) -> Result<u64, $crate::StoreError> {
+                let mut tx = self.pool.begin().await?;
+                let mut ended = 0;
+                for statement in $crate::sql_admin::END_SESSIONS_OF {
+                    ended += sqlx::query(statement)
+                        .bind(user_id)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                }
+                tx.commit().await?;
+                Ok(ended)
+            }
+
+            async fn insert_audit_event(
+                &self,
+                e: &$crate::admin::AuditEvent,
+            ) -> Result<(), $crate::StoreError> {
+                sqlx::query($crate::sql_admin::INSERT_AUDIT)
+                    .bind(e.at.unix())
+                    .bind(&e.actor_id)
+                    .bind(&e.actor_name)
+                    .bind(&e.address)
+                    .bind(&e.action)
+                    .bind(&e.target)
+                    .bind(e.outcome.as_str())
+                    .bind(&e.details)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn audit_events(
+                &self,
+                filter: &$crate::admin::AuditFilter,
+                offset: u64,
+                limit: u64,
+            ) -> Result<(Vec<$crate::admin::StoredAuditEvent>, u64), $crate::StoreError> {
+                let action = $crate::sql_admin::contains(filter.action.as_deref());
+                let actor = $crate::sql_admin::contains(filter.actor.as_deref());
+                let target = $crate::sql_admin::contains(filter.target.as_deref());
+                let rows: Vec<$crate::sql_admin::AuditRow> =
+                    sqlx::query_as($crate::sql_admin::AUDIT_PAGE)
+                        .bind(&action)
+                        .bind(&actor)
+                        .bind(&target)
+                        .bind($crate::sql_admin::bound(limit))
+                        .bind($crate::sql_admin::bound(offset))
+                        .fetch_all(&self.pool)
+                        .await?;
+                let (total,): (i64,) = sqlx::query_as($crate::sql_admin::AUDIT_COUNT)
+                    .bind(&action)
+                    .bind(&actor)
+                    .bind(&target)
+                    .fetch_one(&self.pool)
+                    .await?;
+                let events = rows
+                    .into_iter()
+                    .map(TryInto::try_into)
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok((events, $crate::sql_admin::count(total)))
+            }
+
+            async fn purge_audit_events(
+                &self,
+                before: portcullis_core::Timestamp,
+            ) -> Result<u64, $crate::StoreError> {
+                let done = sqlx::query($crate::sql_admin::PURGE_AUDIT)
+                    .bind(before.unix())
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn clients_page(
+                &self,
+                search: Option<&str>,
+                offset: u64,
+                limit: u64,
+            ) -> Result<(Vec<$crate::ClientRecord>, u64), $crate::StoreError> {
+                let pattern = $crate::sql_admin::contains(search);
+                let rows: Vec<$crate::sql::ClientRow> =
+                    sqlx::query_as($crate::sql_admin::CLIENTS_PAGE)
+                        .bind(&pattern)
+                        .bind($crate::sql_admin::bound(limit))
+                        .bind($crate::sql_admin::bound(offset))
+                        .fetch_all(&self.pool)
+                        .await?;
+                let (total,): (i64,) = sqlx::query_as($crate::sql_admin::CLIENTS_COUNT)
+                    .bind(&pattern)
+                    .fetch_one(&self.pool)
+                    .await?;
+                Ok((
+                    rows.into_iter().map(Into::into).collect(),
+                    $crate::sql_admin::count(total),
+                ))
+            }
+
+            async fn update_client_metadata(
+                &self,
+                client_id: &str,
+                metadata: &str,
+                now: portcullis_core::Timestamp,
+            ) -> Result<bool, $crate::StoreError> {
+                let done = sqlx::query($crate::sql_registration::REPLACE_METADATA)
+                    .bind(client_id)
+                    .bind(metadata)
+                    .bind(now.unix())
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn enable_client(
+                &self,
+                client_id: &str,
+                now: portcullis_core::Timestamp,
+            ) -> Result<bool, $crate::StoreError> {
+                let done = sqlx::query($crate::sql_admin::ENABLE_CLIENT)
+                    .bind(client_id)
+                    .bind(now.unix())
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn enable_user(&self, user_id: &str) -> Result<bool, $crate::StoreError> {
+                let done = sqlx::query($crate::sql_admin::ENABLE_USER)
+                    .bind(user_id)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn client_registration(
+                &self,
+                client_id: &str,
+            ) -> Result<Option<$crate::registration::RegistrationRecord>, $crate::StoreError> {
+                let row: Option<$crate::sql_registration::RegistrationRow> =
+                    sqlx::query_as($crate::sql_admin::REGISTRATION)
+                        .bind(client_id)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                row.map(TryInto::try_into).transpose()
+            }
+
+            async fn initial_access_token_uses(
+                &self,
+            ) -> Result<Vec<$crate::admin::InitialAccessTokenUse>, $crate::StoreError> {
+                let rows: Vec<$crate::sql_admin::UseRow> =
+                    sqlx::query_as($crate::sql_admin::IAT_USES)
+                        .fetch_all(&self.pool)
+                        .await?;
+                Ok(rows.into_iter().map(Into::into).collect())
+            }
+
+            async fn client_grants(
+                &self,
+                client_id: &str,
+                now: portcullis_core::Timestamp,
+                limit: u64,
+            ) -> Result<Vec<$crate::admin::ClientGrant>, $crate::StoreError> {
+                let rows: Vec<$crate::sql_admin::ClientGrantRow> =
+                    sqlx::query_as($crate::sql_admin::CLIENT_GRANTS)
+                        .bind(client_id)
+                        .bind(now.unix())
+                        .bind($crate::sql_admin::bound(limit))
+                        .fetch_all(&self.pool)
+                        .await?;
+                Ok(rows.into_iter().map(Into::into).collect())
+            }
+
+            async fn client_token_summary(
+                &self,
+                client_id: &str,
+                now: portcullis_core::Timestamp,
+            ) -> Result<Vec<$crate::admin::TokenSummary>, $crate::StoreError> {
+                let access: Vec<(String, String, i64, i64)> =
+                    sqlx::query_as($crate::sql_admin::LIVE_ACCESS_TOKENS)
+                        .bind(client_id)
+                        .bind(now.unix())
+                        .fetch_all(&self.pool)
+                        .await?;
+                let mut out: Vec<$crate::admin::TokenSummary> = access
+                    .into_iter()
+                    .map(
+                        |(binding, format, live, soonest)| $crate::admin::TokenSummary {
+                            kind: $crate::admin::TokenKind::Access,
+                            binding,
+                            format,
+                            live: $crate::sql_admin::count(live),
+                            soonest_expiry: portcullis_core::Timestamp::from_unix(soonest),
+                        },
+                    )
+                    .collect();
+                let (live, soonest): (i64, Option<i64>) =
+                    sqlx::query_as($crate::sql_admin::LIVE_REFRESH_TOKENS)
+                        .bind(client_id)
+                        .bind(now.unix())
+                        .fetch_one(&self.pool)
+                        .await?;
+                if let (true, Some(soonest)) = (live > 0, soonest) {
+                    out.push($crate::admin::TokenSummary {
+                        kind: $crate::admin::TokenKind::Refresh,
+                        binding: "client".to_owned(),
+                        format: "opaque".to_owned(),
+                        live: $crate::sql_admin::count(live),
+                        soonest_expiry: portcullis_core::Timestamp::from_unix(soonest),
+                    });
+                }
+                Ok(out)
+            }
+
+            async fn revoke_client_tokens(
+                &self,
+                client_id: &str,
+                now: portcullis_core::Timestamp,
+            ) -> Result<$crate::admin::ClientRevocation, $crate::StoreError> {
+                let mut tx = self.pool.begin().await?;
+                let mut counts = [0_u64; 3];
+                for (n, statement) in [
+                    $crate::sql_admin::REVOKE_CLIENT_ACCESS,
+                    $crate::sql_admin::REVOKE_CLIENT_REFRESH,
+                    $crate::sql_admin::REVOKE_CLIENT_GRANTS,
+                ]
+                .into_iter()
+                .enumerate()
+                {
+                    counts[n] = sqlx::query(statement)
+                        .bind(client_id)
+                        .bind(now.unix())
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                }
+                tx.commit().await?;
+                Ok($crate::admin::ClientRevocation {
+                    access_tokens: counts[0],
+                    refresh_tokens: counts[1],
+                    grants: counts[2],
+                })
+            }
+        }
+    };
+}
+
+pub(crate) use sql_admin_store;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contains_escapes_like_wildcards_and_ignores_blank_terms() {
+        assert_eq!(contains(None), None);
+        assert_eq!(contains(Some("  ")), None);
+        assert_eq!(contains(Some("Budget")).as_deref(), Some("%budget%"));
+        assert_eq!(
+            contains(Some(r"50%_off\")).as_deref(),
+            Some(r"%50\%\_off\\%")
+        );
+    }
+}
