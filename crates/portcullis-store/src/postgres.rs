@@ -3,8 +3,9 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use sqlx::Connection as _;
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 
 use crate::StoreError;
 use crate::sql::sql_store;
@@ -39,11 +40,22 @@ impl PgStore {
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let options = PgConnectOptions::from_str(url)
             .map_err(|e| StoreError::InvalidUrl(format!("invalid Postgres URL: {e}")))?;
-        let pool = PgPoolOptions::new()
-            .max_connections(MAX_CONNECTIONS)
-            .acquire_timeout(Duration::from_secs(5))
-            .connect_with(options.clone())
-            .await?;
+        let main = || {
+            PgPoolOptions::new()
+                .max_connections(MAX_CONNECTIONS)
+                .acquire_timeout(Duration::from_secs(5))
+                .connect_with(options.clone())
+        };
+        let pool = match main().await {
+            Ok(pool) => pool,
+            // 3D000 invalid_catalog_name: the database does not exist yet; a first start
+            // creates it, as the SQLite backend creates its file.
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("3D000") => {
+                create_database(&options).await?;
+                main().await?
+            }
+            Err(e) => return Err(e.into()),
+        };
         let fast = PgPoolOptions::new()
             .max_connections(MAX_FAST_CONNECTIONS)
             .acquire_timeout(Duration::from_secs(5))
@@ -54,6 +66,32 @@ impl PgStore {
     /// The pool for the token endpoint's inserts.
     fn fast_pool(&self) -> &PgPool {
         &self.fast
+    }
+}
+
+/// Creates the database `options` names, through the `postgres` maintenance database. A
+/// concurrent creation by another process (42P04 duplicate_database) is fine.
+async fn create_database(options: &PgConnectOptions) -> Result<(), StoreError> {
+    let name = options.get_database().unwrap_or_default().to_owned();
+    // Only plain identifiers: the name goes into SQL and cannot be a bind parameter.
+    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        return Err(StoreError::InvalidUrl(
+            "the Postgres database does not exist, and its name is not a plain identifier to create it"
+                .to_owned(),
+        ));
+    }
+    let mut admin = PgConnection::connect_with(&options.clone().database("postgres")).await?;
+    let sql = format!("CREATE DATABASE \"{name}\"");
+    match sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        .execute(&mut admin)
+        .await
+    {
+        Ok(_) => {
+            tracing::info!(database = %name, "created Postgres database");
+            Ok(())
+        }
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P04") => Ok(()),
+        Err(e) => Err(e.into()),
     }
 }
 

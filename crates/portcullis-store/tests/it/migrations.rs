@@ -81,3 +81,27 @@ async fn an_sqlite_database_migrated_by_a_newer_release_still_opens() {
         .expect("rolling upgrade: an older binary must still start");
     store.ping().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_missing_postgres_database_is_created_on_first_start() {
+    let name = format!("portcullis_test_new_{}", uuid::Uuid::new_v4().simple());
+    let url = format!("{}/{name}", portcullis_store::testing::postgres_admin_url());
+    let store = portcullis_store::open(&url)
+        .await
+        .expect("created on first start");
+    store.migrate().await.unwrap();
+    store.ping().await.unwrap();
+    drop(store);
+    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&format!(
+        "{}/postgres",
+        portcullis_store::testing::postgres_admin_url()
+    ))
+    .await
+    .unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE {name} WITH (FORCE)"
+    )))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+}
