@@ -6,6 +6,7 @@
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -142,8 +143,8 @@ pub enum SubjectMatch {
 /// Where the client's public keys come from.
 #[derive(Clone, Debug, PartialEq)]
 pub enum KeySource {
-    /// Registered by value.
-    Jwks(Vec<Map<String, Value>>),
+    /// Signing keys registered by value (`use` absent or `sig`), shared.
+    Jwks(Arc<Vec<Map<String, Value>>>),
     /// Fetched from the client's URI.
     JwksUri(String),
     /// No keys (possible for `tls_client_auth`).
@@ -266,7 +267,19 @@ impl Client {
         // R165: keys by value or by reference, never both.
         let keys = match (&metadata.jwks, &metadata.jwks_uri) {
             (Some(_), Some(_)) => return Err(bad("jwks and jwks_uri are mutually exclusive")),
-            (Some(jwks), None) => KeySource::Jwks(validate_jwks(jwks)?),
+            // Kept as the signing keys only, shared: they verify assertions, request objects and
+            // self-signed certificates on every request, and are not rebuilt for each.
+            (Some(jwks), None) => {
+                let signing = validate_jwks(jwks)?
+                    .into_iter()
+                    .filter(|k| {
+                        k.get("use")
+                            .and_then(Value::as_str)
+                            .is_none_or(|u| u == "sig")
+                    })
+                    .collect();
+                KeySource::Jwks(Arc::new(signing))
+            }
             (None, Some(uri)) => {
                 https_uri(uri, "jwks_uri must be an https URL")?;
                 KeySource::JwksUri(uri.clone())

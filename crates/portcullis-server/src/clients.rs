@@ -193,9 +193,7 @@ impl Clients {
     pub async fn keys(&self, client: &Client, unknown_kid: bool) -> Result<Keys, OAuthError> {
         match &client.keys {
             // Only signing keys verify signatures, whether registered by value or by reference.
-            KeySource::Jwks(keys) => Ok(Arc::new(
-                keys.iter().filter(|k| k.get("use").and_then(|u| u.as_str()).is_none_or(|u| u == "sig")).cloned().collect(),
-            )),
+            KeySource::Jwks(keys) => Ok(Arc::clone(keys)),
             KeySource::JwksUri(uri) => self.fetcher.keys(uri, unknown_kid).await.map_err(|e| {
                 tracing::warn!(client_id = %client.client_id, error = %e, "client keys could not be fetched");
                 OAuthError::new(ErrorCode::InvalidClient, "the client's keys could not be retrieved")
