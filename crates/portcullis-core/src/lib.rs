@@ -21,22 +21,27 @@
 //! - [`request_object`]: signed request objects (JAR, RFC 9101) at the PAR endpoint.
 //! - [`authorize`]: the authorization request, validated at PAR and stored for the
 //!   authorization endpoint.
-//! - [`token`]: access token binding, claims and responses.
+//! - [`interaction`]: the authorization endpoint after PAR: the pushed request's owner and
+//!   lifetime, then sign-in, consent or the code.
+//! - [`code`]: redeeming an authorization code at the token endpoint.
+//! - [`token`]: access token binding, claims and responses, signed introspection claims.
 //! - [`id_token`]: ID token claims (OIDC Core).
 //! - [`jarm`]: JWT-secured authorization responses (JARM).
-//! - [`login`]: throttling of failed logins.
+//! - [`login`]: throttling of failed logins and how long a failure counts.
 //! - [`registration`]: dynamic client registration and its management (RFC 7591, RFC 7592):
 //!   software statements, initial access token policies, the client information response.
 
 pub mod authorize;
 pub mod client;
 pub mod client_auth;
+pub mod code;
 pub mod discovery;
 pub mod dn;
 pub mod dpop;
 pub mod error;
 pub mod hash;
 pub mod id_token;
+pub mod interaction;
 pub mod jarm;
 pub mod jose;
 pub mod keys;

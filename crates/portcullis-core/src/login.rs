@@ -16,6 +16,18 @@ pub const FREE_FAILURES: u32 = 5;
 /// The longest wait between attempts, in seconds.
 pub const MAX_DELAY_SECS: i64 = 300;
 
+/// Failures older than this no longer count, in seconds.
+pub const FAILURE_MEMORY_SECS: i64 = 15 * 60;
+
+/// The failures that still count at `now`: `count` failures the last of which was at `last`
+/// count only within [`FAILURE_MEMORY_SECS`]; returns the count and the time to wait from.
+pub fn recent(count: u32, last: Option<Timestamp>, now: Timestamp) -> (u32, Timestamp) {
+    match last {
+        Some(last) if now.unix() - last.unix() < FAILURE_MEMORY_SECS => (count, last),
+        _ => (0, now),
+    }
+}
+
 /// Seconds to wait after the last failure before the next attempt is checked: 0 for the first
 /// [`FREE_FAILURES`] failures, then `2^(recent_failures - FREE_FAILURES)`, capped at
 /// [`MAX_DELAY_SECS`].
@@ -43,6 +55,15 @@ mod tests {
     use super::*;
 
     const T: Timestamp = Timestamp::from_unix(1_800_000_000);
+
+    #[test]
+    fn login_failures_are_forgotten_after_the_memory_window() {
+        assert_eq!(recent(7, None, T), (0, T));
+        let last = T.plus(-(FAILURE_MEMORY_SECS - 1));
+        assert_eq!(recent(7, Some(last), T), (7, last));
+        let old = T.plus(-FAILURE_MEMORY_SECS);
+        assert_eq!(recent(7, Some(old), T), (0, T));
+    }
 
     #[test]
     fn login_the_first_failures_cost_nothing() {

@@ -145,6 +145,23 @@ impl Grant {
     }
 }
 
+/// R154: the claims of a signed introspection response (RFC 9701 §5): the issuer, the
+/// calling resource server as audience, the time, and the members of an active or inactive
+/// token under `token_introspection`.
+pub fn signed_introspection(
+    issuer: &str,
+    audience: &str,
+    now: Timestamp,
+    members: Map<String, Value>,
+) -> Map<String, Value> {
+    let mut claims = Map::new();
+    claims.insert("iss".into(), json!(issuer));
+    claims.insert("aud".into(), json!(audience));
+    claims.insert("iat".into(), json!(now.unix()));
+    claims.insert("token_introspection".into(), Value::Object(members));
+    claims
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -172,6 +189,27 @@ mod tests {
             },
         )
         .unwrap()
+    }
+
+    #[test]
+    fn r154_signed_introspection_names_issuer_audience_and_time() {
+        let mut members = Map::new();
+        members.insert("active".into(), json!(false));
+        let claims = signed_introspection(
+            "https://as.example",
+            "rs1",
+            Timestamp::from_unix(1_800_000_000),
+            members,
+        );
+        assert_eq!(
+            Value::Object(claims),
+            json!({
+                "iss": "https://as.example",
+                "aud": "rs1",
+                "iat": 1_800_000_000,
+                "token_introspection": { "active": false },
+            })
+        );
     }
 
     #[test]
