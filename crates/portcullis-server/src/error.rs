@@ -1,6 +1,9 @@
-//! OAuth errors to HTTP, in one place per endpoint family (STYLE convention 2).
+//! Errors to HTTP, in one place per endpoint family (STYLE convention 2).
 //!
-//! Handlers return [`OAuthError`] values; only this module decides status codes and headers.
+//! Handlers return these types; only this module decides status codes and headers:
+//! [`TokenError`] and [`RegistrationError`] for the JSON endpoints, [`BearerError`] for protected
+//! resources, [`PageError`] for the pages of the authorization flow and the account page (HTML,
+//! never a redirect: R52), [`AdminError`] for the admin UI.
 //! The token-style family (token, PAR, introspection, revocation, registration and every JSON
 //! endpoint) answers with a JSON body `{"error", "error_description"}`, `Cache-Control: no-store`,
 //! and for `invalid_client` 401 with `WWW-Authenticate` when the client tried the `Authorization`
@@ -11,6 +14,9 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use portcullis_core::{ErrorCode, OAuthError};
 use serde_json::json;
+
+use crate::pages::admin::{ErrorPage as AdminErrorPage, Nav};
+use crate::pages::{BRAND, render_admin};
 
 /// The `DPoP-Nonce` response header (RFC 9449 §8).
 pub const DPOP_NONCE: header::HeaderName = header::HeaderName::from_static("dpop-nonce");
@@ -88,6 +94,12 @@ impl IntoResponse for RegistrationError {
     }
 }
 
+/// An internal failure that must not reveal its cause.
+pub(crate) fn unavailable(what: &str, e: &dyn std::fmt::Display) -> OAuthError {
+    tracing::error!(error = %e, "{what}");
+    OAuthError::new(ErrorCode::ServerError, "internal error")
+}
+
 /// The generic answer to an internal failure: no detail leaves the server.
 pub fn server_error() -> Response {
     TokenError::from(OAuthError::new(ErrorCode::ServerError, "internal error")).into_response()
@@ -148,5 +160,161 @@ impl IntoResponse for BearerError {
             headers.insert(DPOP_NONCE, nonce);
         }
         response
+    }
+}
+
+/// A failure on a browser page of the authorization flow or the account page: an HTML error page
+/// that reveals nothing internal and never redirects (R52). Its status follows from its code.
+#[derive(Clone, Copy, Debug)]
+pub struct PageError {
+    /// The protocol error, shown as the page's reference.
+    pub code: ErrorCode,
+    /// What the person reads: what happened and what to do.
+    pub message: &'static str,
+}
+
+impl PageError {
+    /// A page error with `code` and `message`.
+    pub const fn new(code: ErrorCode, message: &'static str) -> Self {
+        Self { code, message }
+    }
+
+    /// An internal failure.
+    pub const fn internal() -> Self {
+        Self::new(
+            ErrorCode::ServerError,
+            "Something went wrong on our side. Please try again.",
+        )
+    }
+
+    /// The database (or another dependency) is unreachable.
+    pub const fn unavailable() -> Self {
+        Self::new(ErrorCode::TemporarilyUnavailable, "Please try again later.")
+    }
+
+    /// A form without a valid CSRF token (R62): nothing was changed.
+    pub const fn csrf() -> Self {
+        Self::new(
+            ErrorCode::AccessDenied,
+            "This form has expired or did not come from this site. Go back and try again.",
+        )
+    }
+
+    /// The HTTP status of this error.
+    pub fn status(&self) -> StatusCode {
+        match self.code {
+            ErrorCode::LoginRequired => StatusCode::UNAUTHORIZED,
+            ErrorCode::AccessDenied => StatusCode::FORBIDDEN,
+            ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        crate::pages::error(
+            self.status(),
+            "This request cannot be completed",
+            self.message,
+            self.code.as_str(),
+        )
+    }
+}
+
+/// A failure in the admin UI: an admin error page, with the navigation bar when someone is
+/// signed in. Its status follows from its kind.
+pub(crate) struct AdminError {
+    /// What went wrong.
+    pub(crate) kind: AdminErrorKind,
+    /// The navigation bar of the signed-in administrator, if any.
+    pub(crate) nav: Option<Nav>,
+}
+
+impl std::fmt::Debug for AdminError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The navigation bar carries the session's CSRF token: never printed.
+        f.debug_struct("AdminError")
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What went wrong in the admin UI.
+#[derive(Debug)]
+pub(crate) enum AdminErrorKind {
+    /// The form did not carry the session's CSRF token: nothing was changed.
+    Csrf,
+    /// An action failed inside the server.
+    Failure,
+    /// The signed-in user (named) is not an administrator.
+    NotAdmin(String),
+    /// No such page (also every admin page when the admin UI is disabled).
+    NotFound,
+    /// No such object: the title and the message.
+    Unknown(&'static str, &'static str),
+    /// The database is unreachable.
+    Unavailable,
+}
+
+impl AdminError {
+    /// An error of `kind` without the navigation bar.
+    pub(crate) fn new(kind: AdminErrorKind) -> Self {
+        Self { kind, nav: None }
+    }
+
+    /// The same error with the navigation bar of a signed-in administrator.
+    pub(crate) fn with_nav(mut self, nav: Option<Nav>) -> Self {
+        self.nav = nav;
+        self
+    }
+
+    /// The HTTP status of this error.
+    pub(crate) fn status(&self) -> StatusCode {
+        match self.kind {
+            AdminErrorKind::Csrf | AdminErrorKind::NotAdmin(_) => StatusCode::FORBIDDEN,
+            AdminErrorKind::Failure => StatusCode::INTERNAL_SERVER_ERROR,
+            AdminErrorKind::NotFound | AdminErrorKind::Unknown(..) => StatusCode::NOT_FOUND,
+            AdminErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}
+
+impl IntoResponse for AdminError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let (title, message) = match self.kind {
+            AdminErrorKind::Csrf => (
+                "This form has expired".to_owned(),
+                "The form did not carry this session's security token, so nothing was changed. Go back, reload the page and try again.".to_owned(),
+            ),
+            AdminErrorKind::Failure => (
+                "Something went wrong".to_owned(),
+                "The action could not be completed. Nothing secret was revealed; the server log has the details.".to_owned(),
+            ),
+            AdminErrorKind::NotAdmin(username) => (
+                "Administrators only".to_owned(),
+                format!(
+                    "You are signed in as {username}, which is not an administrator account. Ask an administrator if you need access."
+                ),
+            ),
+            AdminErrorKind::NotFound => ("Not found".to_owned(), "There is nothing here.".to_owned()),
+            AdminErrorKind::Unknown(title, message) => (title.to_owned(), message.to_owned()),
+            AdminErrorKind::Unavailable => (
+                "Unavailable".to_owned(),
+                "The admin UI cannot reach its database right now. Please try again.".to_owned(),
+            ),
+        };
+        render_admin(
+            status,
+            &AdminErrorPage {
+                brand: BRAND,
+                nav: self.nav,
+                notice: None,
+                title,
+                message,
+            },
+        )
     }
 }

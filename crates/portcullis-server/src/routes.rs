@@ -4,14 +4,18 @@
 //! the routes below and nothing is advertised that is not routed here.
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use portcullis_core::discovery::Endpoint;
 
-use crate::endpoints::admin::{activity, audit, clients, keys, session, tokens, users};
+use crate::config::Config;
+use crate::endpoints::admin::{
+    activity, audit, clients, initial_access_tokens, keys, signin, users,
+};
 use crate::endpoints::{
     account, authorize, consent, discovery, health, introspect, jwks, login, par, register, revoke,
     token, userinfo,
 };
+use crate::error::{AdminError, AdminErrorKind};
 use crate::pages;
 use crate::state::AppState;
 
@@ -29,9 +33,11 @@ pub const ENDPOINTS: &[Endpoint] = &[
 /// Grant types the token endpoint accepts.
 pub const GRANT_TYPES: &[&str] = &["authorization_code", "refresh_token", "client_credentials"];
 
-/// Every route of the server.
-pub fn routes() -> Router<AppState> {
-    Router::new()
+/// Every route of the server. Registration (`/register`) and the admin UI (`/admin`) are
+/// mounted only when the configuration enables them; a disabled admin UI answers its usual
+/// "not found" page at every path under `/admin`.
+pub fn routes(config: &Config) -> Router<AppState> {
+    let router = Router::new()
         .route("/.well-known/openid-configuration", get(discovery::get))
         .route(
             "/.well-known/oauth-authorization-server",
@@ -49,6 +55,26 @@ pub fn routes() -> Router<AppState> {
         .route("/userinfo", get(userinfo::handle).post(userinfo::handle))
         .route("/introspect", post(introspect::post))
         .route("/revoke", post(revoke::post))
+        .route("/healthz", get(health::live))
+        .route("/readyz", get(health::ready))
+        .route("/static/portcullis.css", get(pages::stylesheet));
+    let router = if config.registration.enabled {
+        router.merge(registration())
+    } else {
+        router
+    };
+    if config.admin.enabled {
+        router.merge(admin())
+    } else {
+        router
+            .route("/admin", any(admin_not_found))
+            .route("/admin/{*path}", any(admin_not_found))
+    }
+}
+
+/// Dynamic client registration (RFC 7591) and client configuration (RFC 7592).
+fn registration() -> Router<AppState> {
+    Router::new()
         .route("/register", post(register::post))
         .route(
             "/register/{client_id}",
@@ -56,9 +82,14 @@ pub fn routes() -> Router<AppState> {
                 .put(register::put)
                 .delete(register::delete),
         )
-        .route("/admin", get(session::home))
-        .route("/admin/login", get(session::get).post(session::post))
-        .route("/admin/logout", post(session::logout))
+}
+
+/// The admin UI.
+fn admin() -> Router<AppState> {
+    Router::new()
+        .route("/admin", get(signin::home))
+        .route("/admin/login", get(signin::get).post(signin::post))
+        .route("/admin/logout", post(signin::logout))
         .route("/admin/clients", get(clients::list).post(clients::create))
         .route("/admin/clients/new", get(clients::new))
         .route(
@@ -79,11 +110,11 @@ pub fn routes() -> Router<AppState> {
         )
         .route(
             "/admin/initial-access-tokens",
-            get(tokens::list).post(tokens::issue),
+            get(initial_access_tokens::list).post(initial_access_tokens::issue),
         )
         .route(
             "/admin/initial-access-tokens/{id}/revoke",
-            post(tokens::revoke),
+            post(initial_access_tokens::revoke),
         )
         .route("/admin/keys", get(keys::get))
         .route("/admin/keys/rotate", post(keys::rotate))
@@ -95,7 +126,9 @@ pub fn routes() -> Router<AppState> {
             post(users::reset_password),
         )
         .route("/admin/audit", get(audit::get))
-        .route("/healthz", get(health::live))
-        .route("/readyz", get(health::ready))
-        .route("/static/portcullis.css", get(pages::stylesheet))
+}
+
+/// Every path under `/admin` while the admin UI is disabled.
+async fn admin_not_found() -> AdminError {
+    AdminError::new(AdminErrorKind::NotFound)
 }

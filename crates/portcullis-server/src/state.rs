@@ -7,11 +7,10 @@ use portcullis_core::dpop::NonceKey;
 use portcullis_core::registration::Directory;
 use portcullis_store::Store;
 
-use crate::client_auth::TrustAnchors;
-use crate::clients::Clients;
-use crate::clock::Clock;
+use crate::clients::registry::Clients;
 use crate::config::Config;
-use crate::keys::KeyRing;
+use crate::setup::clock::Clock;
+use crate::setup::keys::KeyRing;
 
 /// Shared application state, cheap to clone.
 #[derive(Clone, Debug)]
@@ -28,8 +27,6 @@ pub struct AppState {
     pub discovery: Bytes,
     /// Registered clients (cached) and their keys.
     pub clients: Arc<Clients>,
-    /// CAs trusted for `tls_client_auth`.
-    pub trust_anchors: Arc<TrustAnchors>,
     /// Issues and checks DPoP nonces; derived from the KEK, so shared by all processes.
     pub dpop_nonces: Arc<NonceKey>,
     /// The mTLS listener's base URL (computed once).

@@ -13,16 +13,18 @@ use axum::response::{IntoResponse, Response};
 use portcullis_core::authorize::{AuthorizationRequest, ResponseMode};
 use portcullis_core::client::Client;
 use portcullis_core::hash::TokenHash;
+use portcullis_core::interaction::{self, SignedIn, Step};
 use portcullis_core::jose::Alg;
 use portcullis_core::scope::Scope;
 use portcullis_core::{ErrorCode, OAuthError, jarm};
 use portcullis_store::flow::{CodeRecord, ConsentRecord, GrantRecord};
 use url::form_urlencoded;
 
+use crate::browser::session::{self, CSRF_COOKIE, Session};
+use crate::error::PageError;
 use crate::pages::{self, BRAND, ConsentPage, LoginPage, ScopeLine};
-use crate::session::{self, CSRF_COOKIE, Session};
+use crate::secret::random_b64url;
 use crate::state::AppState;
-use crate::tokens::random_b64url;
 
 /// A pushed request that is being authorized: the client, the validated request, and the
 /// request_uri it was pushed under.
@@ -32,62 +34,37 @@ pub(crate) struct Pending {
     pub(crate) request_uri: String,
 }
 
-/// An internal failure on a page: an HTML page that reveals nothing.
-fn internal_error_page() -> Response {
-    page_error(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "Something went wrong on our side. Please try again.",
-        ErrorCode::ServerError,
-    )
-}
-
-fn page_error(status: StatusCode, message: &str, code: ErrorCode) -> Response {
-    pages::error(
-        status,
-        "This request cannot be completed",
-        message,
-        code.as_str(),
-    )
-}
-
-/// Finds the pending request for `client_id` and `request_uri`, or renders the error page.
+/// Finds the pending request for `client_id` and `request_uri`, or the error page.
 pub(crate) async fn load(
     state: &AppState,
     client_id: Option<&str>,
     request_uri: Option<&str>,
-) -> Result<Pending, Response> {
+) -> Result<Pending, PageError> {
     // R52: an unknown client gets a page, never a redirect.
     let Some(client_id) = client_id else {
-        return Err(page_error(
-            StatusCode::BAD_REQUEST,
-            "The request names no application.",
+        return Err(PageError::new(
             ErrorCode::InvalidRequest,
+            "The request names no application.",
         ));
     };
     let client = match state.clients.get(client_id).await {
         Ok(Some(client)) => client,
         Ok(None) => {
-            return Err(page_error(
-                StatusCode::BAD_REQUEST,
-                "The application is not known here.",
+            return Err(PageError::new(
                 ErrorCode::InvalidClient,
+                "The application is not known here.",
             ));
         }
         Err(e) => {
             tracing::error!(error = %e, "client lookup failed");
-            return Err(page_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Please try again later.",
-                ErrorCode::TemporarilyUnavailable,
-            ));
+            return Err(PageError::unavailable());
         }
     };
     // R44: only pushed requests.
     let Some(request_uri) = request_uri else {
-        return Err(page_error(
-            StatusCode::BAD_REQUEST,
-            "Authorization requests must be pushed first (PAR).",
+        return Err(PageError::new(
             ErrorCode::InvalidRequest,
+            "Authorization requests must be pushed first (PAR).",
         ));
     };
     let pushed = match state
@@ -98,26 +75,27 @@ pub(crate) async fn load(
         Ok(pushed) => pushed,
         Err(e) => {
             tracing::error!(error = %e, "pushed request lookup failed");
-            return Err(page_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Please try again later.",
-                ErrorCode::TemporarilyUnavailable,
-            ));
+            return Err(PageError::unavailable());
         }
     };
     // R46, R47, R48: issued to this client, unexpired, unused.
-    let Some(pushed) =
-        pushed.filter(|p| p.client_id == client.client_id && state.clock.now() < p.expires_at)
-    else {
-        return Err(page_error(
-            StatusCode::BAD_REQUEST,
-            "This sign-in link has expired or was already used. Go back to the application and start again.",
+    let Some(pushed) = pushed.filter(|p| {
+        interaction::pushed_request_usable(
+            &p.client_id,
+            p.expires_at,
+            &client.client_id,
+            state.clock.now(),
+        )
+        .is_ok()
+    }) else {
+        return Err(PageError::new(
             ErrorCode::InvalidRequestUri,
+            "This sign-in link has expired or was already used. Go back to the application and start again.",
         ));
     };
     let request: AuthorizationRequest = serde_json::from_str(&pushed.request).map_err(|e| {
         tracing::error!(error = %e, "stored pushed request does not parse");
-        internal_error_page()
+        PageError::internal()
     })?;
     Ok(Pending {
         client,
@@ -133,64 +111,38 @@ pub(crate) async fn proceed(
     pending: Pending,
     session: Option<Session>,
     fresh_login: bool,
-) -> Response {
+) -> Result<Response, PageError> {
     let now = state.clock.now();
-    let request = &pending.request;
-    // R59: prompt=login and max_age force a new sign-in.
-    let needs_login = match &session {
-        None => true,
-        Some(s) => {
-            !fresh_login
-                && (request.prompts("login")
-                    || request
-                        .max_age
-                        .is_some_and(|max| now.unix() - s.record.auth_time.unix() > max))
-        }
+    let remembered = match &session {
+        None => None,
+        Some(session) => match state
+            .store
+            .consent(&session.user.user_id, &pending.client.client_id)
+            .await
+        {
+            Ok(consent) => consent.and_then(|c| Scope::parse(&c.scope)),
+            Err(e) => {
+                tracing::error!(error = %e, "consent lookup failed");
+                return Err(PageError::unavailable());
+            }
+        },
     };
-    if needs_login {
-        if request.prompts("none") {
-            return redirect_error(
-                state,
-                &pending,
-                OAuthError::new(ErrorCode::LoginRequired, "the user is not signed in"),
-            )
-            .await;
-        }
-        return login_page(&pending, None, "", StatusCode::OK);
+    let signed_in = session.as_ref().map(|s| SignedIn {
+        auth_time: s.record.auth_time,
+        fresh: fresh_login,
+    });
+    // R59: sign-in, consent or the code; prompt=none errors go back to the client.
+    let step = match interaction::next_step(&pending.request, signed_in, remembered.as_ref(), now) {
+        Ok(step) => step,
+        Err(e) => return redirect_error(state, &pending, e).await,
+    };
+    match (step, session) {
+        (Step::Login, _) => login_page(&pending, None, "", StatusCode::OK),
+        (Step::Consent, Some(session)) => Ok(consent_page(state, &pending, &session)),
+        (Step::Issue, Some(session)) => issue(state, &pending, &session).await,
+        // next_step asks for a sign-in whenever nobody is signed in.
+        (_, None) => Err(PageError::internal()),
     }
-    let Some(session) = session else {
-        return internal_error_page();
-    };
-    let scope = request.scope();
-    let remembered = match state
-        .store
-        .consent(&session.user.user_id, &pending.client.client_id)
-        .await
-    {
-        Ok(consent) => consent
-            .and_then(|c| Scope::parse(&c.scope))
-            .is_some_and(|granted| scope.is_subset(&granted)),
-        Err(e) => {
-            tracing::error!(error = %e, "consent lookup failed");
-            return page_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Please try again later.",
-                ErrorCode::TemporarilyUnavailable,
-            );
-        }
-    };
-    if request.prompts("consent") || !remembered {
-        if request.prompts("none") {
-            return redirect_error(
-                state,
-                &pending,
-                OAuthError::new(ErrorCode::ConsentRequired, "the user has not consented"),
-            )
-            .await;
-        }
-        return consent_page(state, &pending, &session);
-    }
-    issue(state, &pending, &session).await
 }
 
 /// The sign-in page of a pending request, with a fresh double-submit CSRF cookie. Signing in
@@ -200,11 +152,9 @@ pub(crate) fn login_page(
     error: Option<&str>,
     username: &str,
     status: StatusCode,
-) -> Response {
+) -> Result<Response, PageError> {
     let (client, request_uri) = (&pending.client, pending.request_uri.as_str());
-    let Ok(csrf) = random_b64url(32) else {
-        return internal_error_page();
-    };
+    let csrf = random_b64url(32).map_err(|_| PageError::internal())?;
     let client_name = client
         .metadata
         .client_name
@@ -220,7 +170,10 @@ pub(crate) fn login_page(
         username,
     };
     let target = pages::origin(&pending.request.redirect_uri);
-    with_csrf_cookie(pages::render(status, &page, target.as_deref()), &csrf)
+    Ok(with_csrf_cookie(
+        pages::render(status, &page, target.as_deref()),
+        &csrf,
+    ))
 }
 
 /// The sign-in page outside a flow (for the account page).
@@ -228,10 +181,8 @@ pub(crate) fn plain_login_page(
     error: Option<&str>,
     username: &str,
     status: StatusCode,
-) -> Response {
-    let Ok(csrf) = random_b64url(32) else {
-        return internal_error_page();
-    };
+) -> Result<Response, PageError> {
+    let csrf = random_b64url(32).map_err(|_| PageError::internal())?;
     let page = LoginPage {
         brand: BRAND,
         client_name: None,
@@ -241,7 +192,7 @@ pub(crate) fn plain_login_page(
         request_uri: "",
         username,
     };
-    with_csrf_cookie(pages::render(status, &page, None), &csrf)
+    Ok(with_csrf_cookie(pages::render(status, &page, None), &csrf))
 }
 
 fn with_csrf_cookie(mut response: Response, csrf: &str) -> Response {
@@ -297,7 +248,11 @@ fn consent_page(state: &AppState, pending: &Pending, session: &Session) -> Respo
 }
 
 /// Uses up the pushed request and issues a code for it (R53), then redirects to the client.
-pub(crate) async fn issue(state: &AppState, pending: &Pending, session: &Session) -> Response {
+pub(crate) async fn issue(
+    state: &AppState,
+    pending: &Pending,
+    session: &Session,
+) -> Result<Response, PageError> {
     let now = state.clock.now();
     let request = &pending.request;
     // R48: the request_uri is used up now, at the moment of authorization, by one atomic take.
@@ -309,19 +264,18 @@ pub(crate) async fn issue(state: &AppState, pending: &Pending, session: &Session
     {
         Ok(Some(_)) => {}
         Ok(None) => {
-            return page_error(
-                StatusCode::BAD_REQUEST,
-                "This sign-in link has expired or was already used.",
+            return Err(PageError::new(
                 ErrorCode::InvalidRequestUri,
-            );
+                "This sign-in link has expired or was already used.",
+            ));
         }
         Err(e) => {
             tracing::error!(error = %e, "taking the pushed request failed");
-            return internal_error_page();
+            return Err(PageError::internal());
         }
     }
     let (Ok(code), Ok(grant_id)) = (random_b64url(32), random_b64url(16)) else {
-        return internal_error_page();
+        return Err(PageError::internal());
     };
     let scope = request.scope().to_string();
     let grant = GrantRecord {
@@ -365,7 +319,7 @@ pub(crate) async fn issue(state: &AppState, pending: &Pending, session: &Session
     };
     if let Err(e) = state.store.issue_code(&grant, &code_record, &consent).await {
         tracing::error!(error = %e, "issuing a code failed");
-        return internal_error_page();
+        return Err(PageError::internal());
     }
     tracing::info!(client_id = %pending.client.client_id, "authorization code issued");
     redirect(state, pending, &[("code", code.as_str())]).await
@@ -376,7 +330,7 @@ pub(crate) async fn redirect_error(
     state: &AppState,
     pending: &Pending,
     error: OAuthError,
-) -> Response {
+) -> Result<Response, PageError> {
     redirect(
         state,
         pending,
@@ -390,7 +344,11 @@ pub(crate) async fn redirect_error(
 
 /// 303 to the pushed redirect URI with `params`, `state` (if sent) and `iss` in the query
 /// (R50, R51; RFC 9207), or one JARM `response` parameter (R140–R142).
-async fn redirect(state: &AppState, pending: &Pending, params: &[(&str, &str)]) -> Response {
+async fn redirect(
+    state: &AppState,
+    pending: &Pending,
+    params: &[(&str, &str)],
+) -> Result<Response, PageError> {
     let request = &pending.request;
     let issuer = state.config.issuer.as_str();
     let mut all: Vec<(&str, &str)> = params.to_vec();
@@ -412,7 +370,7 @@ async fn redirect(state: &AppState, pending: &Pending, params: &[(&str, &str)]) 
             let now = state.clock.now();
             let Some(key) = state.keys.signing_key(alg, now) else {
                 tracing::error!(%alg, "no server key for the client's JARM algorithm");
-                return internal_error_page();
+                return Err(PageError::internal());
             };
             match key.sign(
                 "JWT",
@@ -423,7 +381,7 @@ async fn redirect(state: &AppState, pending: &Pending, params: &[(&str, &str)]) 
                     .finish(),
                 Err(e) => {
                     tracing::error!(error = %e, "signing a JARM response failed");
-                    return internal_error_page();
+                    return Err(PageError::internal());
                 }
             }
         }
@@ -432,42 +390,10 @@ async fn redirect(state: &AppState, pending: &Pending, params: &[(&str, &str)]) 
     let uri = &request.redirect_uri;
     let separator = if uri.contains('?') { '&' } else { '?' };
     let location = format!("{uri}{separator}{query}");
+    let location = HeaderValue::from_str(&location).map_err(|_| PageError::internal())?;
     let mut response = StatusCode::SEE_OTHER.into_response();
-    match HeaderValue::from_str(&location) {
-        Ok(value) => {
-            response.headers_mut().insert(header::LOCATION, value);
-            response
-                .headers_mut()
-                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            response
-        }
-        Err(_) => internal_error_page(),
-    }
-}
-
-/// The form fields that continue a flow after a page.
-pub(crate) fn continuation(params: &crate::extract::Params) -> (Option<&str>, Option<&str>) {
-    (params.get("client_id"), params.get("request_uri"))
-}
-
-/// Checks a page form's CSRF token against `expected` (R62).
-pub(crate) fn csrf_ok(params: &crate::extract::Params, expected: Option<&str>) -> bool {
-    let (Some(sent), Some(expected)) = (params.get("csrf_token"), expected) else {
-        return false;
-    };
-    session::same_secret(sent, expected)
-}
-
-/// The refusal of a form without a valid CSRF token: no code, no state change.
-pub(crate) fn csrf_refused() -> Response {
-    page_error(
-        StatusCode::FORBIDDEN,
-        "This form has expired or did not come from this site. Go back and try again.",
-        ErrorCode::AccessDenied,
-    )
-}
-
-/// A page error for the endpoints of the flow.
-pub(crate) fn error_page(status: StatusCode, message: &str, code: ErrorCode) -> Response {
-    page_error(status, message, code)
+    let headers = response.headers_mut();
+    headers.insert(header::LOCATION, location);
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
 }

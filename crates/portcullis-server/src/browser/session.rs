@@ -10,8 +10,8 @@ use portcullis_core::Timestamp;
 use portcullis_core::hash::TokenHash;
 use portcullis_store::flow::{SessionRecord, UserRecord};
 
+use crate::secret::{random_b64url, same_secret};
 use crate::state::AppState;
-use crate::tokens::random_b64url;
 
 /// The session cookie.
 pub(crate) const SESSION_COOKIE: &str = "__Host-portcullis-session";
@@ -45,9 +45,14 @@ pub(crate) fn set_cookie(name: &str, value: &str, max_age: i64) -> Option<Header
     .ok()
 }
 
-/// Constant-time equality of two secrets.
-pub(crate) fn same_secret(a: &str, b: &str) -> bool {
-    aws_lc_rs::constant_time::verify_slices_are_equal(a.as_bytes(), b.as_bytes()).is_ok()
+/// R62: whether a form's CSRF token `sent` is the `expected` one (the session's, or the
+/// sign-in form's double-submit cookie), compared in constant time; nothing is expected of a
+/// form that has neither.
+pub(crate) fn csrf_holds(sent: Option<&str>, expected: Option<&str>) -> bool {
+    match (sent, expected) {
+        (Some(sent), Some(expected)) => same_secret(sent, expected),
+        _ => false,
+    }
 }
 
 /// The request's live session, if any: known, unexpired, and its user enabled.

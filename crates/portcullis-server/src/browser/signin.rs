@@ -2,19 +2,16 @@
 //! (`/admin/login`) and the admin UI's re-authentication before destructive actions.
 //!
 //! Failures count per account and per address and are forgotten after
-//! [`FAILURE_MEMORY_SECS`]; `portcullis_core::login::allowed` decides whether the next attempt
+//! `portcullis_core::login::FAILURE_MEMORY_SECS`; `portcullis_core::login::allowed` decides whether the next attempt
 //! may be checked at all, which slows guessing without locking anyone out for good. A password
 //! is verified with argon2id on the blocking pool, and an unknown or disabled account costs the
 //! same time as a known one (no username enumeration).
 
-use portcullis_core::{Timestamp, login};
+use portcullis_core::login;
 use portcullis_store::flow::UserRecord;
 
+use crate::browser::users;
 use crate::state::AppState;
-use crate::users;
-
-/// Failures older than this no longer count.
-pub(crate) const FAILURE_MEMORY_SECS: i64 = 15 * 60;
 
 /// Why a password check did not sign anybody in.
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]
@@ -82,15 +79,11 @@ async fn check(
 ) -> Result<UserRecord, Failure> {
     let now = state.clock.now();
     // Throttling: by account and by address, with failures forgotten after a while.
-    let recent = |count: u32, last: Option<Timestamp>| match last {
-        Some(last) if now.unix() - last.unix() < FAILURE_MEMORY_SECS => (count, last),
-        _ => (0, now),
-    };
-    let (account_failures, account_last) = user
-        .as_ref()
-        .map_or((0, now), |u| recent(u.failed_logins, u.last_failed_at));
+    let (account_failures, account_last) = user.as_ref().map_or((0, now), |u| {
+        login::recent(u.failed_logins, u.last_failed_at, now)
+    });
     let (address_failures, address_last) = match state.store.address_failures(address).await {
-        Ok(Some((count, last))) => recent(count, Some(last)),
+        Ok(Some((count, last))) => login::recent(count, Some(last), now),
         _ => (0, now),
     };
     if !login::allowed(account_failures, account_last, now)
@@ -112,7 +105,7 @@ async fn check(
             .await
             .unwrap_or(false);
     if !verified {
-        let forget_before = now.plus(-FAILURE_MEMORY_SECS);
+        let forget_before = now.plus(-login::FAILURE_MEMORY_SECS);
         let known = user;
         if let Err(e) = state
             .store

@@ -12,8 +12,9 @@ use portcullis_core::{ErrorCode, OAuthError};
 use portcullis_store::{ClientRecord, Store, StoreError};
 use tokio::time::Instant;
 
-use crate::client_keys::{JwksFetcher, Keys};
+use crate::clients::jwks::{JwksFetcher, Keys};
 use crate::config::Config;
+use crate::transport::tls::TrustAnchors;
 
 struct Cached {
     /// `None`: disabled (unknown identifiers are never cached).
@@ -27,7 +28,11 @@ const MAX_CACHED: usize = 10_000;
 
 /// Registered clients with a short in-process cache.
 pub struct Clients {
-    store: Arc<dyn Store>,
+    pub(super) store: Arc<dyn Store>,
+    /// The issuer: the audience of client assertions.
+    pub(super) issuer: String,
+    /// CAs trusted for `tls_client_auth`.
+    pub(super) trust_anchors: TrustAnchors,
     policy: ClientPolicy,
     ttl: Duration,
     cache: Mutex<HashMap<String, Cached>>,
@@ -134,6 +139,8 @@ impl Clients {
     pub fn new(store: Arc<dyn Store>, config: &Config) -> anyhow::Result<Self> {
         Ok(Self {
             store,
+            issuer: config.issuer.clone(),
+            trust_anchors: TrustAnchors::load(config)?,
             policy: policy(config),
             ttl: Duration::from_secs(config.clients.cache_secs),
             cache: Mutex::default(),

@@ -6,25 +6,29 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use portcullis_core::ErrorCode;
 
-use crate::endpoints::login::see_other;
+use crate::browser::flow;
+use crate::browser::session::{self, SESSION_COOKIE};
+use crate::error::PageError;
 use crate::extract::Params;
-use crate::flow;
-use crate::pages::{self, AccountPage, BRAND, GrantLine};
-use crate::session::{self, SESSION_COOKIE};
+use crate::pages::{self, AccountPage, BRAND, GrantLine, see_other};
 use crate::state::AppState;
 
 /// GET: the account page, or the sign-in page.
-pub(crate) async fn get(State(state): State<AppState>, headers: HeaderMap) -> Response {
+pub(crate) async fn get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, PageError> {
     let Some(session) = session::current(&state, &headers).await else {
         return flow::plain_login_page(None, "", StatusCode::OK);
     };
-    let consents = match state.store.consents(&session.user.user_id).await {
-        Ok(consents) => consents,
-        Err(e) => {
+    let consents = state
+        .store
+        .consents(&session.user.user_id)
+        .await
+        .map_err(|e| {
             tracing::error!(error = %e, "consent listing failed");
-            return crate::error::server_error();
-        }
-    };
+            PageError::unavailable()
+        })?;
     let mut grants = Vec::with_capacity(consents.len());
     for consent in consents {
         let name = match state.clients.get(&consent.client_id).await {
@@ -55,7 +59,7 @@ pub(crate) async fn get(State(state): State<AppState>, headers: HeaderMap) -> Re
         grants,
         csrf_token: &session.record.csrf_token,
     };
-    pages::render(StatusCode::OK, &page, None)
+    Ok(pages::render(StatusCode::OK, &page, None))
 }
 
 /// POST /account/revoke: removes a client's access.
@@ -63,19 +67,18 @@ pub(crate) async fn revoke(
     State(state): State<AppState>,
     headers: HeaderMap,
     params: Params,
-) -> Response {
+) -> Result<Response, PageError> {
     let Some(session) = session::current(&state, &headers).await else {
         return flow::plain_login_page(None, "", StatusCode::UNAUTHORIZED);
     };
-    if !flow::csrf_ok(&params, Some(&session.record.csrf_token)) {
-        return flow::csrf_refused();
+    if !session::csrf_holds(params.get("csrf_token"), Some(&session.record.csrf_token)) {
+        return Err(PageError::csrf());
     }
     let Some(client_id) = params.get("client_id") else {
-        return flow::error_page(
-            StatusCode::BAD_REQUEST,
-            "No application was named.",
+        return Err(PageError::new(
             ErrorCode::InvalidRequest,
-        );
+            "No application was named.",
+        ));
     };
     match state
         .store
@@ -84,11 +87,11 @@ pub(crate) async fn revoke(
     {
         Ok(_) => {
             tracing::info!(user_id = %session.user.user_id, client_id, "the user removed an application's access");
-            see_other("/account")
+            Ok(see_other("/account"))
         }
         Err(e) => {
             tracing::error!(error = %e, "revoking a consent failed");
-            crate::error::server_error()
+            Err(PageError::unavailable())
         }
     }
 }
@@ -98,17 +101,17 @@ pub(crate) async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,
     params: Params,
-) -> Response {
+) -> Result<Response, PageError> {
     let Some(session) = session::current(&state, &headers).await else {
-        return see_other("/login");
+        return Ok(see_other("/login"));
     };
-    if !flow::csrf_ok(&params, Some(&session.record.csrf_token)) {
-        return flow::csrf_refused();
+    if !session::csrf_holds(params.get("csrf_token"), Some(&session.record.csrf_token)) {
+        return Err(PageError::csrf());
     }
     let _ = state.store.delete_session(&session.id_hash).await;
     let mut response = see_other("/login");
     if let Some(cookie) = session::set_cookie(SESSION_COOKIE, "", 0) {
         response.headers_mut().append(header::SET_COOKIE, cookie);
     }
-    response
+    Ok(response)
 }

@@ -5,9 +5,10 @@
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
+use portcullis_core::hash::TokenHash;
 
-use crate::flow;
-use crate::session;
+use crate::browser::{flow, session};
+use crate::error::PageError;
 use crate::state::AppState;
 
 /// GET: starts or continues the authorization of a pushed request.
@@ -15,7 +16,7 @@ pub(crate) async fn get(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
-) -> Response {
+) -> Result<Response, PageError> {
     let query = query.unwrap_or_default();
     // The first occurrence wins; repeated front-channel parameters are tolerated here (R49).
     let first = |name: &str| {
@@ -24,18 +25,14 @@ pub(crate) async fn get(
             .map(|(_, v)| v.into_owned())
     };
     let (client_id, request_uri) = (first("client_id"), first("request_uri"));
-    match flow::load(&state, client_id.as_deref(), request_uri.as_deref()).await {
-        Err(page) => page,
-        Ok(pending) => {
-            // The browser came in time: the user now has the interaction lifetime to finish.
-            let now = state.clock.now();
-            let until = now.plus(state.config.flow.interaction_lifetime_secs);
-            let hash = portcullis_core::hash::TokenHash::of(pending.request_uri.as_bytes());
-            if let Err(e) = state.store.extend_pushed_request(&hash, until, now).await {
-                tracing::error!(error = %e, "extending a pushed request failed");
-            }
-            let session = session::current(&state, &headers).await;
-            flow::proceed(&state, pending, session, false).await
-        }
+    let pending = flow::load(&state, client_id.as_deref(), request_uri.as_deref()).await?;
+    // The browser came in time: the user now has the interaction lifetime to finish.
+    let now = state.clock.now();
+    let until = now.plus(state.config.flow.interaction_lifetime_secs);
+    let hash = TokenHash::of(pending.request_uri.as_bytes());
+    if let Err(e) = state.store.extend_pushed_request(&hash, until, now).await {
+        tracing::error!(error = %e, "extending a pushed request failed");
     }
+    let session = session::current(&state, &headers).await;
+    flow::proceed(&state, pending, session, false).await
 }

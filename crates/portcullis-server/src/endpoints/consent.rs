@@ -1,14 +1,14 @@
 //! `POST /consent` (R57): the user allows or denies the pushed request.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use portcullis_core::hash::TokenHash;
 use portcullis_core::{ErrorCode, OAuthError};
 
+use crate::browser::{flow, session};
+use crate::error::PageError;
 use crate::extract::Params;
-use crate::flow;
-use crate::session;
 use crate::state::AppState;
 
 /// POST: approve issues the code; deny ends the request with `access_denied` (R51).
@@ -16,23 +16,18 @@ pub(crate) async fn post(
     State(state): State<AppState>,
     headers: HeaderMap,
     params: Params,
-) -> Response {
+) -> Result<Response, PageError> {
     let Some(session) = session::current(&state, &headers).await else {
-        return flow::error_page(
-            StatusCode::UNAUTHORIZED,
-            "Your session has ended. Go back to the application and start again.",
+        return Err(PageError::new(
             ErrorCode::LoginRequired,
-        );
+            "Your session has ended. Go back to the application and start again.",
+        ));
     };
     // R62: the session's CSRF token, or nothing happens.
-    if !flow::csrf_ok(&params, Some(&session.record.csrf_token)) {
-        return flow::csrf_refused();
+    if !session::csrf_holds(params.get("csrf_token"), Some(&session.record.csrf_token)) {
+        return Err(PageError::csrf());
     }
-    let (client_id, request_uri) = flow::continuation(&params);
-    let pending = match flow::load(&state, client_id, request_uri).await {
-        Ok(pending) => pending,
-        Err(page) => return page,
-    };
+    let pending = flow::load(&state, params.get("client_id"), params.get("request_uri")).await?;
     match params.get("decision") {
         Some("approve") => flow::issue(&state, &pending, &session).await,
         Some("deny") => {
@@ -50,10 +45,9 @@ pub(crate) async fn post(
             )
             .await
         }
-        _ => flow::error_page(
-            StatusCode::BAD_REQUEST,
-            "Choose Allow or Deny.",
+        _ => Err(PageError::new(
             ErrorCode::InvalidRequest,
-        ),
+            "Choose Allow or Deny.",
+        )),
     }
 }

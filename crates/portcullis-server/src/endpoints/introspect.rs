@@ -11,15 +11,16 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use portcullis_core::hash::TokenHash;
+use portcullis_core::token::signed_introspection;
 use portcullis_core::{ErrorCode, OAuthError};
 use serde_json::{Map, Value, json};
 
-use crate::client_auth::authenticate;
+use crate::endpoints::authenticate;
 use crate::error::TokenError;
+use crate::error::unavailable;
 use crate::extract::Params;
-use crate::peer::Peer;
 use crate::state::AppState;
-use crate::tokens::unavailable;
+use crate::transport::peer::Peer;
 
 const JWT_MEDIA_TYPE: &str = "application/token-introspection+jwt";
 
@@ -29,11 +30,8 @@ pub(crate) async fn post(
     Extension(peer): Extension<Peer>,
     headers: HeaderMap,
     params: Params,
-) -> Response {
-    match handle(&state, &peer, &headers, &params).await {
-        Ok(response) => response,
-        Err(e) => e.into_response(),
-    }
+) -> Result<Response, TokenError> {
+    handle(&state, &peer, &headers, &params).await
 }
 
 async fn handle(
@@ -72,11 +70,8 @@ async fn handle(
             .keys
             .signing_key(state.token_alg, now)
             .ok_or_else(|| unavailable("no active signing key", &state.token_alg))?;
-        let mut claims = Map::new();
-        claims.insert("iss".into(), json!(state.config.issuer));
-        claims.insert("aud".into(), json!(caller.client.client_id));
-        claims.insert("iat".into(), json!(now.unix()));
-        claims.insert("token_introspection".into(), Value::Object(members));
+        let claims =
+            signed_introspection(&state.config.issuer, &caller.client.client_id, now, members);
         let jwt = key
             .sign("token-introspection+jwt", claims)
             .map_err(|e| unavailable("signing introspection failed", &e))?;

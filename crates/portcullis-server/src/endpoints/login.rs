@@ -1,33 +1,30 @@
 //! `GET|POST /login`: the sign-in page of local users (argon2id), with CSRF protection (R62) and
 //! throttling per account and per address that slows guessing without locking anyone out for
-//! good (`crate::signin`, `portcullis_core::login`).
+//! good (`crate::browser::signin`, `portcullis_core::login`).
 
 use axum::Extension;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
 
+use crate::browser::flow;
+use crate::browser::session::{self, CSRF_COOKIE};
+use crate::browser::signin::{self, Refusal};
+use crate::error::PageError;
 use crate::extract::Params;
-use crate::flow;
-use crate::peer::Peer;
-use crate::session::{self, CSRF_COOKIE};
-use crate::signin::{self, Refusal};
+use crate::pages::see_other;
 use crate::state::AppState;
+use crate::transport::peer::Peer;
 
 /// GET: the sign-in page (outside a flow, it leads to the account page).
-pub(crate) async fn get(State(state): State<AppState>, headers: HeaderMap) -> Response {
+pub(crate) async fn get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, PageError> {
     if session::current(&state, &headers).await.is_some() {
-        return see_other("/account");
+        return Ok(see_other("/account"));
     }
     flow::plain_login_page(None, "", StatusCode::OK)
-}
-
-pub(crate) fn see_other(location: &'static str) -> Response {
-    let mut response = StatusCode::SEE_OTHER.into_response();
-    response
-        .headers_mut()
-        .insert(header::LOCATION, HeaderValue::from_static(location));
-    response
 }
 
 /// POST: checks the credentials, starts a session, continues the flow.
@@ -36,17 +33,18 @@ pub(crate) async fn post(
     Extension(peer): Extension<Peer>,
     headers: HeaderMap,
     params: Params,
-) -> Response {
+) -> Result<Response, PageError> {
     // R62: the double-submit token of the form that was served.
-    if !flow::csrf_ok(&params, session::cookie(&headers, CSRF_COOKIE)) {
-        return flow::csrf_refused();
+    if !session::csrf_holds(
+        params.get("csrf_token"),
+        session::cookie(&headers, CSRF_COOKIE),
+    ) {
+        return Err(PageError::csrf());
     }
-    let (client_id, request_uri) = flow::continuation(&params);
-    let pending = match (client_id, request_uri) {
-        (Some(_), Some(_)) => match flow::load(&state, client_id, request_uri).await {
-            Ok(pending) => Some(pending),
-            Err(page) => return page,
-        },
+    let pending = match (params.get("client_id"), params.get("request_uri")) {
+        (Some(client_id), Some(request_uri)) => {
+            Some(flow::load(&state, Some(client_id), Some(request_uri)).await?)
+        }
         _ => None,
     };
     let username = params.get("username").unwrap_or("");
@@ -75,18 +73,14 @@ pub(crate) async fn post(
             };
         }
     };
-    let Some((session, cookie)) = session::start(&state, user).await else {
-        return flow::error_page(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Something went wrong on our side. Please try again.",
-            portcullis_core::ErrorCode::ServerError,
-        );
-    };
+    let (session, cookie) = session::start(&state, user)
+        .await
+        .ok_or_else(PageError::internal)?;
     tracing::info!(user_id = %session.user.user_id, "signed in");
     let mut response = match pending {
-        Some(pending) => flow::proceed(&state, pending, Some(session), true).await,
+        Some(pending) => flow::proceed(&state, pending, Some(session), true).await?,
         None => see_other("/account"),
     };
     response.headers_mut().append(header::SET_COOKIE, cookie);
-    response
+    Ok(response)
 }

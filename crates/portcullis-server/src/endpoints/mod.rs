@@ -14,3 +14,32 @@ pub(crate) mod register;
 pub(crate) mod revoke;
 pub(crate) mod token;
 pub(crate) mod userinfo;
+
+use axum::http::{HeaderMap, header};
+
+use crate::clients::auth::{AuthenticatedClient, Credentials};
+use crate::error::TokenError;
+use crate::extract::Params;
+use crate::state::AppState;
+use crate::transport::peer::Peer;
+
+/// Authenticates the client of a token-style request (PAR, token, introspection, revocation) by
+/// the credentials it carries: its form parameters, `Authorization` header and certificate.
+pub(crate) async fn authenticate(
+    state: &AppState,
+    peer: &Peer,
+    headers: &HeaderMap,
+    params: &Params,
+) -> Result<AuthenticatedClient, TokenError> {
+    let credentials = Credentials {
+        assertion: params.get("client_assertion"),
+        assertion_type: params.get("client_assertion_type"),
+        client_id: params.get("client_id"),
+        authorization_header: headers.contains_key(header::AUTHORIZATION),
+        certificate: peer.certificate.as_ref(),
+    };
+    state
+        .clients
+        .authenticate(credentials, state.clock.now())
+        .await
+}

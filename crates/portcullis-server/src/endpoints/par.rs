@@ -15,13 +15,14 @@ use portcullis_core::{ErrorCode, OAuthError, authorize};
 use portcullis_store::flow::PushedRequest;
 use serde_json::json;
 
-use crate::client_auth::authenticate;
-use crate::dpop;
+use crate::endpoints::authenticate;
 use crate::error::TokenError;
+use crate::error::unavailable;
 use crate::extract::Params;
-use crate::peer::Peer;
+use crate::secret::random_b64url;
 use crate::state::AppState;
-use crate::tokens::{random_b64url, unavailable};
+use crate::tokens::dpop;
+use crate::transport::peer::Peer;
 
 /// Client authentication parameters, which are not part of the authorization request.
 const CLIENT_AUTH: [&str; 2] = ["client_assertion", "client_assertion_type"];
@@ -32,11 +33,8 @@ pub(crate) async fn post(
     Extension(peer): Extension<Peer>,
     headers: HeaderMap,
     params: Params,
-) -> Response {
-    match handle(&state, &peer, &headers, &params).await {
-        Ok(response) => response,
-        Err(e) => e.into_response(),
-    }
+) -> Result<Response, TokenError> {
+    handle(&state, &peer, &headers, &params).await
 }
 
 async fn handle(

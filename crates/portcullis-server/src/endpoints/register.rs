@@ -19,11 +19,12 @@ use portcullis_core::{ErrorCode, OAuthError};
 use portcullis_store::registration::{MetadataReplacement, RegisteredClient, RegistrationRecord};
 use serde_json::Value;
 
-use crate::clients;
+use crate::clients::registration::{TOKEN_BYTES, is_live};
+use crate::clients::registry as clients;
 use crate::error::RegistrationError;
-use crate::registration::{TOKEN_BYTES, is_live};
+use crate::error::unavailable;
+use crate::secret::random_b64url;
 use crate::state::AppState;
-use crate::tokens::{random_b64url, unavailable};
 
 fn invalid_token(description: &'static str) -> RegistrationError {
     OAuthError::new(ErrorCode::InvalidToken, description).into()
@@ -34,14 +35,8 @@ pub(crate) async fn post(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
-    if !state.config.registration.enabled {
-        return StatusCode::NOT_FOUND.into_response();
-    }
-    match register(&state, &headers, &body).await {
-        Ok(response) => response,
-        Err(e) => e.into_response(),
-    }
+) -> Result<Response, RegistrationError> {
+    register(&state, &headers, &body).await
 }
 
 /// GET: the client's current registration (RFC 7592 §2.1, R168).
@@ -49,14 +44,8 @@ pub(crate) async fn get(
     State(state): State<AppState>,
     Path(client_id): Path<String>,
     headers: HeaderMap,
-) -> Response {
-    if !state.config.registration.enabled {
-        return StatusCode::NOT_FOUND.into_response();
-    }
-    match read(&state, &client_id, &headers).await {
-        Ok(response) => response,
-        Err(e) => e.into_response(),
-    }
+) -> Result<Response, RegistrationError> {
+    read(&state, &client_id, &headers).await
 }
 
 /// PUT: replaces the client's metadata (RFC 7592 §2.2, R169).
@@ -65,14 +54,8 @@ pub(crate) async fn put(
     Path(client_id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
-    if !state.config.registration.enabled {
-        return StatusCode::NOT_FOUND.into_response();
-    }
-    match update(&state, &client_id, &headers, &body).await {
-        Ok(response) => response,
-        Err(e) => e.into_response(),
-    }
+) -> Result<Response, RegistrationError> {
+    update(&state, &client_id, &headers, &body).await
 }
 
 /// DELETE: deletes the client and everything issued to it (RFC 7592 §2.3, R170).
@@ -80,14 +63,8 @@ pub(crate) async fn delete(
     State(state): State<AppState>,
     Path(client_id): Path<String>,
     headers: HeaderMap,
-) -> Response {
-    if !state.config.registration.enabled {
-        return StatusCode::NOT_FOUND.into_response();
-    }
-    match remove(&state, &client_id, &headers).await {
-        Ok(response) => response,
-        Err(e) => e.into_response(),
-    }
+) -> Result<Response, RegistrationError> {
+    remove(&state, &client_id, &headers).await
 }
 
 async fn register(

@@ -8,12 +8,12 @@ use portcullis_core::hash::TokenHash;
 use portcullis_core::{ErrorCode, OAuthError};
 use portcullis_store::Revocation;
 
-use crate::client_auth::authenticate;
+use crate::endpoints::authenticate;
 use crate::error::TokenError;
+use crate::error::unavailable;
 use crate::extract::Params;
-use crate::peer::Peer;
 use crate::state::AppState;
-use crate::tokens::unavailable;
+use crate::transport::peer::Peer;
 
 /// POST: revokes a token issued to the calling client.
 pub(crate) async fn post(
@@ -21,17 +21,13 @@ pub(crate) async fn post(
     Extension(peer): Extension<Peer>,
     headers: HeaderMap,
     params: Params,
-) -> Response {
-    match handle(&state, &peer, &headers, &params).await {
-        Ok(()) => {
-            let mut response = StatusCode::OK.into_response();
-            response
-                .headers_mut()
-                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            response
-        }
-        Err(e) => e.into_response(),
-    }
+) -> Result<Response, TokenError> {
+    handle(&state, &peer, &headers, &params).await?;
+    let mut response = StatusCode::OK.into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
 }
 
 async fn handle(

@@ -11,11 +11,11 @@ use axum::response::{IntoResponse, Response};
 use portcullis_core::{ErrorCode, OAuthError};
 use serde_json::{Map, Value, json};
 
-use crate::dpop;
 use crate::error::BearerError;
-use crate::peer::Peer;
-use crate::resource;
 use crate::state::AppState;
+use crate::tokens::dpop;
+use crate::tokens::resource;
+use crate::transport::peer::Peer;
 
 /// GET and POST: the signed-in user's claims.
 pub(crate) async fn handle(
@@ -23,11 +23,8 @@ pub(crate) async fn handle(
     Extension(peer): Extension<Peer>,
     method: Method,
     headers: HeaderMap,
-) -> Response {
-    match claims(&state, &peer, &method, &headers).await {
-        Ok(response) => response,
-        Err(e) => e.into_response(),
-    }
+) -> Result<Response, BearerError> {
+    claims(&state, &peer, &method, &headers).await
 }
 
 async fn claims(

@@ -20,11 +20,12 @@ use portcullis_store::flow::UserRecord;
 use serde_json::json;
 
 use crate::audit::{self, Action, Actor};
-use crate::endpoints::admin::{forbidden_page, not_found};
+use crate::browser::session;
+use crate::error::{AdminError, AdminErrorKind};
 use crate::extract::Params;
-use crate::peer::Peer;
-use crate::session;
+use crate::pages::admin::Nav;
 use crate::state::AppState;
+use crate::transport::peer::Peer;
 
 /// The admin session cookie.
 pub(crate) const ADMIN_COOKIE: &str = "__Secure-portcullis-admin";
@@ -58,6 +59,25 @@ pub(crate) struct AdminSession {
 }
 
 impl AdminSession {
+    /// The navigation bar for this session with `section` highlighted.
+    pub(crate) fn nav(&self, section: &'static str) -> Option<Nav> {
+        Some(Nav {
+            username: self.user.username.clone(),
+            csrf_token: self.record.csrf_token.clone(),
+            section,
+        })
+    }
+
+    /// An error page of `kind` for this session (with its navigation bar).
+    pub(crate) fn error(&self, kind: AdminErrorKind) -> AdminError {
+        AdminError::new(kind).with_nav(self.nav(""))
+    }
+
+    /// The page for an action that failed inside the server.
+    pub(crate) fn failure(&self) -> AdminError {
+        self.error(AdminErrorKind::Failure)
+    }
+
     /// The administrator as the audit trail names them.
     pub(crate) fn actor(&self) -> Actor {
         Actor {
@@ -70,8 +90,6 @@ impl AdminSession {
 
 /// Why a request has no admin session.
 enum Refused {
-    /// The admin UI is switched off.
-    Disabled,
     /// Nobody is signed in; `ended` when the request carried a session that has ended.
     SignIn { ended: bool },
     /// A signed-in user who is not an administrator.
@@ -83,7 +101,6 @@ enum Refused {
 impl Refused {
     fn into_response(self) -> Response {
         match self {
-            Self::Disabled => not_found(),
             Self::SignIn { ended } => {
                 let location = if ended {
                     "/admin/login?ended=1"
@@ -99,14 +116,15 @@ impl Refused {
                 }
                 response
             }
-            Self::NotAdmin(user) => forbidden_page(&user.username),
-            Self::Unavailable => crate::endpoints::admin::unavailable_page(),
+            Self::NotAdmin(user) => {
+                AdminError::new(AdminErrorKind::NotAdmin(user.username)).into_response()
+            }
+            Self::Unavailable => AdminError::new(AdminErrorKind::Unavailable).into_response(),
         }
     }
 
     fn reason(&self) -> &'static str {
         match self {
-            Self::Disabled => "the admin UI is disabled",
             Self::SignIn { ended: true } => "the admin session has ended",
             Self::SignIn { ended: false } => "no admin session",
             Self::NotAdmin(_) => "not an administrator",
@@ -120,9 +138,6 @@ async fn find(
     headers: &HeaderMap,
     address: String,
 ) -> Result<AdminSession, Refused> {
-    if !state.config.admin.enabled {
-        return Err(Refused::Disabled);
-    }
     let Some(id) = session::cookie(headers, ADMIN_COOKIE).filter(|v| !v.is_empty()) else {
         // A user signed in to the ordinary pages who is no administrator is refused outright;
         // anyone else may sign in to the admin UI.
@@ -183,7 +198,7 @@ impl FromRequestParts<AppState> for AdminSession {
         match found {
             Ok(session) => Ok(session),
             Err(refused) => {
-                if parts.method == Method::POST && !matches!(refused, Refused::Disabled) {
+                if parts.method == Method::POST {
                     let actor = match &refused {
                         Refused::NotAdmin(user) => Actor {
                             user_id: Some(user.user_id.clone()),
@@ -233,16 +248,14 @@ impl FromRequest<AppState> for AdminForm {
                     json!({ "reason": "no valid CSRF token" }),
                 )
                 .await;
-                return Err(crate::endpoints::admin::csrf_refused(&session));
+                return Err(session.error(AdminErrorKind::Csrf).into_response());
             }
         };
         Ok(Self { session, params })
     }
 }
 
-/// Whether the form carries the session's CSRF token (compared in constant time).
+/// Whether the form carries the session's CSRF token (R62).
 fn csrf_matches(params: &Params, session: &AdminSession) -> bool {
-    params
-        .get("csrf_token")
-        .is_some_and(|sent| session::same_secret(sent, &session.record.csrf_token))
+    session::csrf_holds(params.get("csrf_token"), Some(&session.record.csrf_token))
 }

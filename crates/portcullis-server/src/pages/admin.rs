@@ -5,7 +5,7 @@
 use askama::Template;
 use portcullis_core::Timestamp;
 
-use crate::endpoints::admin::client_form::ClientForm;
+use crate::pages::client_form::ClientForm;
 
 /// The navigation bar of a signed-in administrator.
 pub(crate) struct Nav {

@@ -10,8 +10,6 @@ use std::collections::BTreeSet;
 
 use portcullis_core::client::{ClientMetadata, GRANT_TYPES};
 
-use crate::extract::Params;
-
 /// What the form shows and sends: text as typed, so that a refused form comes back unchanged.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub(crate) struct ClientForm {
@@ -78,10 +76,10 @@ impl ClientForm {
         }
     }
 
-    /// The form as posted.
-    pub(crate) fn from_params(p: &Params) -> Self {
-        let get = |name: &str| p.get(name).unwrap_or("").to_owned();
-        let on = |name: &str| p.get(name).is_some();
+    /// The form as posted: `field` gives a posted field's value (`None` when absent or empty).
+    pub(crate) fn from_fields<'a>(field: impl Fn(&str) -> Option<&'a str>) -> Self {
+        let get = |name: &str| field(name).unwrap_or("").to_owned();
+        let on = |name: &str| field(name).is_some();
         Self {
             client_id: get("client_id"),
             client_name: get("client_name"),
@@ -248,6 +246,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::extract::Params;
 
     fn params(pairs: &[(&str, &str)]) -> Params {
         let body = url::form_urlencoded::Serializer::new(String::new())
@@ -258,7 +257,7 @@ mod tests {
 
     #[test]
     fn a_posted_form_becomes_metadata_with_blank_fields_omitted() {
-        let form = ClientForm::from_params(&params(&[
+        let posted = params(&[
             ("client_name", " Budget Planner "),
             ("token_endpoint_auth_method", "private_key_jwt"),
             ("jwks", r#"{"keys": [{"kty": "EC"}]}"#),
@@ -272,7 +271,8 @@ mod tests {
             ("binding", "dpop"),
             ("access_token_lifetime", "120"),
             ("resource_server", "on"),
-        ]));
+        ]);
+        let form = ClientForm::from_fields(|name| posted.get(name));
         let m = form.to_metadata().unwrap();
         assert_eq!(m.client_name.as_deref(), Some("Budget Planner"));
         assert_eq!(m.jwks, Some(json!({"keys": [{"kty": "EC"}]})));

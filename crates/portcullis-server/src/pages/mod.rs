@@ -3,13 +3,14 @@
 //! `no-store`, `Referrer-Policy: no-referrer` (R55). The admin UI's pages are in [`admin`].
 
 pub(crate) mod admin;
+pub(crate) mod client_form;
 
 use askama::Template;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 /// The stylesheet, compiled into the binary so the server stays one file.
-pub(crate) const STYLESHEET: &str = include_str!("../../../templates/static/portcullis.css");
+pub(crate) const STYLESHEET: &str = include_str!("../../../../templates/static/portcullis.css");
 
 /// The name shown in the page header.
 pub(crate) const BRAND: &str = "Portcullis";
@@ -105,11 +106,11 @@ pub(crate) fn render_admin(status: StatusCode, page: &impl Template) -> Response
 }
 
 fn respond(status: StatusCode, page: &impl Template, csp: &str) -> Response {
-    let body = match page.render() {
-        Ok(body) => body,
+    let (status, body) = match page.render() {
+        Ok(body) => (status, body),
         Err(e) => {
             tracing::error!(error = %e, "rendering a page failed");
-            return crate::error::server_error();
+            (StatusCode::INTERNAL_SERVER_ERROR, RENDER_FAILED.to_owned())
         }
     };
     let mut response = (status, body).into_response();
@@ -125,6 +126,10 @@ fn respond(status: StatusCode, page: &impl Template, csp: &str) -> Response {
     response
 }
 
+/// The page sent when a template cannot be rendered: nothing from the request, nothing internal.
+const RENDER_FAILED: &str =
+    "<!doctype html><title>Error</title><p>Something went wrong on our side. Please try again.</p>";
+
 /// An error page.
 pub(crate) fn error(status: StatusCode, title: &str, message: &str, error_code: &str) -> Response {
     render(
@@ -137,6 +142,15 @@ pub(crate) fn error(status: StatusCode, title: &str, message: &str, error_code: 
         },
         None,
     )
+}
+
+/// A 303 redirect to `location`, a path of this server.
+pub(crate) fn see_other(location: &str) -> Response {
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    if let Ok(value) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
 }
 
 /// GET /static/portcullis.css

@@ -14,7 +14,7 @@ use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, 
 use time::{Duration, OffsetDateTime};
 
 use crate::config::{Config, TlsMode};
-use crate::keys::Kek;
+use crate::secret::Kek;
 
 /// Where the server's TLS certificate and key are read from.
 #[derive(Clone, Debug)]
@@ -82,7 +82,7 @@ pub fn check(config: &Config) -> anyhow::Result<()> {
         load_kek(config)?;
     }
     if let (Some(cert), Some(key)) = (&config.tls.cert_file, &config.tls.key_file) {
-        crate::tls::server_config(cert, key, crate::tls::ClientCerts::Never)?;
+        crate::transport::tls::server_config(cert, key, crate::transport::tls::ClientCerts::Never)?;
     }
     Ok(())
 }

@@ -8,8 +8,8 @@ use portcullis_core::{ErrorCode, OAuthError};
 use portcullis_store::JtiUse;
 
 use crate::error::TokenError;
-use crate::peer::Listener;
 use crate::state::AppState;
+use crate::transport::peer::Listener;
 
 /// The absolute URL of `path` as a client reaches it through `listener` (the `htu` to expect).
 pub(crate) fn endpoint_url(state: &AppState, listener: Listener, path: &str) -> String {

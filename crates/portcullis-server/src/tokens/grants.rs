@@ -11,8 +11,10 @@ use portcullis_core::{ErrorCode, OAuthError};
 use portcullis_store::flow::{GrantRecord, RefreshTokenRecord};
 use serde_json::{Map, Value, json};
 
+use crate::error::unavailable;
+use crate::secret::random_b64url;
 use crate::state::AppState;
-use crate::tokens::{self, random_b64url, unavailable};
+use crate::tokens::issue;
 
 /// Issues the tokens of `grant` to `client`: always an access token bound by `confirmation`; a
 /// refresh token when `first` (the code exchange) and the client may refresh; an ID token when
@@ -27,7 +29,7 @@ pub(crate) async fn tokens_for_grant(
 ) -> Result<Value, OAuthError> {
     let now = state.clock.now();
     let scope = Scope::parse(&grant.scope).unwrap_or_default();
-    let (access_token, issued) = tokens::issue(
+    let (access_token, issued) = issue::issue(
         state,
         client,
         grant.user_id.clone(),

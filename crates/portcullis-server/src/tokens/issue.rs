@@ -3,30 +3,16 @@
 //! Opaque tokens are 256 random bits (R70, R184); JWT tokens are RFC 9068 JWTs signed with the
 //! current server key (R172). Either way only the token's SHA-256 reaches the database.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use portcullis_core::OAuthError;
 use portcullis_core::client::{Client, TokenFormat};
 use portcullis_core::hash::TokenHash;
 use portcullis_core::scope::Scope;
 use portcullis_core::token::{Confirmation, Grant};
-use portcullis_core::{ErrorCode, OAuthError};
 use portcullis_store::AccessTokenRecord;
 
+use crate::error::unavailable;
+use crate::secret::random_b64url;
 use crate::state::AppState;
-
-/// An internal failure that must not reveal its cause.
-pub(crate) fn unavailable(what: &str, e: &dyn std::fmt::Display) -> OAuthError {
-    tracing::error!(error = %e, "{what}");
-    OAuthError::new(ErrorCode::ServerError, "internal error")
-}
-
-/// `bytes` random bytes from the system CSPRNG, base64url (RFC 6749 A.12 characters only).
-pub(crate) fn random_b64url(bytes: usize) -> Result<String, OAuthError> {
-    let mut buf = vec![0u8; bytes];
-    aws_lc_rs::rand::fill(&mut buf)
-        .map_err(|_| unavailable("random generator failed", &"aws-lc"))?;
-    Ok(URL_SAFE_NO_PAD.encode(buf))
-}
 
 /// Issues an access token for `client`, bound by `confirmation`, and stores its hash.
 pub(crate) async fn issue(

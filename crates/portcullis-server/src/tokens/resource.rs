@@ -7,10 +7,10 @@ use portcullis_core::hash::TokenHash;
 use portcullis_core::token::{Confirmation, Grant, binding_holds};
 use portcullis_core::{ErrorCode, OAuthError};
 
-use crate::dpop;
 use crate::error::BearerError;
-use crate::peer::Peer;
 use crate::state::AppState;
+use crate::tokens::dpop;
+use crate::transport::peer::Peer;
 
 fn invalid_token(description: &'static str) -> BearerError {
     OAuthError::new(ErrorCode::InvalidToken, description).into()

@@ -20,8 +20,8 @@ use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt as _;
 
 use crate::config::Http;
-use crate::idle::IdleTimeout;
-use crate::peer::{Listener, Peer, PeerCertificate};
+use crate::transport::idle::IdleTimeout;
+use crate::transport::peer::{Listener, Peer, PeerCertificate};
 
 /// Serves `app` on `listener` until `shutdown` turns true, then lets in-flight requests finish
 /// for up to the grace period.

@@ -10,12 +10,16 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
-use anyhow::{Context as _, anyhow, bail};
+use anyhow::{Context as _, anyhow};
+
+use crate::config::{Config, read_cert_chain, read_private_key};
+use crate::transport::peer::PeerCertificate;
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms, aws_lc_rs};
-use rustls::pki_types::pem::PemObject as _;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
+use rustls::pki_types::{CertificateDer, UnixTime};
+use rustls::server::WebPkiClientVerifier;
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{
     CipherSuite, DigitallySignedStruct, DistinguishedName, ServerConfig, SignatureScheme,
@@ -39,30 +43,52 @@ pub fn provider() -> Arc<CryptoProvider> {
     Arc::new(provider)
 }
 
-/// Reads a PEM certificate chain, failing with the file name when it is missing or empty.
-pub fn read_cert_chain(path: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
-    let chain: Vec<_> = CertificateDer::pem_file_iter(path)
-        .map_err(|e| anyhow!("certificate file {} cannot be read: {e}", path.display()))?
-        .collect::<Result<_, _>>()
-        .map_err(|e| anyhow!("certificate file {} is not valid PEM: {e}", path.display()))?;
-    if chain.is_empty() {
-        bail!("certificate file {} holds no certificate", path.display());
+/// Validates client certificate chains for `tls_client_auth` against the configured CAs.
+pub struct TrustAnchors(Option<Arc<dyn ClientCertVerifier>>);
+
+impl std::fmt::Debug for TrustAnchors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("TrustAnchors")
+            .field(&self.0.is_some())
+            .finish()
     }
-    for cert in &chain {
-        x509_parser::parse_x509_certificate(cert).map_err(|_| {
-            anyhow!(
-                "certificate file {} holds an unreadable certificate",
-                path.display()
-            )
-        })?;
-    }
-    Ok(chain)
 }
 
-/// Reads a PEM private key.
-pub fn read_private_key(path: &Path) -> anyhow::Result<PrivateKeyDer<'static>> {
-    PrivateKeyDer::from_pem_file(path)
-        .map_err(|e| anyhow!("private key file {} cannot be read: {e}", path.display()))
+impl TrustAnchors {
+    /// Loads `tls.client_ca_files`; with none configured, `tls_client_auth` never succeeds.
+    pub fn load(config: &Config) -> anyhow::Result<Self> {
+        if config.tls.client_ca_files.is_empty() {
+            return Ok(Self(None));
+        }
+        let mut roots = rustls::RootCertStore::empty();
+        for file in &config.tls.client_ca_files {
+            for cert in read_cert_chain(file)? {
+                roots
+                    .add(cert)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            }
+        }
+        let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
+            .build()
+            .map_err(|e| anyhow::anyhow!("tls.client_ca_files: {e}"))?;
+        Ok(Self(Some(verifier)))
+    }
+
+    /// R100: the chain leads to a configured CA and is valid at `now`.
+    pub(crate) fn accept(
+        &self,
+        certificate: &PeerCertificate,
+        now: portcullis_core::Timestamp,
+    ) -> bool {
+        let Some(verifier) = &self.0 else {
+            return false;
+        };
+        let now =
+            UnixTime::since_unix_epoch(Duration::from_secs(u64::try_from(now.unix()).unwrap_or(0)));
+        verifier
+            .verify_client_cert(certificate.end_entity(), certificate.intermediates(), now)
+            .is_ok()
+    }
 }
 
 /// Which client-certificate behaviour a listener has.

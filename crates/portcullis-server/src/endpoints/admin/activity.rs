@@ -10,12 +10,13 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use portcullis_store::admin::{AuditOutcome, TokenKind};
+use portcullis_store::admin::{ClientRevocation, TokenKind};
 use serde_json::json;
 
-use super::clients::{client_page, client_path, failed};
-use super::{failure_page, reauthenticate, see_other};
-use crate::audit::{self, Action};
+use super::client_page::{client_page, client_path};
+use super::{failed, finish, reauthenticate, store_failed};
+use crate::audit::Action;
+use crate::error::AdminError;
 use crate::extract::AdminForm;
 use crate::pages::admin::{GrantLine, Notice, TokenLine, relative, when};
 use crate::state::AppState;
@@ -79,57 +80,24 @@ pub(crate) async fn revoke_grant(
     State(state): State<AppState>,
     Path((client_id, grant_id)): Path<(String, String)>,
     form: AdminForm,
-) -> Response {
+) -> Result<Response, AdminError> {
     let session = &form.session;
     let target = format!("{client_id}/{grant_id}");
+    let act = (Action::ClientRevokeGrant, Some(target.as_str()));
     // Only a grant of this client: the path names both.
     match state.store.grant(&grant_id).await {
         Ok(Some(grant)) if grant.client_id == client_id => {}
         Ok(_) => {
-            failed(
-                &state,
-                session,
-                Action::ClientRevokeGrant,
-                Some(&target),
-                "no such grant",
-            )
-            .await;
-            return client_page(
-                &state,
-                session,
-                &client_id,
-                Notice::error("This client has no such grant."),
-                StatusCode::NOT_FOUND,
-            )
-            .await;
+            failed(&state, session, act.0, act.1, "no such grant").await;
+            let notice = Notice::error("This client has no such grant.");
+            return client_page(&state, session, &client_id, notice, StatusCode::NOT_FOUND).await;
         }
-        Err(e) => {
-            tracing::error!(error = %e, "reading a grant failed");
-            return failure_page(session);
-        }
+        Err(e) => return Err(store_failed(&state, session, act, &e).await),
     }
-    if let Err(e) = state.store.revoke_grant(&grant_id, state.clock.now()).await {
-        tracing::error!(error = %e, "revoking a grant failed");
-        failed(
-            &state,
-            session,
-            Action::ClientRevokeGrant,
-            Some(&target),
-            "database error",
-        )
-        .await;
-        return failure_page(session);
-    }
-    audit::record(
-        &state,
-        &session.actor(),
-        Action::ClientRevokeGrant,
-        Some(&target),
-        AuditOutcome::Success,
-        json!({ "client_id": client_id, "grant_id": grant_id }),
-    )
-    .await;
-    see_other(&format!("{}?done=grant_revoked", client_path(&client_id)))
+    let revoked = state.store.revoke_grant(&grant_id, state.clock.now()).await;
+    let location = format!("{}?done=grant_revoked", client_path(&client_id));
+    let details = |_: &_| json!({ "client_id": client_id, "grant_id": grant_id });
+    finish(&state, session, act, revoked, details, &location).await
 }
 
 /// POST /admin/clients/{client_id}/revoke: revokes every live token and grant of the client
@@ -138,10 +106,10 @@ pub(crate) async fn revoke_all(
     State(state): State<AppState>,
     Path(client_id): Path<String>,
     form: AdminForm,
-) -> Response {
+) -> Result<Response, AdminError> {
     let session = &form.session;
-    if let Err(notice) = reauthenticate(&state, &form, Action::ClientRevokeTokens, &client_id).await
-    {
+    let act = (Action::ClientRevokeTokens, Some(client_id.as_str()));
+    if let Err(notice) = reauthenticate(&state, &form, act.0, &client_id).await {
         return client_page(&state, session, &client_id, notice, StatusCode::FORBIDDEN).await;
     }
     match state.store.client(&client_id).await {
@@ -149,42 +117,19 @@ pub(crate) async fn revoke_all(
         Ok(None) => {
             return client_page(&state, session, &client_id, None, StatusCode::NOT_FOUND).await;
         }
-        Err(e) => {
-            tracing::error!(error = %e, "reading a client failed");
-            return failure_page(session);
-        }
+        Err(e) => return Err(store_failed(&state, session, act, &e).await),
     }
-    let revoked = match state
+    let revoked = state
         .store
         .revoke_client_tokens(&client_id, state.clock.now())
-        .await
-    {
-        Ok(revoked) => revoked,
-        Err(e) => {
-            tracing::error!(error = %e, "revoking a client's tokens failed");
-            failed(
-                &state,
-                session,
-                Action::ClientRevokeTokens,
-                Some(&client_id),
-                "database error",
-            )
-            .await;
-            return failure_page(session);
-        }
-    };
-    audit::record(
-        &state,
-        &session.actor(),
-        Action::ClientRevokeTokens,
-        Some(&client_id),
-        AuditOutcome::Success,
+        .await;
+    let location = format!("{}?done=tokens_revoked", client_path(&client_id));
+    let details = |revoked: &ClientRevocation| {
         json!({
             "access_tokens": revoked.access_tokens,
             "refresh_tokens": revoked.refresh_tokens,
             "grants": revoked.grants,
-        }),
-    )
-    .await;
-    see_other(&format!("{}?done=tokens_revoked", client_path(&client_id)))
+        })
+    };
+    finish(&state, session, act, revoked, details, &location).await
 }

@@ -8,8 +8,9 @@ use portcullis_core::Timestamp;
 use portcullis_store::admin::{AuditFilter, AuditOutcome};
 use serde_json::Value;
 
-use super::{failure_page, nav, query};
+use super::query;
 use crate::audit::Action;
+use crate::error::AdminError;
 use crate::extract::AdminSession;
 use crate::pages::admin::{AuditLine, AuditPage, Choice, Pager, when};
 use crate::pages::{BRAND, render_admin};
@@ -23,7 +24,7 @@ pub(crate) async fn get(
     State(state): State<AppState>,
     session: AdminSession,
     RawQuery(raw): RawQuery,
-) -> Response {
+) -> Result<Response, AdminError> {
     let query = query(raw.as_deref());
     let text = |name: &str| {
         query
@@ -48,7 +49,7 @@ pub(crate) async fn get(
         Ok(found) => found,
         Err(e) => {
             tracing::error!(error = %e, "reading the audit trail failed");
-            return failure_page(&session);
+            return Err(session.failure());
         }
     };
     let shown = events.len() as u64;
@@ -100,7 +101,7 @@ pub(crate) async fn get(
     };
     let page = AuditPage {
         brand: BRAND,
-        nav: nav(&session, "audit"),
+        nav: session.nav("audit"),
         notice: None,
         actions,
         actor,
@@ -108,7 +109,7 @@ pub(crate) async fn get(
         rows,
         pager,
     };
-    render_admin(StatusCode::OK, &page)
+    Ok(render_admin(StatusCode::OK, &page))
 }
 
 /// An event's details as `(name, value)` pairs people read: names without underscores, times

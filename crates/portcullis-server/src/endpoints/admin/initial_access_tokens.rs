@@ -16,15 +16,15 @@ use portcullis_core::scope::Scope;
 use portcullis_store::admin::AuditOutcome;
 use serde_json::json;
 
-use super::clients::failed;
-use super::{done_notice, failure_page, nav, query, reauthenticate, see_other};
+use super::{done_notice, failed, finish, query, reauthenticate, store_failed};
 use crate::audit::{self, Action};
+use crate::clients::registration::{Lifetime, create_initial_access_token};
+use crate::error::AdminError;
 use crate::extract::{AdminForm, AdminSession, Params};
 use crate::pages::admin::{
     InitialTokenRow, Notice, TokenIssuedPage, TokensPage, choices, relative, when,
 };
 use crate::pages::{BRAND, render_admin};
-use crate::registration::{Lifetime, create_initial_access_token};
 use crate::state::AppState;
 
 /// Lifetimes offered, seconds.
@@ -69,7 +69,7 @@ pub(crate) async fn list(
     State(state): State<AppState>,
     session: AdminSession,
     RawQuery(raw): RawQuery,
-) -> Response {
+) -> Result<Response, AdminError> {
     let notice = done_notice(&query(raw.as_deref()));
     page(&state, &session, notice, &Params::default(), StatusCode::OK).await
 }
@@ -80,7 +80,7 @@ async fn page(
     notice: Option<Notice>,
     entered: &Params,
     status: StatusCode,
-) -> Response {
+) -> Result<Response, AdminError> {
     let now = state.clock.now();
     let (tokens, uses) = match (
         state.store.initial_access_tokens().await,
@@ -89,7 +89,7 @@ async fn page(
         (Ok(tokens), Ok(uses)) => (tokens, uses),
         (Err(e), _) | (_, Err(e)) => {
             tracing::error!(error = %e, "listing initial access tokens failed");
-            return failure_page(session);
+            return Err(session.failure());
         }
     };
     let mut clients: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -134,7 +134,7 @@ async fn page(
     let lifetime = entered.get("expires_in").unwrap_or(DEFAULT_LIFETIME);
     let page = TokensPage {
         brand: BRAND,
-        nav: nav(session, "tokens"),
+        nav: session.nav("tokens"),
         notice,
         csrf_token: session.record.csrf_token.clone(),
         rows,
@@ -146,7 +146,7 @@ async fn page(
         allow_resource_server: entered.get("allow_resource_server").is_some(),
         registration_enabled: state.config.registration.enabled,
     };
-    render_admin(status, &page)
+    Ok(render_admin(status, &page))
 }
 
 /// The policy and lifetime the issue form asks for.
@@ -194,7 +194,10 @@ fn requested(p: &Params) -> Result<(Policy, Lifetime), &'static str> {
 }
 
 /// POST: issues a token and shows it once.
-pub(crate) async fn issue(State(state): State<AppState>, form: AdminForm) -> Response {
+pub(crate) async fn issue(
+    State(state): State<AppState>,
+    form: AdminForm,
+) -> Result<Response, AdminError> {
     let session = &form.session;
     let (policy, lifetime) = match requested(&form.params) {
         Ok(requested) => requested,
@@ -215,9 +218,8 @@ pub(crate) async fn issue(State(state): State<AppState>, form: AdminForm) -> Res
         match create_initial_access_token(state.store.as_ref(), &policy, lifetime, now).await {
             Ok(issued) => issued,
             Err(e) => {
-                tracing::error!(error = %e, "issuing an initial access token failed");
-                failed(&state, session, Action::IatIssue, None, "not issued").await;
-                return failure_page(session);
+                let act = (Action::IatIssue, None);
+                return Err(store_failed(&state, session, act, &e).await);
             }
         };
     audit::record(
@@ -235,7 +237,7 @@ pub(crate) async fn issue(State(state): State<AppState>, form: AdminForm) -> Res
     .await;
     let page = TokenIssuedPage {
         brand: BRAND,
-        nav: nav(session, "tokens"),
+        nav: session.nav("tokens"),
         notice: Notice::done("Initial access token issued."),
         token,
         id: record.id,
@@ -248,7 +250,7 @@ pub(crate) async fn issue(State(state): State<AppState>, form: AdminForm) -> Res
         policy: describe(&policy),
         register_url: format!("{}/register", state.config.issuer),
     };
-    render_admin(StatusCode::OK, &page)
+    Ok(render_admin(StatusCode::OK, &page))
 }
 
 /// POST /admin/initial-access-tokens/{id}/revoke: revokes a token (re-authenticated).
@@ -256,7 +258,7 @@ pub(crate) async fn revoke(
     State(state): State<AppState>,
     Path(id): Path<String>,
     form: AdminForm,
-) -> Response {
+) -> Result<Response, AdminError> {
     let session = &form.session;
     if let Err(notice) = reauthenticate(&state, &form, Action::IatRevoke, &id).await {
         return page(
@@ -268,51 +270,24 @@ pub(crate) async fn revoke(
         )
         .await;
     }
-    match state
+    let revoked = state
         .store
         .revoke_initial_access_token(&id, state.clock.now())
-        .await
-    {
-        Ok(true) => {}
-        Ok(false) => {
-            failed(
-                &state,
-                session,
-                Action::IatRevoke,
-                Some(&id),
-                "no such token",
-            )
-            .await;
-            return page(
-                &state,
-                session,
-                Notice::error("There is no such initial access token."),
-                &Params::default(),
-                StatusCode::NOT_FOUND,
-            )
-            .await;
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "revoking an initial access token failed");
-            failed(
-                &state,
-                session,
-                Action::IatRevoke,
-                Some(&id),
-                "database error",
-            )
-            .await;
-            return failure_page(session);
-        }
+        .await;
+    if let Ok(false) = revoked {
+        failed(
+            &state,
+            session,
+            Action::IatRevoke,
+            Some(&id),
+            "no such token",
+        )
+        .await;
+        let notice = Notice::error("There is no such initial access token.");
+        let status = StatusCode::NOT_FOUND;
+        return page(&state, session, notice, &Params::default(), status).await;
     }
-    audit::record(
-        &state,
-        &session.actor(),
-        Action::IatRevoke,
-        Some(&id),
-        AuditOutcome::Success,
-        json!({}),
-    )
-    .await;
-    see_other("/admin/initial-access-tokens?done=iat_revoked")
+    let act = (Action::IatRevoke, Some(id.as_str()));
+    let location = "/admin/initial-access-tokens?done=iat_revoked";
+    finish(&state, session, act, revoked, |_| json!({}), location).await
 }

@@ -10,12 +10,13 @@ use portcullis_core::jose::Alg;
 use portcullis_store::admin::AuditOutcome;
 use serde_json::{Value, json};
 
-use super::clients::failed;
-use super::{done_notice, failure_page, nav, query, reauthenticate, see_other};
+use super::{done_notice, failed, query, reauthenticate};
 use crate::audit::{self, Action};
 use crate::config::JWKS_MAX_AGE_SECS;
+use crate::error::AdminError;
 use crate::extract::{AdminForm, AdminSession};
 use crate::pages::admin::{Choice, KeyRow, KeysPage, Notice, when};
+use crate::pages::see_other;
 use crate::pages::{BRAND, render_admin};
 use crate::state::AppState;
 
@@ -82,7 +83,7 @@ fn page(
     );
     let page = KeysPage {
         brand: BRAND,
-        nav: nav(session, "keys"),
+        nav: session.nav("keys"),
         notice,
         csrf_token: session.record.csrf_token.clone(),
         rows,
@@ -108,12 +109,15 @@ fn seconds(value: Option<&str>, default: i64) -> Option<i64> {
 }
 
 /// POST /admin/keys/rotate: introduces new keys (re-authenticated).
-pub(crate) async fn rotate(State(state): State<AppState>, form: AdminForm) -> Response {
+pub(crate) async fn rotate(
+    State(state): State<AppState>,
+    form: AdminForm,
+) -> Result<Response, AdminError> {
     let session = &form.session;
     let p = &form.params;
     let alg = p.get("alg").unwrap_or("all");
     if let Err(notice) = reauthenticate(&state, &form, Action::KeyRotate, alg).await {
-        return page(&state, session, notice, StatusCode::FORBIDDEN);
+        return Ok(page(&state, session, notice, StatusCode::FORBIDDEN));
     }
     let configured = state.config.signing_algs().unwrap_or_default();
     let algs: Vec<Alg> = match alg {
@@ -129,12 +133,8 @@ pub(crate) async fn rotate(State(state): State<AppState>, form: AdminForm) -> Re
     else {
         let problem = "choose a configured algorithm, and times in whole seconds up to a year";
         failed(&state, session, Action::KeyRotate, Some(alg), problem).await;
-        return page(
-            &state,
-            session,
-            Notice::error(problem),
-            StatusCode::BAD_REQUEST,
-        );
+        let notice = Notice::error(problem);
+        return Ok(page(&state, session, notice, StatusCode::BAD_REQUEST));
     };
     let now = state.clock.now();
     let mut created = Vec::new();
@@ -156,7 +156,7 @@ pub(crate) async fn rotate(State(state): State<AppState>, form: AdminForm) -> Re
                     json!({ "problem": "rotation failed (a concurrent rotation?)", "rotated": created }),
                 )
                 .await;
-                return failure_page(session);
+                return Err(session.failure());
             }
         }
     }
@@ -169,5 +169,5 @@ pub(crate) async fn rotate(State(state): State<AppState>, form: AdminForm) -> Re
         json!({ "publish_ahead_secs": publish_ahead, "overlap_secs": overlap, "keys": created }),
     )
     .await;
-    see_other("/admin/keys?done=key_rotated")
+    Ok(see_other("/admin/keys?done=key_rotated"))
 }

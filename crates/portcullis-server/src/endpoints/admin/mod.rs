@@ -4,123 +4,37 @@
 //! GET handlers take an [`AdminSession`](crate::extract::AdminSession) and render a page; POST
 //! handlers take an [`AdminForm`](crate::extract::AdminForm) (a live session and a form carrying
 //! its CSRF token), act, write one audit event and redirect back with a notice (or render the
-//! page again with an error). Destructive actions need the administrator's password again
-//! ([`reauthenticate`]). Every page is rendered with [`crate::pages::ADMIN_CSP`] and `no-store`.
+//! page again with an error) through [`finish`]. Destructive actions need the administrator's
+//! password again ([`reauthenticate`]). Failures answer an [`AdminError`] page. Every page is
+//! rendered with `pages::ADMIN_CSP` and `no-store`. The routes exist only when the admin UI is
+//! enabled (`routes.rs`).
 //!
-//! Modules: [`session`] (sign-in, sign-out), [`clients`] with [`client_form`] and [`activity`],
-//! [`tokens`] (initial access tokens), [`keys`], [`users`], [`audit`].
+//! Modules: [`signin`] (sign-in, sign-out), [`clients`] with its form (`pages::client_form`) and
+//! [`activity`], [`initial_access_tokens`], [`keys`], [`users`], [`audit`].
 
 pub(crate) mod activity;
 pub(crate) mod audit;
-pub(crate) mod client_form;
+pub(crate) mod client_page;
 pub(crate) mod clients;
+pub(crate) mod initial_access_tokens;
 pub(crate) mod keys;
-pub(crate) mod session;
-pub(crate) mod tokens;
+pub(crate) mod signin;
 pub(crate) mod users;
 
 use std::collections::HashMap;
+use std::fmt::Display;
 
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use portcullis_store::admin::AuditOutcome;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::audit::{Action, record};
+use crate::browser::signin::Refusal;
+use crate::error::AdminError;
 use crate::extract::{AdminForm, AdminSession};
-use crate::pages::admin::{ErrorPage, Nav, Notice};
-use crate::pages::{BRAND, render_admin};
-use crate::signin::{self, Refusal};
+use crate::pages::admin::Notice;
+use crate::pages::see_other;
 use crate::state::AppState;
-
-/// The navigation bar for `session` with `section` highlighted.
-pub(crate) fn nav(session: &AdminSession, section: &'static str) -> Option<Nav> {
-    Some(Nav {
-        username: session.user.username.clone(),
-        csrf_token: session.record.csrf_token.clone(),
-        section,
-    })
-}
-
-/// A 303 redirect to `location` (a path of this server).
-pub(crate) fn see_other(location: &str) -> Response {
-    let mut response = StatusCode::SEE_OTHER.into_response();
-    if let Ok(value) = HeaderValue::from_str(location) {
-        response.headers_mut().insert(header::LOCATION, value);
-    }
-    response
-}
-
-/// An error page, with the navigation bar when someone is signed in.
-pub(crate) fn error_page(
-    status: StatusCode,
-    nav: Option<Nav>,
-    title: &str,
-    message: &str,
-) -> Response {
-    render_admin(
-        status,
-        &ErrorPage {
-            brand: BRAND,
-            nav,
-            notice: None,
-            title: title.to_owned(),
-            message: message.to_owned(),
-        },
-    )
-}
-
-/// 404 for everything under `/admin` when the admin UI is disabled, and for unknown objects.
-pub(crate) fn not_found() -> Response {
-    error_page(
-        StatusCode::NOT_FOUND,
-        None,
-        "Not found",
-        "There is nothing here.",
-    )
-}
-
-/// 403 for a signed-in user who is not an administrator.
-pub(crate) fn forbidden_page(username: &str) -> Response {
-    error_page(
-        StatusCode::FORBIDDEN,
-        None,
-        "Administrators only",
-        &format!(
-            "You are signed in as {username}, which is not an administrator account. Ask an administrator if you need access."
-        ),
-    )
-}
-
-/// 503 when the database fails.
-pub(crate) fn unavailable_page() -> Response {
-    error_page(
-        StatusCode::SERVICE_UNAVAILABLE,
-        None,
-        "Unavailable",
-        "The admin UI cannot reach its database right now. Please try again.",
-    )
-}
-
-/// 403 for a form without the session's CSRF token: nothing was changed.
-pub(crate) fn csrf_refused(session: &AdminSession) -> Response {
-    error_page(
-        StatusCode::FORBIDDEN,
-        nav(session, ""),
-        "This form has expired",
-        "The form did not carry this session's security token, so nothing was changed. Go back, reload the page and try again.",
-    )
-}
-
-/// A page for an internal failure while signed in.
-pub(crate) fn failure_page(session: &AdminSession) -> Response {
-    error_page(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        nav(session, ""),
-        "Something went wrong",
-        "The action could not be completed. Nothing secret was revealed; the server log has the details.",
-    )
-}
 
 /// A GET request's query parameters (lenient: repeated names keep the last value).
 pub(crate) fn query(raw: Option<&str>) -> HashMap<String, String> {
@@ -128,7 +42,6 @@ pub(crate) fn query(raw: Option<&str>) -> HashMap<String, String> {
         .into_owned()
         .collect()
 }
-
 /// The notice for a `done` code set by a redirect after an action; unknown codes show nothing
 /// (the text never comes from the request).
 pub(crate) fn done_notice(query: &HashMap<String, String>) -> Option<Notice> {
@@ -164,8 +77,13 @@ pub(crate) async fn reauthenticate(
 ) -> Result<(), Option<Notice>> {
     let password = form.params.get("password").unwrap_or("");
     let session = &form.session;
-    let checked =
-        signin::reauthenticate(state, &session.user.user_id, password, &session.address).await;
+    let checked = crate::browser::signin::reauthenticate(
+        state,
+        &session.user.user_id,
+        password,
+        &session.address,
+    )
+    .await;
     let Err(failure) = checked else {
         return Ok(());
     };
@@ -193,4 +111,65 @@ pub(crate) async fn reauthenticate(
     )
     .await;
     Err(Notice::error(text))
+}
+
+/// Finishes an administrator's action with the store's `outcome`: on success the action goes to
+/// the audit trail with `details` and the browser is sent to `location`; on a failure it is
+/// logged, written to the trail as failed, and answered with the failure page.
+pub(crate) async fn finish<T: Send, E: Display + Sync>(
+    state: &AppState,
+    session: &AdminSession,
+    (action, target): (Action, Option<&str>),
+    outcome: Result<T, E>,
+    details: impl FnOnce(&T) -> Value,
+    location: &str,
+) -> Result<Response, AdminError> {
+    match outcome {
+        Ok(done) => {
+            let details = details(&done);
+            record(
+                state,
+                &session.actor(),
+                action,
+                target,
+                AuditOutcome::Success,
+                details,
+            )
+            .await;
+            Ok(see_other(location))
+        }
+        Err(e) => Err(store_failed(state, session, (action, target), &e).await),
+    }
+}
+
+/// An action that the database failed: logged, written to the trail as failed, and answered
+/// with the failure page.
+pub(crate) async fn store_failed(
+    state: &AppState,
+    session: &AdminSession,
+    (action, target): (Action, Option<&str>),
+    e: &(dyn Display + Sync),
+) -> AdminError {
+    tracing::error!(error = %e, action = action.as_str(), "an admin action failed");
+    failed(state, session, action, target, "database error").await;
+    session.failure()
+}
+
+/// Writes the audit event of an action that was not done.
+pub(crate) async fn failed(
+    state: &AppState,
+    session: &AdminSession,
+    action: Action,
+    target: Option<&str>,
+    problem: &str,
+) {
+    record(
+        state,
+        &session.actor(),
+        action,
+        target,
+        AuditOutcome::Failed,
+        json!({ "problem": problem }),
+    )
+    .await;
 }

@@ -1,7 +1,7 @@
 //! `/admin/login` and `/admin/logout`: signing administrators in and out of the admin UI.
 //!
 //! The sign-in form carries a double-submit CSRF token (cookie `__Secure-portcullis-admin-csrf`,
-//! scoped to `/admin`) and is throttled like `/login` (`crate::signin`). A correct password of a
+//! scoped to `/admin`) and is throttled like `/login` (`crate::browser::signin`). A correct password of a
 //! user without the admin role is refused with 403 and starts no session. A successful sign-in
 //! always starts a new session (a session id planted before sign-in is worthless) and ends the
 //! one the browser held, if any.
@@ -14,26 +14,25 @@ use portcullis_core::hash::TokenHash;
 use portcullis_store::admin::{AdminSessionRecord, AuditOutcome};
 use serde_json::json;
 
-use super::{done_notice, forbidden_page, not_found, query, see_other};
+use super::{done_notice, query};
 use crate::audit::{self, Action, Actor};
+use crate::browser::session;
+use crate::browser::signin::{self, Refusal};
+use crate::error::{AdminError, AdminErrorKind};
+use crate::extract::AdminForm;
+use crate::extract::Params;
 use crate::extract::admin::{ADMIN_COOKIE, ADMIN_CSRF_COOKIE, admin_cookie};
-use crate::extract::{AdminForm, Params};
 use crate::pages::admin::{LoginPage, Notice};
-use crate::pages::{BRAND, render_admin};
-use crate::peer::Peer;
-use crate::session::{self, same_secret};
-use crate::signin::{self, Refusal};
+use crate::pages::{BRAND, render_admin, see_other};
+use crate::secret::random_b64url;
 use crate::state::AppState;
-use crate::tokens::random_b64url;
+use crate::transport::peer::Peer;
 
 /// Lifetime of the sign-in form's CSRF cookie, seconds.
 const FORM_LIFETIME_SECS: i64 = 3600;
 
 /// GET /admin: the clients page.
-pub(crate) async fn home(State(state): State<AppState>) -> Response {
-    if !state.config.admin.enabled {
-        return not_found();
-    }
+pub(crate) async fn home() -> Response {
     see_other("/admin/clients")
 }
 
@@ -42,10 +41,7 @@ pub(crate) async fn get(
     State(state): State<AppState>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
-) -> Response {
-    if !state.config.admin.enabled {
-        return not_found();
-    }
+) -> Result<Response, AdminError> {
     if let Some(id) = session::cookie(&headers, ADMIN_COOKIE).filter(|v| !v.is_empty()) {
         let now = state.clock.now();
         let idle_since = now.plus(-state.config.admin.idle_timeout_secs);
@@ -54,7 +50,7 @@ pub(crate) async fn get(
             .touch_admin_session(&TokenHash::of(id.as_bytes()), now, idle_since)
             .await
         {
-            return see_other("/admin/clients");
+            return Ok(see_other("/admin/clients"));
         }
     }
     let query = query(raw.as_deref());
@@ -73,10 +69,12 @@ pub(crate) async fn get(
 }
 
 /// The sign-in page with a fresh double-submit CSRF token.
-fn login_page(notice: Option<Notice>, username: &str, status: StatusCode) -> Response {
-    let Ok(csrf) = random_b64url(32) else {
-        return crate::error::server_error();
-    };
+fn login_page(
+    notice: Option<Notice>,
+    username: &str,
+    status: StatusCode,
+) -> Result<Response, AdminError> {
+    let csrf = random_b64url(32).map_err(|_| AdminError::new(AdminErrorKind::Failure))?;
     let page = LoginPage {
         brand: BRAND,
         nav: None,
@@ -88,84 +86,42 @@ fn login_page(notice: Option<Notice>, username: &str, status: StatusCode) -> Res
     if let Some(cookie) = admin_cookie(ADMIN_CSRF_COOKIE, &csrf, FORM_LIFETIME_SECS) {
         response.headers_mut().append(header::SET_COOKIE, cookie);
     }
-    response
+    Ok(response)
 }
 
-/// POST /admin/login: checks the credentials and the admin role, starts a session.
+/// POST /admin/login: checks the form, the credentials and the admin role, starts a session.
 pub(crate) async fn post(
     State(state): State<AppState>,
     Extension(peer): Extension<Peer>,
     headers: HeaderMap,
     params: Params,
-) -> Response {
-    if !state.config.admin.enabled {
-        return not_found();
-    }
+) -> Result<Response, AdminError> {
     let address = peer.remote.ip().to_string();
     let username = params.get("username").unwrap_or("");
-    let csrf_ok = match (
+    // R62: the double-submit token of the form that was served.
+    if !session::csrf_holds(
         params.get("csrf_token"),
         session::cookie(&headers, ADMIN_CSRF_COOKIE),
     ) {
-        (Some(sent), Some(expected)) => same_secret(sent, expected),
-        _ => false,
-    };
-    if !csrf_ok {
+        let reason = json!({ "reason": "no valid CSRF token" });
+        let anonymous = Actor::anonymous(&address);
+        let target = Some("/admin/login");
         audit::record(
             &state,
-            &Actor::anonymous(&address),
+            &anonymous,
             Action::Form,
-            Some("/admin/login"),
+            target,
             AuditOutcome::Denied,
-            json!({ "reason": "no valid CSRF token" }),
+            reason,
         )
         .await;
-        return login_page(
-            Notice::error("The sign-in form had expired. Please try again."),
-            username,
-            StatusCode::FORBIDDEN,
-        );
+        let notice = Notice::error("The sign-in form had expired. Please try again.");
+        return login_page(notice, username, StatusCode::FORBIDDEN);
     }
     let password = params.get("password").unwrap_or("");
     let user = match signin::sign_in(&state, username, password, &address).await {
         Ok(user) => user,
-        Err(failure) => {
-            let actor = match &failure.known {
-                Some(user) => Actor {
-                    user_id: Some(user.user_id.clone()),
-                    username: Some(user.username.clone()),
-                    address: address.clone(),
-                },
-                None => Actor::anonymous(&address),
-            };
-            let (reason, text, status) = match failure.refusal {
-                Refusal::Throttled => (
-                    "throttled",
-                    "Too many failed attempts. Wait a few seconds and try again.",
-                    StatusCode::TOO_MANY_REQUESTS,
-                ),
-                Refusal::Unavailable => (
-                    "database unavailable",
-                    "Sign-in is unavailable right now. Please try again.",
-                    StatusCode::SERVICE_UNAVAILABLE,
-                ),
-                Refusal::Wrong => (
-                    "unknown user, disabled user or wrong password",
-                    "The user name or password is not right.",
-                    StatusCode::UNAUTHORIZED,
-                ),
-            };
-            audit::record(
-                &state,
-                &actor,
-                Action::SignIn,
-                None,
-                AuditOutcome::Denied,
-                json!({ "reason": reason }),
-            )
-            .await;
-            return login_page(Notice::error(text), username, status);
-        }
+        Err(failure) => return refused(&state, failure, username, &address).await,
     };
     let actor = Actor {
         user_id: Some(user.user_id.clone()),
@@ -173,19 +129,76 @@ pub(crate) async fn post(
         address: address.clone(),
     };
     if !user.is_admin {
+        let reason = json!({ "reason": "not an administrator" });
         audit::record(
             &state,
             &actor,
             Action::SignIn,
             None,
             AuditOutcome::Denied,
-            json!({ "reason": "not an administrator" }),
+            reason,
         )
         .await;
-        return forbidden_page(&user.username);
+        return Err(AdminError::new(AdminErrorKind::NotAdmin(user.username)));
     }
-    // A new session every time; the one the browser held (if any) ends.
-    if let Some(old) = session::cookie(&headers, ADMIN_COOKIE).filter(|v| !v.is_empty())
+    start_session(&state, &headers, &actor, &user.user_id, username).await
+}
+
+/// A refused sign-in: written to the audit trail, then the form again with the reason.
+async fn refused(
+    state: &AppState,
+    failure: signin::Failure,
+    username: &str,
+    address: &str,
+) -> Result<Response, AdminError> {
+    let actor = match &failure.known {
+        Some(user) => Actor {
+            user_id: Some(user.user_id.clone()),
+            username: Some(user.username.clone()),
+            address: address.to_owned(),
+        },
+        None => Actor::anonymous(address),
+    };
+    let (reason, text, status) = match failure.refusal {
+        Refusal::Throttled => (
+            "throttled",
+            "Too many failed attempts. Wait a few seconds and try again.",
+            StatusCode::TOO_MANY_REQUESTS,
+        ),
+        Refusal::Unavailable => (
+            "database unavailable",
+            "Sign-in is unavailable right now. Please try again.",
+            StatusCode::SERVICE_UNAVAILABLE,
+        ),
+        Refusal::Wrong => (
+            "unknown user, disabled user or wrong password",
+            "The user name or password is not right.",
+            StatusCode::UNAUTHORIZED,
+        ),
+    };
+    let reason = json!({ "reason": reason });
+    audit::record(
+        state,
+        &actor,
+        Action::SignIn,
+        None,
+        AuditOutcome::Denied,
+        reason,
+    )
+    .await;
+    login_page(Notice::error(text), username, status)
+}
+
+/// Starts a new admin session for a verified administrator; the one the browser held (if any)
+/// ends, so a session id planted before sign-in is worthless.
+async fn start_session(
+    state: &AppState,
+    headers: &HeaderMap,
+    actor: &Actor,
+    user_id: &str,
+    username: &str,
+) -> Result<Response, AdminError> {
+    if let Some(old) = session::cookie(headers, ADMIN_COOKIE).filter(|v| !v.is_empty())
         && let Err(e) = state
             .store
             .delete_admin_session(&TokenHash::of(old.as_bytes()))
@@ -196,39 +209,34 @@ pub(crate) async fn post(
     let now = state.clock.now();
     let lifetime = state.config.admin.session_lifetime_secs;
     let (Ok(id), Ok(csrf_token)) = (random_b64url(32), random_b64url(32)) else {
-        return crate::error::server_error();
+        return Err(AdminError::new(AdminErrorKind::Failure));
     };
     let record = AdminSessionRecord {
-        user_id: user.user_id.clone(),
+        user_id: user_id.to_owned(),
         auth_time: now,
         last_seen_at: now,
         csrf_token,
         expires_at: now.plus(lifetime),
     };
-    if let Err(e) = state
-        .store
-        .insert_admin_session(&TokenHash::of(id.as_bytes()), &record)
-        .await
-    {
+    let id_hash = TokenHash::of(id.as_bytes());
+    if let Err(e) = state.store.insert_admin_session(&id_hash, &record).await {
         tracing::error!(error = %e, "storing an admin session failed");
+        let reason = json!({ "reason": "the session could not be stored" });
         audit::record(
-            &state,
-            &actor,
+            state,
+            actor,
             Action::SignIn,
             None,
             AuditOutcome::Failed,
-            json!({ "reason": "the session could not be stored" }),
+            reason,
         )
         .await;
-        return login_page(
-            Notice::error("Sign-in is unavailable right now. Please try again."),
-            username,
-            StatusCode::SERVICE_UNAVAILABLE,
-        );
+        let notice = Notice::error("Sign-in is unavailable right now. Please try again.");
+        return login_page(notice, username, StatusCode::SERVICE_UNAVAILABLE);
     }
     audit::record(
-        &state,
-        &actor,
+        state,
+        actor,
         Action::SignIn,
         None,
         AuditOutcome::Success,
@@ -243,7 +251,7 @@ pub(crate) async fn post(
     if let Some(cookie) = admin_cookie(ADMIN_CSRF_COOKIE, "", 0) {
         headers.append(header::SET_COOKIE, cookie);
     }
-    response
+    Ok(response)
 }
 
 /// POST /admin/logout: ends the session.

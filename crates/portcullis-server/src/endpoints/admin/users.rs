@@ -7,25 +7,25 @@
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use portcullis_store::admin::AuditOutcome;
+use portcullis_store::StoreError;
 use portcullis_store::flow::UserRecord;
 use serde_json::json;
 
-use super::clients::failed;
-use super::{done_notice, failure_page, nav, query, reauthenticate, see_other};
-use crate::audit::{self, Action};
+use super::{done_notice, failed, finish, query, reauthenticate, store_failed};
+use crate::audit::Action;
+use crate::browser::users::{self, MIN_PASSWORD_CHARS};
+use crate::error::{AdminError, AdminErrorKind};
 use crate::extract::{AdminForm, AdminSession};
 use crate::pages::admin::{Notice, UserRow, UsersPage, when};
 use crate::pages::{BRAND, render_admin};
 use crate::state::AppState;
-use crate::users::{self, MIN_PASSWORD_CHARS};
 
 /// GET: the users and the form that creates one.
 pub(crate) async fn list(
     State(state): State<AppState>,
     session: AdminSession,
     RawQuery(raw): RawQuery,
-) -> Response {
+) -> Result<Response, AdminError> {
     let notice = done_notice(&query(raw.as_deref()));
     page(&state, &session, notice, "", false, StatusCode::OK).await
 }
@@ -37,14 +37,11 @@ async fn page(
     username: &str,
     admin: bool,
     status: StatusCode,
-) -> Response {
-    let users = match state.store.users().await {
-        Ok(users) => users,
-        Err(e) => {
-            tracing::error!(error = %e, "listing users failed");
-            return failure_page(session);
-        }
-    };
+) -> Result<Response, AdminError> {
+    let users = state.store.users().await.map_err(|e| {
+        tracing::error!(error = %e, "listing users failed");
+        session.failure()
+    })?;
     let rows = users
         .into_iter()
         .map(|u| UserRow {
@@ -59,7 +56,7 @@ async fn page(
         .collect();
     let page = UsersPage {
         brand: BRAND,
-        nav: nav(session, "users"),
+        nav: session.nav("users"),
         notice,
         csrf_token: session.record.csrf_token.clone(),
         rows,
@@ -67,11 +64,14 @@ async fn page(
         admin,
         min_password: MIN_PASSWORD_CHARS,
     };
-    render_admin(status, &page)
+    Ok(render_admin(status, &page))
 }
 
 /// POST /admin/users: creates a user.
-pub(crate) async fn create(State(state): State<AppState>, form: AdminForm) -> Response {
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    form: AdminForm,
+) -> Result<Response, AdminError> {
     let session = &form.session;
     let username = form.params.get("username").unwrap_or("").trim();
     let password = form.params.get("new_password").unwrap_or("");
@@ -90,26 +90,21 @@ pub(crate) async fn create(State(state): State<AppState>, form: AdminForm) -> Re
         )
         .await;
     }
-    match users::add(
-        state.store.as_ref(),
-        username,
-        password,
-        admin,
-        state.clock.now(),
-    )
-    .await
-    {
+    let now = state.clock.now();
+    match users::add(state.store.as_ref(), username, password, admin, now).await {
         Ok(user) => {
-            audit::record(
+            let act = (Action::UserCreate, Some(user.username.as_str()));
+            let added: Result<(), StoreError> = Ok(());
+            let details = |_: &()| json!({ "user_id": user.user_id, "admin": admin });
+            finish(
                 &state,
-                &session.actor(),
-                Action::UserCreate,
-                Some(&user.username),
-                AuditOutcome::Success,
-                json!({ "user_id": user.user_id, "admin": admin }),
+                session,
+                act,
+                added,
+                details,
+                "/admin/users?done=user_created",
             )
-            .await;
-            see_other("/admin/users?done=user_created")
+            .await
         }
         Err(e) => {
             // The messages of `users::add` name the rule broken, never the password.
@@ -135,31 +130,21 @@ pub(crate) async fn create(State(state): State<AppState>, form: AdminForm) -> Re
     }
 }
 
-/// The user named by the path, or the page to show instead.
+/// The user named by the path, or the error page.
 async fn target(
     state: &AppState,
     session: &AdminSession,
     user_id: &str,
     action: Action,
-) -> Result<UserRecord, Response> {
+) -> Result<UserRecord, AdminError> {
     match state.store.user(user_id).await {
         Ok(Some(user)) => Ok(user),
         Ok(None) => {
             failed(state, session, action, Some(user_id), "no such user").await;
-            Err(page(
-                state,
-                session,
-                Notice::error("There is no such user."),
-                "",
-                false,
-                StatusCode::NOT_FOUND,
-            )
-            .await)
+            let unknown = AdminErrorKind::Unknown("No such user", "There is no such user.");
+            Err(session.error(unknown).with_nav(session.nav("users")))
         }
-        Err(e) => {
-            tracing::error!(error = %e, "reading a user failed");
-            Err(failure_page(session))
-        }
+        Err(e) => Err(store_failed(state, session, (action, Some(user_id)), &e).await),
     }
 }
 
@@ -175,12 +160,9 @@ pub(crate) async fn disable(
     State(state): State<AppState>,
     Path(user_id): Path<String>,
     form: AdminForm,
-) -> Response {
+) -> Result<Response, AdminError> {
     let session = &form.session;
-    let user = match target(&state, session, &user_id, Action::UserDisable).await {
-        Ok(user) => user,
-        Err(page) => return page,
-    };
+    let user = target(&state, session, &user_id, Action::UserDisable).await?;
     if let Err(notice) = reauthenticate(&state, &form, Action::UserDisable, &user.username).await {
         return page(&state, session, notice, "", false, StatusCode::FORBIDDEN).await;
     }
@@ -204,29 +186,21 @@ pub(crate) async fn disable(
         )
         .await;
     }
-    if let Err(e) = state.store.disable_user(&user_id, state.clock.now()).await {
-        tracing::error!(error = %e, "disabling a user failed");
-        failed(
-            &state,
-            session,
-            Action::UserDisable,
-            Some(&user.username),
-            "database error",
-        )
-        .await;
-        return failure_page(session);
+    let disabled = state.store.disable_user(&user_id, state.clock.now()).await;
+    if disabled.is_ok() {
+        end_sessions(&state, &user_id).await;
     }
-    end_sessions(&state, &user_id).await;
-    audit::record(
+    let act = (Action::UserDisable, Some(user.username.as_str()));
+    let details = |_: &_| json!({ "user_id": user_id });
+    finish(
         &state,
-        &session.actor(),
-        Action::UserDisable,
-        Some(&user.username),
-        AuditOutcome::Success,
-        json!({ "user_id": user_id }),
+        session,
+        act,
+        disabled,
+        details,
+        "/admin/users?done=user_disabled",
     )
-    .await;
-    see_other("/admin/users?done=user_disabled")
+    .await
 }
 
 /// POST /admin/users/{user_id}/enable: the user can sign in again.
@@ -234,34 +208,21 @@ pub(crate) async fn enable(
     State(state): State<AppState>,
     Path(user_id): Path<String>,
     form: AdminForm,
-) -> Response {
+) -> Result<Response, AdminError> {
     let session = &form.session;
-    let user = match target(&state, session, &user_id, Action::UserEnable).await {
-        Ok(user) => user,
-        Err(page) => return page,
-    };
-    if let Err(e) = state.store.enable_user(&user_id).await {
-        tracing::error!(error = %e, "enabling a user failed");
-        failed(
-            &state,
-            session,
-            Action::UserEnable,
-            Some(&user.username),
-            "database error",
-        )
-        .await;
-        return failure_page(session);
-    }
-    audit::record(
+    let user = target(&state, session, &user_id, Action::UserEnable).await?;
+    let enabled = state.store.enable_user(&user_id).await;
+    let act = (Action::UserEnable, Some(user.username.as_str()));
+    let details = |_: &_| json!({ "user_id": user_id });
+    finish(
         &state,
-        &session.actor(),
-        Action::UserEnable,
-        Some(&user.username),
-        AuditOutcome::Success,
-        json!({ "user_id": user_id }),
+        session,
+        act,
+        enabled,
+        details,
+        "/admin/users?done=user_enabled",
     )
-    .await;
-    see_other("/admin/users?done=user_enabled")
+    .await
 }
 
 /// POST /admin/users/{user_id}/password: sets the password the administrator entered
@@ -270,12 +231,9 @@ pub(crate) async fn reset_password(
     State(state): State<AppState>,
     Path(user_id): Path<String>,
     form: AdminForm,
-) -> Response {
+) -> Result<Response, AdminError> {
     let session = &form.session;
-    let user = match target(&state, session, &user_id, Action::UserResetPassword).await {
-        Ok(user) => user,
-        Err(page) => return page,
-    };
+    let user = target(&state, session, &user_id, Action::UserResetPassword).await?;
     let action = Action::UserResetPassword;
     if let Err(notice) = reauthenticate(&state, &form, action, &user.username).await {
         return page(&state, session, notice, "", false, StatusCode::FORBIDDEN).await;
@@ -304,24 +262,20 @@ pub(crate) async fn reset_password(
         Ok(Err(e)) => Err(e.to_string()),
         Err(e) => Err(e.to_string()),
     };
-    if let Err(e) = stored {
-        tracing::error!(error = %e, "setting a password failed");
-        failed(&state, session, action, Some(&user.username), "not stored").await;
-        return failure_page(session);
-    }
     // Whoever held the old password is signed out (the acting administrator stays signed in when
     // setting their own).
-    if user_id != session.user.user_id {
+    if stored.is_ok() && user_id != session.user.user_id {
         end_sessions(&state, &user_id).await;
     }
-    audit::record(
+    let act = (action, Some(user.username.as_str()));
+    let details = |_: &_| json!({ "user_id": user_id });
+    finish(
         &state,
-        &session.actor(),
-        action,
-        Some(&user.username),
-        AuditOutcome::Success,
-        json!({ "user_id": user_id }),
+        session,
+        act,
+        stored,
+        details,
+        "/admin/users?done=password_reset",
     )
-    .await;
-    see_other("/admin/users?done=password_reset")
+    .await
 }

@@ -4,18 +4,19 @@
 
 use axum::http::HeaderMap;
 use axum::response::Response;
+use portcullis_core::code::{self, IssuedCode, Presented};
 use portcullis_core::hash::TokenHash;
-use portcullis_core::{ErrorCode, OAuthError, pkce};
+use portcullis_core::{ErrorCode, OAuthError};
 use portcullis_store::flow::Redemption;
 
 use super::{binding, invalid_grant, require_grant, token_response};
-use crate::client_auth::AuthenticatedClient;
+use crate::clients::auth::AuthenticatedClient;
 use crate::error::TokenError;
+use crate::error::unavailable;
 use crate::extract::Params;
-use crate::grants;
-use crate::peer::Peer;
 use crate::state::AppState;
-use crate::tokens::unavailable;
+use crate::tokens::grants;
+use crate::transport::peer::Peer;
 
 /// Exchanges a code for tokens.
 pub(super) async fn exchange(
@@ -57,33 +58,27 @@ pub(super) async fn exchange(
         Ok(Redemption::Unknown) => return Err(invalid_grant("the code is invalid or expired")),
         Err(e) => return Err(unavailable("redeeming a code failed", &e).into()),
     };
-    // R72: issued to this client.
-    if code_record.client_id != client.client_id {
-        let _ = state.store.revoke_grant(&grant.grant_id, now).await;
-        return Err(invalid_grant("the code was issued to another client"));
-    }
-    // R75: the same redirect URI, if sent.
-    if params
-        .get("redirect_uri")
-        .is_some_and(|uri| uri != code_record.redirect_uri)
-    {
-        return Err(invalid_grant(
-            "redirect_uri does not match the authorization request",
-        ));
-    }
-    // R76, R77: the PKCE verifier for the recorded S256 challenge.
-    match params.get("code_verifier") {
-        Some(verifier) if pkce::verify(verifier, &code_record.code_challenge) => {}
-        _ => return Err(invalid_grant("code_verifier is missing or wrong")),
-    }
-    // R78: a code bound to a DPoP key is redeemed with that key only.
-    if let Some(bound) = &code_record.dpop_jkt
-        && proof_jkt.as_deref() != Some(bound.as_str())
-    {
-        return Err(invalid_grant("the code is bound to another DPoP key"));
-    }
-    if grant.revoked_at.is_some() {
-        return Err(invalid_grant("the authorization has been revoked"));
+    // R72, R75–R78: the core decides whether the spent code yields tokens for this request.
+    let issued = IssuedCode {
+        client_id: &code_record.client_id,
+        redirect_uri: &code_record.redirect_uri,
+        code_challenge: &code_record.code_challenge,
+        dpop_jkt: code_record.dpop_jkt.as_deref(),
+        grant_revoked: grant.revoked_at.is_some(),
+    };
+    let presented = Presented {
+        client_id: &client.client_id,
+        redirect_uri: params.get("redirect_uri"),
+        code_verifier: params.get("code_verifier"),
+        proof_jkt: proof_jkt.as_deref(),
+    };
+    if let Err(refusal) = code::redeem(&issued, &presented) {
+        if refusal.revokes_grant()
+            && let Err(e) = state.store.revoke_grant(&grant.grant_id, now).await
+        {
+            tracing::error!(error = %e, "revoking the grant of a code presented by another client failed");
+        }
+        return Err(refusal.error().into());
     }
     let body = grants::tokens_for_grant(
         state,

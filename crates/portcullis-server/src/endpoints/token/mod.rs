@@ -13,13 +13,14 @@ use portcullis_core::scope::Scope;
 use portcullis_core::token::sender_constraint;
 use portcullis_core::{ErrorCode, OAuthError};
 
-use crate::client_auth::{AuthenticatedClient, authenticate};
-use crate::dpop;
+use crate::clients::auth::AuthenticatedClient;
+use crate::endpoints::authenticate;
 use crate::error::{DPOP_NONCE, TokenError};
 use crate::extract::Params;
-use crate::peer::Peer;
 use crate::state::AppState;
-use crate::tokens;
+use crate::tokens::dpop;
+use crate::tokens::issue;
+use crate::transport::peer::Peer;
 
 /// POST: exchanges a grant for an access token.
 pub(crate) async fn post(
@@ -27,11 +28,8 @@ pub(crate) async fn post(
     Extension(peer): Extension<Peer>,
     headers: HeaderMap,
     params: Params,
-) -> Response {
-    match handle(&state, &peer, &headers, &params).await {
-        Ok(response) => response,
-        Err(e) => e.into_response(),
-    }
+) -> Result<Response, TokenError> {
+    handle(&state, &peer, &headers, &params).await
 }
 
 async fn handle(
@@ -77,7 +75,7 @@ async fn client_credentials(
     )?;
     let scope = requested_scope(params, &client.scope)?;
     let (_, confirmation) = binding(state, peer, headers, authenticated).await?;
-    let (token, grant) = tokens::issue(
+    let (token, grant) = issue::issue(
         state,
         client,
         client.client_id.clone(),

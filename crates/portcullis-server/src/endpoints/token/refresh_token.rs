@@ -10,13 +10,13 @@ use portcullis_core::scope::Scope;
 use portcullis_core::{ErrorCode, OAuthError};
 
 use super::{binding, invalid_grant, requested_scope, require_grant, token_response};
-use crate::client_auth::AuthenticatedClient;
+use crate::clients::auth::AuthenticatedClient;
 use crate::error::TokenError;
+use crate::error::unavailable;
 use crate::extract::Params;
-use crate::grants;
-use crate::peer::Peer;
 use crate::state::AppState;
-use crate::tokens::unavailable;
+use crate::tokens::grants;
+use crate::transport::peer::Peer;
 
 /// Exchanges a refresh token for a new access token.
 pub(super) async fn exchange(

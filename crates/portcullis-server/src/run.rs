@@ -1,0 +1,251 @@
+//! Starting and stopping a server: the application with its layers ([`app`]), the listeners,
+//! and [`start_on`], which prepares first-run files, opens the database, loads the keys and
+//! spawns the accept loops and background jobs.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use axum::Router;
+use axum::http::{HeaderName, Request, StatusCode};
+use portcullis_core::discovery::Endpoint;
+use portcullis_store::Store;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+use crate::clients::registry::Clients;
+use crate::config::Config;
+use crate::secret::redact_url;
+use crate::setup::clock::Clock;
+use crate::setup::datadir::{self, TlsFiles};
+use crate::setup::keys::KeyRing;
+use crate::state::AppState;
+use crate::transport::peer::{self, CertHeaders, Listener};
+use crate::transport::tls::{self, ClientCerts};
+use crate::transport::{security, serve};
+use crate::{error, jobs, routes};
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Opens the configured database and applies migrations.
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    let url = config.database_url();
+    let store = portcullis_store::open(&url)
+        .await
+        .with_context(|| format!("database {} cannot be opened", redact_url(&url)))?;
+    store
+        .migrate()
+        .await
+        .with_context(|| format!("database {}", redact_url(&url)))?;
+    Ok(store)
+}
+
+/// The application: routes (plus `extend`'s, for tests) wrapped in the shared layers.
+pub fn app(
+    state: AppState,
+    extend: impl FnOnce(Router<AppState>) -> Router<AppState>,
+) -> anyhow::Result<Router> {
+    let http = &state.config.http;
+    let cert_headers = Arc::new(CertHeaders::from_config(&state.config)?);
+    let router = extend(routes::routes(&state.config))
+        .layer(axum::middleware::from_fn_with_state(
+            cert_headers,
+            peer::forwarded_certificate,
+        ))
+        .layer(RequestBodyLimitLayer::new(http.body_limit_bytes))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Duration::from_secs(http.request_timeout_secs),
+        ));
+    // A panic becomes a generic 500 inside the header layers, so it carries them too.
+    let router = router.layer(CatchPanicLayer::custom(|_| error::server_error()));
+    let router = security::headers(router)
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &Request<_>| {
+                    // The path only: query strings may carry values that must not be logged.
+                    let id = request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("");
+                    tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
+                })
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid));
+    Ok(router.with_state(state))
+}
+
+/// A running server.
+#[derive(Debug)]
+pub struct Running {
+    /// Address of the public listener.
+    pub public_addr: SocketAddr,
+    /// Address of the mTLS listener.
+    pub mtls_addr: SocketAddr,
+    /// The shared state (tests reach the store and keys through it).
+    pub state: AppState,
+    /// TLS files in use (direct mode).
+    pub tls: Option<TlsFiles>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops accepting connections, lets in-flight requests finish, and returns.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+/// The two bound listening sockets.
+#[derive(Debug)]
+pub struct Listeners {
+    /// The public listener.
+    pub public: TcpListener,
+    /// The mTLS listener.
+    pub mtls: TcpListener,
+}
+
+impl Listeners {
+    /// Binds the configured addresses.
+    pub async fn bind(config: &Config) -> anyhow::Result<Self> {
+        Ok(Self {
+            public: bind(config.listen.public).await?,
+            mtls: bind(config.listen.mtls).await?,
+        })
+    }
+}
+
+/// Starts the server on the configured addresses (see [`start_on`]).
+pub async fn start(
+    config: Config,
+    clock: Arc<dyn Clock>,
+    extend: impl FnOnce(Router<AppState>) -> Router<AppState>,
+) -> anyhow::Result<Running> {
+    config.validate()?;
+    let listeners = Listeners::bind(&config).await?;
+    start_on(config, clock, extend, listeners).await
+}
+
+/// Starts the server on already bound listeners: validates the configuration, prepares
+/// first-run files, opens and migrates the database, loads the signing keys and serves.
+pub async fn start_on(
+    config: Config,
+    clock: Arc<dyn Clock>,
+    extend: impl FnOnce(Router<AppState>) -> Router<AppState>,
+    listeners: Listeners,
+) -> anyhow::Result<Running> {
+    config.validate()?;
+    let now = clock.now();
+    let prepared = datadir::prepare(&config, now.unix())?;
+    let store = open_store(&config).await?;
+    // Derived from the KEK, so every process sharing it issues and accepts the same nonces.
+    let dpop_nonce_key = prepared.kek.derive("portcullis dpop nonce v1");
+    let keys = Arc::new(
+        KeyRing::bootstrap(
+            Arc::clone(&store),
+            prepared.kek,
+            &config.signing_algs()?,
+            now,
+        )
+        .await
+        .context("signing keys")?,
+    );
+    // A disabled registration endpoint is routed (answering 404) but not advertised.
+    let endpoints: Vec<Endpoint> = routes::ENDPOINTS
+        .iter()
+        .copied()
+        .filter(|e| *e != Endpoint::Registration || config.registration.enabled)
+        .collect();
+    let discovery = serde_json::to_vec(&portcullis_core::discovery::document(
+        &config.issuer,
+        &config.mtls_base_url(),
+        &endpoints,
+        routes::GRANT_TYPES,
+        &config.signing_algs()?,
+    ))?;
+    let clients = Arc::new(Clients::new(Arc::clone(&store), &config)?);
+    let dpop_nonces = Arc::new(portcullis_core::dpop::NonceKey::new(dpop_nonce_key));
+    let token_alg = config.token_signing_alg()?;
+    let directories = crate::config::directories(&config.registration)?.into();
+    let config = Arc::new(config);
+    let state = AppState {
+        mtls_base_url: config.mtls_base_url().into(),
+        config: Arc::clone(&config),
+        store,
+        keys,
+        clock,
+        discovery: discovery.into(),
+        clients,
+        dpop_nonces,
+        token_alg,
+        directories,
+    };
+    let router = app(state.clone(), extend)?;
+
+    let (public_tls, mtls_tls) = match &prepared.tls {
+        Some(files) => (
+            Some(TlsAcceptor::from(tls::server_config(
+                &files.cert,
+                &files.key,
+                ClientCerts::Never,
+            )?)),
+            Some(TlsAcceptor::from(tls::server_config(
+                &files.cert,
+                &files.key,
+                ClientCerts::Requested,
+            )?)),
+        ),
+        None => (None, None),
+    };
+    let Listeners { public, mtls } = listeners;
+    let public_addr = public.local_addr()?;
+    let mtls_addr = mtls.local_addr()?;
+
+    let (shutdown, stop) = watch::channel(false);
+    let tasks = vec![
+        tokio::spawn(serve::accept_loop(
+            public,
+            Listener::Public,
+            public_tls,
+            router.clone(),
+            config.http.clone(),
+            stop.clone(),
+        )),
+        tokio::spawn(serve::accept_loop(
+            mtls,
+            Listener::Mtls,
+            mtls_tls,
+            router,
+            config.http.clone(),
+            stop.clone(),
+        )),
+        tokio::spawn(jobs::refresh_keys(state.clone(), stop.clone())),
+        tokio::spawn(jobs::purge_expired(state.clone(), stop)),
+    ];
+    Ok(Running {
+        public_addr,
+        mtls_addr,
+        state,
+        tls: prepared.tls,
+        shutdown,
+        tasks,
+    })
+}
+
+async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))
+}
