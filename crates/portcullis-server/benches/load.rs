@@ -223,7 +223,7 @@ async fn with_database(args: &Args, db: &Database) -> anyhow::Result<()> {
 
 async fn with_server(args: &Args, db: &Database, server: &Server) -> anyhow::Result<()> {
     let fixture = Fixture::register(server).await?;
-    let roots = portcullis_server::tls::read_cert_chain(&server.ca_file())?;
+    let roots = portcullis_server::config::read_cert_chain(&server.ca_file())?;
     let target = Arc::new(Target::new(
         server.mtls,
         roots,

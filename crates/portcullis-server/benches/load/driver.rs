@@ -90,13 +90,14 @@ impl Target {
         for root in roots {
             store.add(root).context("development CA")?;
         }
-        let mut config =
-            rustls::ClientConfig::builder_with_provider(portcullis_server::tls::provider())
-                .with_safe_default_protocol_versions()
-                .context("TLS versions")?
-                .with_root_certificates(store)
-                .with_client_auth_cert(vec![cert], key)
-                .context("client certificate")?;
+        let mut config = rustls::ClientConfig::builder_with_provider(
+            portcullis_server::transport::tls::provider(),
+        )
+        .with_safe_default_protocol_versions()
+        .context("TLS versions")?
+        .with_root_certificates(store)
+        .with_client_auth_cert(vec![cert], key)
+        .context("client certificate")?;
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(Self {
             addr,

@@ -13,7 +13,7 @@ use hyper::body::Bytes;
 use hyper::header::HeaderValue;
 use portcullis_core::client_auth::ASSERTION_TYPE;
 use portcullis_core::jose::{Alg, PrivateKey};
-use portcullis_server::clock::{Clock as _, SystemClock};
+use portcullis_server::setup::clock::{Clock as _, SystemClock};
 use rcgen::{CertificateParams, DnType, KeyPair};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use serde_json::{Map, Value, json};

@@ -19,7 +19,7 @@ const ADMIN_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; f
 pub(crate) async fn add_admin(server: &TestServer) -> String {
     let username = unique("admin");
     let state = &server.running().state;
-    portcullis_server::users::add(
+    portcullis_server::browser::users::add(
         state.store.as_ref(),
         &username,
         PASSWORD,
@@ -479,7 +479,7 @@ async fn admin_destructive_actions_need_the_administrator_s_password_again() {
     assert_eq!(record.disabled_at, None);
     let user_record = store.user(&user_id).await.unwrap().unwrap();
     assert_eq!(user_record.disabled_at, None);
-    assert!(portcullis_server::users::verify_password(
+    assert!(portcullis_server::browser::users::verify_password(
         PASSWORD,
         Some(&user_record.password_hash)
     ));

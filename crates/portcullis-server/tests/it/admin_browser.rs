@@ -33,7 +33,7 @@ async fn shoot(browser: &Browser, name: &str) {
 
 async fn add_user(server: &TestServer, username: &str, admin: bool) {
     let state = &server.running().state;
-    portcullis_server::users::add(
+    portcullis_server::browser::users::add(
         state.store.as_ref(),
         username,
         PASSWORD,

@@ -6,7 +6,7 @@
 use portcullis_core::hash::TokenHash;
 use portcullis_core::jose::{Alg, PrivateKey};
 use portcullis_core::registration::Policy;
-use portcullis_server::registration::{Lifetime, create_initial_access_token};
+use portcullis_server::clients::registration::{Lifetime, create_initial_access_token};
 use reqwest::Method;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};

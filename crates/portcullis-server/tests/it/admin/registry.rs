@@ -266,11 +266,11 @@ async fn admin_creates_disables_enables_users_and_sets_their_passwords() {
         .await;
     assert_eq!(page.location(), "/admin/users?done=password_reset");
     let carol = store.user(&carol.user_id).await.unwrap().unwrap();
-    assert!(!portcullis_server::users::verify_password(
+    assert!(!portcullis_server::browser::users::verify_password(
         "carols first password",
         Some(&carol.password_hash)
     ));
-    assert!(portcullis_server::users::verify_password(
+    assert!(portcullis_server::browser::users::verify_password(
         "carols second password",
         Some(&carol.password_hash)
     ));

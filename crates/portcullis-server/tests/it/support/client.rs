@@ -39,7 +39,7 @@ pub(crate) async fn register(server: &TestServer, client_id: &str, mut metadata:
     metadata["client_id"] = json!(client_id);
     let metadata: ClientMetadata = serde_json::from_value(metadata).unwrap();
     let state = &server.running().state;
-    portcullis_server::clients::register(
+    portcullis_server::clients::registry::register(
         state.store.as_ref(),
         &state.config,
         metadata,
@@ -193,7 +193,7 @@ pub(crate) const PASSWORD: &str = "correct horse battery";
 pub(crate) async fn add_user(server: &TestServer) -> String {
     let username = unique("user");
     let state = &server.running().state;
-    portcullis_server::users::add(
+    portcullis_server::browser::users::add(
         state.store.as_ref(),
         &username,
         PASSWORD,

@@ -31,10 +31,10 @@ impl JwksHost {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("c.pem"), &server.cert_pem).unwrap();
         std::fs::write(dir.path().join("k.pem"), &server.key_pem).unwrap();
-        let config = portcullis_server::tls::server_config(
+        let config = portcullis_server::transport::tls::server_config(
             &dir.path().join("c.pem"),
             &dir.path().join("k.pem"),
-            portcullis_server::tls::ClientCerts::Never,
+            portcullis_server::transport::tls::ClientCerts::Never,
         )
         .unwrap();
         let ca_file = tempfile::NamedTempFile::new().unwrap();
