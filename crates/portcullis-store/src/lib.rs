@@ -14,9 +14,6 @@ pub mod flow;
 mod postgres;
 pub mod registration;
 mod sql;
-mod sql_admin;
-mod sql_flow;
-mod sql_registration;
 mod sqlite;
 pub mod testing;
 

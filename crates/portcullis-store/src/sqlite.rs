@@ -7,10 +7,10 @@ use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
 use crate::StoreError;
+use crate::sql::admin::sql_admin_store;
+use crate::sql::flow::sql_flow_store;
+use crate::sql::registration::sql_registration_store;
 use crate::sql::sql_store;
-use crate::sql_admin::sql_admin_store;
-use crate::sql_flow::sql_flow_store;
-use crate::sql_registration::sql_registration_store;
 
 static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/sqlite");
 

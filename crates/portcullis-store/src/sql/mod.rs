@@ -6,6 +6,10 @@
 //! type. A statement that ever needs a dialect of its own moves into those files; nothing here
 //! branches on the backend.
 
+pub(crate) mod admin;
+pub(crate) mod flow;
+pub(crate) mod registration;
+
 use portcullis_core::Timestamp;
 use portcullis_core::hash::TokenHash;
 use portcullis_core::keys::KeySchedule;
@@ -404,9 +408,9 @@ macro_rules! sql_store {
                 ];
                 for statement in own
                     .into_iter()
-                    .chain($crate::sql_flow::PURGE)
-                    .chain($crate::sql_registration::PURGE)
-                    .chain($crate::sql_admin::PURGE)
+                    .chain($crate::sql::flow::PURGE)
+                    .chain($crate::sql::registration::PURGE)
+                    .chain($crate::sql::admin::PURGE)
                 {
                     removed += sqlx::query(statement)
                         .bind(now.unix())

@@ -1,4 +1,4 @@
-//! The admin UI's SQL, shared by both backends like `sql.rs`: rows, statements, and the
+//! The admin UI's SQL, shared by both backends like `sql/mod.rs`: rows, statements, and the
 //! [`AdminStore`](crate::admin::AdminStore) implementation as a macro.
 //!
 //! Text filters are `LOWER(column) LIKE pattern ESCAPE '\'` with a pattern made by
@@ -241,7 +241,7 @@ macro_rules! sql_admin_store {
                 hash: &portcullis_core::hash::TokenHash,
                 s: &$crate::admin::AdminSessionRecord,
             ) -> Result<(), $crate::StoreError> {
-                sqlx::query($crate::sql_admin::INSERT_SESSION)
+                sqlx::query($crate::sql::admin::INSERT_SESSION)
                     .bind(&hash.as_bytes()[..])
                     .bind(&s.user_id)
                     .bind(s.auth_time.unix())
@@ -259,8 +259,8 @@ macro_rules! sql_admin_store {
                 now: portcullis_core::Timestamp,
                 idle_since: portcullis_core::Timestamp,
             ) -> Result<Option<$crate::admin::AdminSessionRecord>, $crate::StoreError> {
-                let row: Option<$crate::sql_admin::AdminSessionRow> =
-                    sqlx::query_as($crate::sql_admin::TOUCH_SESSION)
+                let row: Option<$crate::sql::admin::AdminSessionRow> =
+                    sqlx::query_as($crate::sql::admin::TOUCH_SESSION)
                         .bind(&hash.as_bytes()[..])
                         .bind(now.unix())
                         .bind(idle_since.unix())
@@ -273,7 +273,7 @@ macro_rules! sql_admin_store {
                 &self,
                 hash: &portcullis_core::hash::TokenHash,
             ) -> Result<(), $crate::StoreError> {
-                sqlx::query($crate::sql_admin::DELETE_SESSION)
+                sqlx::query($crate::sql::admin::DELETE_SESSION)
                     .bind(&hash.as_bytes()[..])
                     .execute(&self.pool)
                     .await?;
@@ -283,7 +283,7 @@ macro_rules! sql_admin_store {
             async fn end_sessions_of(&self, user_id: &str) -> Result<u64, $crate::StoreError> {
                 let mut tx = self.pool.begin().await?;
                 let mut ended = 0;
-                for statement in $crate::sql_admin::END_SESSIONS_OF {
+                for statement in $crate::sql::admin::END_SESSIONS_OF {
                     ended += sqlx::query(statement)
                         .bind(user_id)
                         .execute(&mut *tx)
@@ -298,7 +298,7 @@ macro_rules! sql_admin_store {
                 &self,
                 e: &$crate::admin::AuditEvent,
             ) -> Result<(), $crate::StoreError> {
-                sqlx::query($crate::sql_admin::INSERT_AUDIT)
+                sqlx::query($crate::sql::admin::INSERT_AUDIT)
                     .bind(e.at.unix())
                     .bind(&e.actor_id)
                     .bind(&e.actor_name)
@@ -318,19 +318,19 @@ macro_rules! sql_admin_store {
                 offset: u64,
                 limit: u64,
             ) -> Result<(Vec<$crate::admin::StoredAuditEvent>, u64), $crate::StoreError> {
-                let action = $crate::sql_admin::contains(filter.action.as_deref());
-                let actor = $crate::sql_admin::contains(filter.actor.as_deref());
-                let target = $crate::sql_admin::contains(filter.target.as_deref());
-                let rows: Vec<$crate::sql_admin::AuditRow> =
-                    sqlx::query_as($crate::sql_admin::AUDIT_PAGE)
+                let action = $crate::sql::admin::contains(filter.action.as_deref());
+                let actor = $crate::sql::admin::contains(filter.actor.as_deref());
+                let target = $crate::sql::admin::contains(filter.target.as_deref());
+                let rows: Vec<$crate::sql::admin::AuditRow> =
+                    sqlx::query_as($crate::sql::admin::AUDIT_PAGE)
                         .bind(&action)
                         .bind(&actor)
                         .bind(&target)
-                        .bind($crate::sql_admin::bound(limit))
-                        .bind($crate::sql_admin::bound(offset))
+                        .bind($crate::sql::admin::bound(limit))
+                        .bind($crate::sql::admin::bound(offset))
                         .fetch_all(&self.pool)
                         .await?;
-                let (total,): (i64,) = sqlx::query_as($crate::sql_admin::AUDIT_COUNT)
+                let (total,): (i64,) = sqlx::query_as($crate::sql::admin::AUDIT_COUNT)
                     .bind(&action)
                     .bind(&actor)
                     .bind(&target)
@@ -340,14 +340,14 @@ macro_rules! sql_admin_store {
                     .into_iter()
                     .map(TryInto::try_into)
                     .collect::<Result<Vec<_>, _>>()?;
-                Ok((events, $crate::sql_admin::count(total)))
+                Ok((events, $crate::sql::admin::count(total)))
             }
 
             async fn purge_audit_events(
                 &self,
                 before: portcullis_core::Timestamp,
             ) -> Result<u64, $crate::StoreError> {
-                let done = sqlx::query($crate::sql_admin::PURGE_AUDIT)
+                let done = sqlx::query($crate::sql::admin::PURGE_AUDIT)
                     .bind(before.unix())
                     .execute(&self.pool)
                     .await?;
@@ -360,21 +360,21 @@ macro_rules! sql_admin_store {
                 offset: u64,
                 limit: u64,
             ) -> Result<(Vec<$crate::ClientRecord>, u64), $crate::StoreError> {
-                let pattern = $crate::sql_admin::contains(search);
+                let pattern = $crate::sql::admin::contains(search);
                 let rows: Vec<$crate::sql::ClientRow> =
-                    sqlx::query_as($crate::sql_admin::CLIENTS_PAGE)
+                    sqlx::query_as($crate::sql::admin::CLIENTS_PAGE)
                         .bind(&pattern)
-                        .bind($crate::sql_admin::bound(limit))
-                        .bind($crate::sql_admin::bound(offset))
+                        .bind($crate::sql::admin::bound(limit))
+                        .bind($crate::sql::admin::bound(offset))
                         .fetch_all(&self.pool)
                         .await?;
-                let (total,): (i64,) = sqlx::query_as($crate::sql_admin::CLIENTS_COUNT)
+                let (total,): (i64,) = sqlx::query_as($crate::sql::admin::CLIENTS_COUNT)
                     .bind(&pattern)
                     .fetch_one(&self.pool)
                     .await?;
                 Ok((
                     rows.into_iter().map(Into::into).collect(),
-                    $crate::sql_admin::count(total),
+                    $crate::sql::admin::count(total),
                 ))
             }
 
@@ -384,7 +384,7 @@ macro_rules! sql_admin_store {
                 metadata: &str,
                 now: portcullis_core::Timestamp,
             ) -> Result<bool, $crate::StoreError> {
-                let done = sqlx::query($crate::sql_registration::REPLACE_METADATA)
+                let done = sqlx::query($crate::sql::registration::REPLACE_METADATA)
                     .bind(client_id)
                     .bind(metadata)
                     .bind(now.unix())
@@ -398,7 +398,7 @@ macro_rules! sql_admin_store {
                 client_id: &str,
                 now: portcullis_core::Timestamp,
             ) -> Result<bool, $crate::StoreError> {
-                let done = sqlx::query($crate::sql_admin::ENABLE_CLIENT)
+                let done = sqlx::query($crate::sql::admin::ENABLE_CLIENT)
                     .bind(client_id)
                     .bind(now.unix())
                     .execute(&self.pool)
@@ -407,7 +407,7 @@ macro_rules! sql_admin_store {
             }
 
             async fn enable_user(&self, user_id: &str) -> Result<bool, $crate::StoreError> {
-                let done = sqlx::query($crate::sql_admin::ENABLE_USER)
+                let done = sqlx::query($crate::sql::admin::ENABLE_USER)
                     .bind(user_id)
                     .execute(&self.pool)
                     .await?;
@@ -418,8 +418,8 @@ macro_rules! sql_admin_store {
                 &self,
                 client_id: &str,
             ) -> Result<Option<$crate::registration::RegistrationRecord>, $crate::StoreError> {
-                let row: Option<$crate::sql_registration::RegistrationRow> =
-                    sqlx::query_as($crate::sql_admin::REGISTRATION)
+                let row: Option<$crate::sql::registration::RegistrationRow> =
+                    sqlx::query_as($crate::sql::admin::REGISTRATION)
                         .bind(client_id)
                         .fetch_optional(&self.pool)
                         .await?;
@@ -429,8 +429,8 @@ macro_rules! sql_admin_store {
             async fn initial_access_token_uses(
                 &self,
             ) -> Result<Vec<$crate::admin::InitialAccessTokenUse>, $crate::StoreError> {
-                let rows: Vec<$crate::sql_admin::UseRow> =
-                    sqlx::query_as($crate::sql_admin::IAT_USES)
+                let rows: Vec<$crate::sql::admin::UseRow> =
+                    sqlx::query_as($crate::sql::admin::IAT_USES)
                         .fetch_all(&self.pool)
                         .await?;
                 Ok(rows.into_iter().map(Into::into).collect())
@@ -442,11 +442,11 @@ macro_rules! sql_admin_store {
                 now: portcullis_core::Timestamp,
                 limit: u64,
             ) -> Result<Vec<$crate::admin::ClientGrant>, $crate::StoreError> {
-                let rows: Vec<$crate::sql_admin::ClientGrantRow> =
-                    sqlx::query_as($crate::sql_admin::CLIENT_GRANTS)
+                let rows: Vec<$crate::sql::admin::ClientGrantRow> =
+                    sqlx::query_as($crate::sql::admin::CLIENT_GRANTS)
                         .bind(client_id)
                         .bind(now.unix())
-                        .bind($crate::sql_admin::bound(limit))
+                        .bind($crate::sql::admin::bound(limit))
                         .fetch_all(&self.pool)
                         .await?;
                 Ok(rows.into_iter().map(Into::into).collect())
@@ -458,7 +458,7 @@ macro_rules! sql_admin_store {
                 now: portcullis_core::Timestamp,
             ) -> Result<Vec<$crate::admin::TokenSummary>, $crate::StoreError> {
                 let access: Vec<(String, String, i64, i64)> =
-                    sqlx::query_as($crate::sql_admin::LIVE_ACCESS_TOKENS)
+                    sqlx::query_as($crate::sql::admin::LIVE_ACCESS_TOKENS)
                         .bind(client_id)
                         .bind(now.unix())
                         .fetch_all(&self.pool)
@@ -470,13 +470,13 @@ macro_rules! sql_admin_store {
                             kind: $crate::admin::TokenKind::Access,
                             binding,
                             format,
-                            live: $crate::sql_admin::count(live),
+                            live: $crate::sql::admin::count(live),
                             soonest_expiry: portcullis_core::Timestamp::from_unix(soonest),
                         },
                     )
                     .collect();
                 let (live, soonest): (i64, Option<i64>) =
-                    sqlx::query_as($crate::sql_admin::LIVE_REFRESH_TOKENS)
+                    sqlx::query_as($crate::sql::admin::LIVE_REFRESH_TOKENS)
                         .bind(client_id)
                         .bind(now.unix())
                         .fetch_one(&self.pool)
@@ -486,7 +486,7 @@ macro_rules! sql_admin_store {
                         kind: $crate::admin::TokenKind::Refresh,
                         binding: "client".to_owned(),
                         format: "opaque".to_owned(),
-                        live: $crate::sql_admin::count(live),
+                        live: $crate::sql::admin::count(live),
                         soonest_expiry: portcullis_core::Timestamp::from_unix(soonest),
                     });
                 }
@@ -501,9 +501,9 @@ macro_rules! sql_admin_store {
                 let mut tx = self.pool.begin().await?;
                 let mut counts = [0_u64; 3];
                 for (n, statement) in [
-                    $crate::sql_admin::REVOKE_CLIENT_ACCESS,
-                    $crate::sql_admin::REVOKE_CLIENT_REFRESH,
-                    $crate::sql_admin::REVOKE_CLIENT_GRANTS,
+                    $crate::sql::admin::REVOKE_CLIENT_ACCESS,
+                    $crate::sql::admin::REVOKE_CLIENT_REFRESH,
+                    $crate::sql::admin::REVOKE_CLIENT_GRANTS,
                 ]
                 .into_iter()
                 .enumerate()

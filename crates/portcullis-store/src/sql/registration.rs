@@ -1,4 +1,4 @@
-//! The registration SQL, shared by both backends like `sql.rs`: rows, statements, and the
+//! The registration SQL, shared by both backends like `sql/mod.rs`: rows, statements, and the
 //! [`RegistrationStore`](crate::registration::RegistrationStore) implementation as a macro.
 
 use portcullis_core::Timestamp;
@@ -155,7 +155,7 @@ macro_rules! sql_registration_store {
                 &self,
                 t: &$crate::registration::InitialAccessTokenRecord,
             ) -> Result<(), $crate::StoreError> {
-                sqlx::query($crate::sql_registration::INSERT_IAT)
+                sqlx::query($crate::sql::registration::INSERT_IAT)
                     .bind(&t.id)
                     .bind(&t.token_hash.as_bytes()[..])
                     .bind(&t.policy)
@@ -173,8 +173,8 @@ macro_rules! sql_registration_store {
                 hash: &portcullis_core::hash::TokenHash,
             ) -> Result<Option<$crate::registration::InitialAccessTokenRecord>, $crate::StoreError>
             {
-                let row: Option<$crate::sql_registration::InitialAccessTokenRow> =
-                    sqlx::query_as($crate::sql_registration::IAT)
+                let row: Option<$crate::sql::registration::InitialAccessTokenRow> =
+                    sqlx::query_as($crate::sql::registration::IAT)
                         .bind(&hash.as_bytes()[..])
                         .fetch_optional(&self.pool)
                         .await?;
@@ -185,8 +185,8 @@ macro_rules! sql_registration_store {
                 &self,
             ) -> Result<Vec<$crate::registration::InitialAccessTokenRecord>, $crate::StoreError>
             {
-                let rows: Vec<$crate::sql_registration::InitialAccessTokenRow> =
-                    sqlx::query_as($crate::sql_registration::IATS)
+                let rows: Vec<$crate::sql::registration::InitialAccessTokenRow> =
+                    sqlx::query_as($crate::sql::registration::IATS)
                         .fetch_all(&self.pool)
                         .await?;
                 rows.into_iter().map(TryInto::try_into).collect()
@@ -197,7 +197,7 @@ macro_rules! sql_registration_store {
                 id: &str,
                 now: portcullis_core::Timestamp,
             ) -> Result<bool, $crate::StoreError> {
-                let done = sqlx::query($crate::sql_registration::REVOKE_IAT)
+                let done = sqlx::query($crate::sql::registration::REVOKE_IAT)
                     .bind(id)
                     .bind(now.unix())
                     .execute(&self.pool)
@@ -210,7 +210,7 @@ macro_rules! sql_registration_store {
                 hash: &portcullis_core::hash::TokenHash,
                 now: portcullis_core::Timestamp,
             ) -> Result<Option<String>, $crate::StoreError> {
-                let row: Option<(String,)> = sqlx::query_as($crate::sql_registration::USE_IAT)
+                let row: Option<(String,)> = sqlx::query_as($crate::sql::registration::USE_IAT)
                     .bind(&hash.as_bytes()[..])
                     .bind(now.unix())
                     .fetch_optional(&self.pool)
@@ -232,7 +232,7 @@ macro_rules! sql_registration_store {
                     .bind(c.disabled_at.map(|t| t.unix()))
                     .execute(&mut *tx)
                     .await?;
-                sqlx::query($crate::sql_registration::INSERT_REGISTRATION)
+                sqlx::query($crate::sql::registration::INSERT_REGISTRATION)
                     .bind(&r.client_id)
                     .bind(&r.token_hash.as_bytes()[..])
                     .bind(&r.policy)
@@ -249,8 +249,8 @@ macro_rules! sql_registration_store {
                 &self,
                 hash: &portcullis_core::hash::TokenHash,
             ) -> Result<Option<$crate::registration::RegisteredClient>, $crate::StoreError> {
-                let row: Option<$crate::sql_registration::RegisteredRow> =
-                    sqlx::query_as($crate::sql_registration::REGISTERED_BY_TOKEN)
+                let row: Option<$crate::sql::registration::RegisteredRow> =
+                    sqlx::query_as($crate::sql::registration::REGISTERED_BY_TOKEN)
                         .bind(&hash.as_bytes()[..])
                         .fetch_optional(&self.pool)
                         .await?;
@@ -264,7 +264,7 @@ macro_rules! sql_registration_store {
                 next: &portcullis_core::hash::TokenHash,
                 now: portcullis_core::Timestamp,
             ) -> Result<bool, $crate::StoreError> {
-                let done = sqlx::query($crate::sql_registration::ROTATE_REGISTRATION)
+                let done = sqlx::query($crate::sql::registration::ROTATE_REGISTRATION)
                     .bind(client_id)
                     .bind(&current.as_bytes()[..])
                     .bind(&next.as_bytes()[..])
@@ -280,7 +280,7 @@ macro_rules! sql_registration_store {
             ) -> Result<bool, $crate::StoreError> {
                 let mut tx = self.pool.begin().await?;
                 let rotated =
-                    sqlx::query($crate::sql_registration::ROTATE_REGISTRATION_WITH_STATEMENT)
+                    sqlx::query($crate::sql::registration::ROTATE_REGISTRATION_WITH_STATEMENT)
                         .bind(u.client_id)
                         .bind(&u.current.as_bytes()[..])
                         .bind(&u.next.as_bytes()[..])
@@ -292,7 +292,7 @@ macro_rules! sql_registration_store {
                     // Another update rotated the token first; this one changes nothing.
                     return Ok(false);
                 }
-                sqlx::query($crate::sql_registration::REPLACE_METADATA)
+                sqlx::query($crate::sql::registration::REPLACE_METADATA)
                     .bind(u.client_id)
                     .bind(u.metadata)
                     .bind(u.now.unix())
@@ -303,7 +303,7 @@ macro_rules! sql_registration_store {
             }
 
             async fn delete_client(&self, client_id: &str) -> Result<bool, $crate::StoreError> {
-                let done = sqlx::query($crate::sql_registration::DELETE_CLIENT)
+                let done = sqlx::query($crate::sql::registration::DELETE_CLIENT)
                     .bind(client_id)
                     .execute(&self.pool)
                     .await?;

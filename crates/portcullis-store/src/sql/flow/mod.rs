@@ -1,4 +1,4 @@
-//! The flow's SQL, shared by both backends like `sql.rs`: rows, statements, and the
+//! The flow's SQL, shared by both backends like `sql/mod.rs`: rows, statements, and the
 //! [`FlowStore`](crate::flow::FlowStore) implementation as a macro.
 
 use portcullis_core::Timestamp;
@@ -267,7 +267,7 @@ macro_rules! sql_flow_store {
                 &self,
                 u: &$crate::flow::UserRecord,
             ) -> Result<(), $crate::StoreError> {
-                sqlx::query($crate::sql_flow::INSERT_USER)
+                sqlx::query($crate::sql::flow::INSERT_USER)
                     .bind(&u.user_id)
                     .bind(&u.username)
                     .bind(&u.password_hash)
@@ -285,8 +285,8 @@ macro_rules! sql_flow_store {
                 &self,
                 username: &str,
             ) -> Result<Option<$crate::flow::UserRecord>, $crate::StoreError> {
-                let row: Option<$crate::sql_flow::UserRow> =
-                    sqlx::query_as($crate::sql_flow::USER_BY_NAME)
+                let row: Option<$crate::sql::flow::UserRow> =
+                    sqlx::query_as($crate::sql::flow::USER_BY_NAME)
                         .bind(username)
                         .fetch_optional(&self.pool)
                         .await?;
@@ -297,8 +297,8 @@ macro_rules! sql_flow_store {
                 &self,
                 user_id: &str,
             ) -> Result<Option<$crate::flow::UserRecord>, $crate::StoreError> {
-                let row: Option<$crate::sql_flow::UserRow> =
-                    sqlx::query_as($crate::sql_flow::USER_BY_ID)
+                let row: Option<$crate::sql::flow::UserRow> =
+                    sqlx::query_as($crate::sql::flow::USER_BY_ID)
                         .bind(user_id)
                         .fetch_optional(&self.pool)
                         .await?;
@@ -306,9 +306,10 @@ macro_rules! sql_flow_store {
             }
 
             async fn users(&self) -> Result<Vec<$crate::flow::UserRecord>, $crate::StoreError> {
-                let rows: Vec<$crate::sql_flow::UserRow> = sqlx::query_as($crate::sql_flow::USERS)
-                    .fetch_all(&self.pool)
-                    .await?;
+                let rows: Vec<$crate::sql::flow::UserRow> =
+                    sqlx::query_as($crate::sql::flow::USERS)
+                        .fetch_all(&self.pool)
+                        .await?;
                 Ok(rows.into_iter().map(Into::into).collect())
             }
 
@@ -317,7 +318,7 @@ macro_rules! sql_flow_store {
                 user_id: &str,
                 password_hash: &str,
             ) -> Result<bool, $crate::StoreError> {
-                let done = sqlx::query($crate::sql_flow::SET_PASSWORD)
+                let done = sqlx::query($crate::sql::flow::SET_PASSWORD)
                     .bind(user_id)
                     .bind(password_hash)
                     .execute(&self.pool)
@@ -330,7 +331,7 @@ macro_rules! sql_flow_store {
                 user_id: &str,
                 now: portcullis_core::Timestamp,
             ) -> Result<bool, $crate::StoreError> {
-                let done = sqlx::query($crate::sql_flow::DISABLE_USER)
+                let done = sqlx::query($crate::sql::flow::DISABLE_USER)
                     .bind(user_id)
                     .bind(now.unix())
                     .execute(&self.pool)
@@ -346,14 +347,14 @@ macro_rules! sql_flow_store {
                 forget_before: portcullis_core::Timestamp,
             ) -> Result<(), $crate::StoreError> {
                 if let Some(user_id) = user_id {
-                    sqlx::query($crate::sql_flow::USER_FAILURE)
+                    sqlx::query($crate::sql::flow::USER_FAILURE)
                         .bind(user_id)
                         .bind(now.unix())
                         .bind(forget_before.unix())
                         .execute(&self.pool)
                         .await?;
                 }
-                sqlx::query($crate::sql_flow::ADDRESS_FAILURE)
+                sqlx::query($crate::sql::flow::ADDRESS_FAILURE)
                     .bind(address)
                     .bind(now.unix())
                     .bind(forget_before.unix())
@@ -366,7 +367,7 @@ macro_rules! sql_flow_store {
                 &self,
                 address: &str,
             ) -> Result<Option<(u32, portcullis_core::Timestamp)>, $crate::StoreError> {
-                let row: Option<(i32, i64)> = sqlx::query_as($crate::sql_flow::ADDRESS_FAILURES)
+                let row: Option<(i32, i64)> = sqlx::query_as($crate::sql::flow::ADDRESS_FAILURES)
                     .bind(address)
                     .fetch_optional(&self.pool)
                     .await?;
@@ -383,11 +384,11 @@ macro_rules! sql_flow_store {
                 user_id: &str,
                 address: &str,
             ) -> Result<(), $crate::StoreError> {
-                sqlx::query($crate::sql_flow::CLEAR_USER_FAILURES)
+                sqlx::query($crate::sql::flow::CLEAR_USER_FAILURES)
                     .bind(user_id)
                     .execute(&self.pool)
                     .await?;
-                sqlx::query($crate::sql_flow::CLEAR_ADDRESS_FAILURES)
+                sqlx::query($crate::sql::flow::CLEAR_ADDRESS_FAILURES)
                     .bind(address)
                     .execute(&self.pool)
                     .await?;
@@ -399,7 +400,7 @@ macro_rules! sql_flow_store {
                 hash: &portcullis_core::hash::TokenHash,
                 s: &$crate::flow::SessionRecord,
             ) -> Result<(), $crate::StoreError> {
-                sqlx::query($crate::sql_flow::INSERT_SESSION)
+                sqlx::query($crate::sql::flow::INSERT_SESSION)
                     .bind(&hash.as_bytes()[..])
                     .bind(&s.user_id)
                     .bind(s.auth_time.unix())
@@ -414,8 +415,8 @@ macro_rules! sql_flow_store {
                 &self,
                 hash: &portcullis_core::hash::TokenHash,
             ) -> Result<Option<$crate::flow::SessionRecord>, $crate::StoreError> {
-                let row: Option<$crate::sql_flow::SessionRow> =
-                    sqlx::query_as($crate::sql_flow::SESSION)
+                let row: Option<$crate::sql::flow::SessionRow> =
+                    sqlx::query_as($crate::sql::flow::SESSION)
                         .bind(&hash.as_bytes()[..])
                         .fetch_optional(&self.pool)
                         .await?;
@@ -426,7 +427,7 @@ macro_rules! sql_flow_store {
                 &self,
                 hash: &portcullis_core::hash::TokenHash,
             ) -> Result<(), $crate::StoreError> {
-                sqlx::query($crate::sql_flow::DELETE_SESSION)
+                sqlx::query($crate::sql::flow::DELETE_SESSION)
                     .bind(&hash.as_bytes()[..])
                     .execute(&self.pool)
                     .await?;
@@ -438,7 +439,7 @@ macro_rules! sql_flow_store {
                 hash: &portcullis_core::hash::TokenHash,
                 r: &$crate::flow::PushedRequest,
             ) -> Result<(), $crate::StoreError> {
-                sqlx::query($crate::sql_flow::INSERT_PUSHED)
+                sqlx::query($crate::sql::flow::INSERT_PUSHED)
                     .bind(&hash.as_bytes()[..])
                     .bind(&r.client_id)
                     .bind(&r.request)
@@ -452,8 +453,8 @@ macro_rules! sql_flow_store {
                 &self,
                 hash: &portcullis_core::hash::TokenHash,
             ) -> Result<Option<$crate::flow::PushedRequest>, $crate::StoreError> {
-                let row: Option<$crate::sql_flow::PushedRow> =
-                    sqlx::query_as($crate::sql_flow::PUSHED)
+                let row: Option<$crate::sql::flow::PushedRow> =
+                    sqlx::query_as($crate::sql::flow::PUSHED)
                         .bind(&hash.as_bytes()[..])
                         .fetch_optional(&self.pool)
                         .await?;
@@ -466,8 +467,8 @@ macro_rules! sql_flow_store {
                 client_id: &str,
                 now: portcullis_core::Timestamp,
             ) -> Result<Option<$crate::flow::PushedRequest>, $crate::StoreError> {
-                let row: Option<$crate::sql_flow::PushedRow> =
-                    sqlx::query_as($crate::sql_flow::TAKE_PUSHED)
+                let row: Option<$crate::sql::flow::PushedRow> =
+                    sqlx::query_as($crate::sql::flow::TAKE_PUSHED)
                         .bind(&hash.as_bytes()[..])
                         .bind(client_id)
                         .bind(now.unix())
@@ -482,7 +483,7 @@ macro_rules! sql_flow_store {
                 until: portcullis_core::Timestamp,
                 now: portcullis_core::Timestamp,
             ) -> Result<(), $crate::StoreError> {
-                sqlx::query($crate::sql_flow::EXTEND_PUSHED)
+                sqlx::query($crate::sql::flow::EXTEND_PUSHED)
                     .bind(&hash.as_bytes()[..])
                     .bind(until.unix())
                     .bind(now.unix())
@@ -498,7 +499,7 @@ macro_rules! sql_flow_store {
                 consent: &$crate::flow::ConsentRecord,
             ) -> Result<(), $crate::StoreError> {
                 let mut tx = self.pool.begin().await?;
-                sqlx::query($crate::sql_flow::INSERT_GRANT)
+                sqlx::query($crate::sql::flow::INSERT_GRANT)
                     .bind(&g.grant_id)
                     .bind(&g.user_id)
                     .bind(&g.client_id)
@@ -508,7 +509,7 @@ macro_rules! sql_flow_store {
                     .bind(g.created_at.unix())
                     .execute(&mut *tx)
                     .await?;
-                sqlx::query($crate::sql_flow::INSERT_CODE)
+                sqlx::query($crate::sql::flow::INSERT_CODE)
                     .bind(&c.code_hash.as_bytes()[..])
                     .bind(&c.grant_id)
                     .bind(&c.client_id)
@@ -519,7 +520,7 @@ macro_rules! sql_flow_store {
                     .bind(c.expires_at.unix())
                     .execute(&mut *tx)
                     .await?;
-                sqlx::query($crate::sql_flow::UPSERT_CONSENT)
+                sqlx::query($crate::sql::flow::UPSERT_CONSENT)
                     .bind(&consent.user_id)
                     .bind(&consent.client_id)
                     .bind(&consent.scope)
@@ -535,16 +536,16 @@ macro_rules! sql_flow_store {
                 hash: &portcullis_core::hash::TokenHash,
                 now: portcullis_core::Timestamp,
             ) -> Result<$crate::flow::Redemption, $crate::StoreError> {
-                let won: Option<$crate::sql_flow::CodeRow> =
-                    sqlx::query_as($crate::sql_flow::REDEEM_CODE)
+                let won: Option<$crate::sql::flow::CodeRow> =
+                    sqlx::query_as($crate::sql::flow::REDEEM_CODE)
                         .bind(&hash.as_bytes()[..])
                         .bind(now.unix())
                         .fetch_optional(&self.pool)
                         .await?;
                 if let Some(row) = won {
                     let code = $crate::flow::CodeRecord::try_from(row)?;
-                    let grant: Option<$crate::sql_flow::GrantRow> =
-                        sqlx::query_as($crate::sql_flow::GRANT)
+                    let grant: Option<$crate::sql::flow::GrantRow> =
+                        sqlx::query_as($crate::sql::flow::GRANT)
                             .bind(&code.grant_id)
                             .fetch_optional(&self.pool)
                             .await?;
@@ -555,7 +556,7 @@ macro_rules! sql_flow_store {
                     });
                 }
                 let state: Option<(String, Option<i64>)> =
-                    sqlx::query_as($crate::sql_flow::CODE_STATE)
+                    sqlx::query_as($crate::sql::flow::CODE_STATE)
                         .bind(&hash.as_bytes()[..])
                         .fetch_optional(&self.pool)
                         .await?;
@@ -569,8 +570,8 @@ macro_rules! sql_flow_store {
                 &self,
                 grant_id: &str,
             ) -> Result<Option<$crate::flow::GrantRecord>, $crate::StoreError> {
-                let row: Option<$crate::sql_flow::GrantRow> =
-                    sqlx::query_as($crate::sql_flow::GRANT)
+                let row: Option<$crate::sql::flow::GrantRow> =
+                    sqlx::query_as($crate::sql::flow::GRANT)
                         .bind(grant_id)
                         .fetch_optional(&self.pool)
                         .await?;
@@ -584,9 +585,9 @@ macro_rules! sql_flow_store {
             ) -> Result<(), $crate::StoreError> {
                 let mut tx = self.pool.begin().await?;
                 for statement in [
-                    $crate::sql_flow::REVOKE_GRANT,
-                    $crate::sql_flow::REVOKE_GRANT_ACCESS,
-                    $crate::sql_flow::REVOKE_GRANT_REFRESH,
+                    $crate::sql::flow::REVOKE_GRANT,
+                    $crate::sql::flow::REVOKE_GRANT_ACCESS,
+                    $crate::sql::flow::REVOKE_GRANT_REFRESH,
                 ] {
                     sqlx::query(statement)
                         .bind(grant_id)
@@ -602,7 +603,7 @@ macro_rules! sql_flow_store {
                 &self,
                 t: &$crate::flow::RefreshTokenRecord,
             ) -> Result<(), $crate::StoreError> {
-                sqlx::query($crate::sql_flow::INSERT_REFRESH)
+                sqlx::query($crate::sql::flow::INSERT_REFRESH)
                     .bind(&t.token_hash.as_bytes()[..])
                     .bind(&t.grant_id)
                     .bind(&t.client_id)
@@ -618,8 +619,8 @@ macro_rules! sql_flow_store {
                 &self,
                 hash: &portcullis_core::hash::TokenHash,
             ) -> Result<Option<$crate::flow::RefreshTokenRecord>, $crate::StoreError> {
-                let row: Option<$crate::sql_flow::RefreshRow> =
-                    sqlx::query_as($crate::sql_flow::REFRESH)
+                let row: Option<$crate::sql::flow::RefreshRow> =
+                    sqlx::query_as($crate::sql::flow::REFRESH)
                         .bind(&hash.as_bytes()[..])
                         .fetch_optional(&self.pool)
                         .await?;
@@ -632,7 +633,7 @@ macro_rules! sql_flow_store {
                 hash: &portcullis_core::hash::TokenHash,
                 now: portcullis_core::Timestamp,
             ) -> Result<(), $crate::StoreError> {
-                sqlx::query($crate::sql_flow::TOUCH_REFRESH)
+                sqlx::query($crate::sql::flow::TOUCH_REFRESH)
                     .bind(&hash.as_bytes()[..])
                     .bind(now.unix())
                     .execute(&self.pool)
@@ -661,8 +662,8 @@ macro_rules! sql_flow_store {
                 user_id: &str,
                 client_id: &str,
             ) -> Result<Option<$crate::flow::ConsentRecord>, $crate::StoreError> {
-                let row: Option<$crate::sql_flow::ConsentRow> =
-                    sqlx::query_as($crate::sql_flow::CONSENT)
+                let row: Option<$crate::sql::flow::ConsentRow> =
+                    sqlx::query_as($crate::sql::flow::CONSENT)
                         .bind(user_id)
                         .bind(client_id)
                         .fetch_optional(&self.pool)
@@ -674,8 +675,8 @@ macro_rules! sql_flow_store {
                 &self,
                 user_id: &str,
             ) -> Result<Vec<$crate::flow::ConsentRecord>, $crate::StoreError> {
-                let rows: Vec<$crate::sql_flow::ConsentRow> =
-                    sqlx::query_as($crate::sql_flow::CONSENTS)
+                let rows: Vec<$crate::sql::flow::ConsentRow> =
+                    sqlx::query_as($crate::sql::flow::CONSENTS)
                         .bind(user_id)
                         .fetch_all(&self.pool)
                         .await?;
@@ -689,15 +690,15 @@ macro_rules! sql_flow_store {
                 now: portcullis_core::Timestamp,
             ) -> Result<bool, $crate::StoreError> {
                 let mut tx = self.pool.begin().await?;
-                let deleted = sqlx::query($crate::sql_flow::DELETE_CONSENT)
+                let deleted = sqlx::query($crate::sql::flow::DELETE_CONSENT)
                     .bind(user_id)
                     .bind(client_id)
                     .execute(&mut *tx)
                     .await?;
                 for statement in [
-                    $crate::sql_flow::REVOKE_USER_CLIENT_ACCESS,
-                    $crate::sql_flow::REVOKE_USER_CLIENT_REFRESH,
-                    $crate::sql_flow::REVOKE_USER_CLIENT_GRANTS,
+                    $crate::sql::flow::REVOKE_USER_CLIENT_ACCESS,
+                    $crate::sql::flow::REVOKE_USER_CLIENT_REFRESH,
+                    $crate::sql::flow::REVOKE_USER_CLIENT_GRANTS,
                 ] {
                     sqlx::query(statement)
                         .bind(user_id)
