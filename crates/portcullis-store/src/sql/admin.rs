@@ -1,22 +1,20 @@
-//! The admin UI's SQL, shared by both backends like `sql/mod.rs`: rows, statements, and the
-//! [`AdminStore`](crate::admin::AdminStore) implementation as a macro.
+//! The SQL of [`AdminStore`](crate::admin::AdminStore), shared by both backends: the
+//! `admin_sessions` and `audit_events` tables (rows, columns, statements), the admin pages'
+//! queries over the other tables, and the trait's implementation as a macro.
 //!
 //! Text filters are `LOWER(column) LIKE pattern ESCAPE '\'` with a pattern made by
 //! [`contains`], which both engines read the same way; a filter parameter that is `NULL` matches
 //! everything.
-
-use portcullis_core::Timestamp;
 
 use crate::StoreError;
 use crate::admin::{
     AdminSessionRecord, AuditEvent, AuditOutcome, ClientGrant, InitialAccessTokenUse,
     StoredAuditEvent,
 };
-use crate::flow::GrantRecord;
-
-fn ts(t: i64) -> Timestamp {
-    Timestamp::from_unix(t)
-}
+use crate::sql::clients::client_columns;
+use crate::sql::flow::grants::{GrantRow, grant_columns};
+use crate::sql::registration::registration_columns;
+use crate::sql::ts;
 
 /// A row count as the engines return it, as a `u64`.
 pub(crate) fn count(n: i64) -> u64 {
@@ -66,6 +64,13 @@ impl From<AdminSessionRow> for AdminSessionRecord {
     }
 }
 
+/// The columns of an [`AdminSessionRow`].
+macro_rules! admin_session_columns {
+    ($($prefix:literal)?) => {
+        $crate::sql::columns!($($prefix)?; user_id, auth_time, last_seen_at, csrf_token, expires_at)
+    };
+}
+
 /// An `audit_events` row.
 #[derive(sqlx::FromRow)]
 pub(crate) struct AuditRow {
@@ -101,17 +106,19 @@ impl TryFrom<AuditRow> for StoredAuditEvent {
     }
 }
 
+/// The columns of an [`AuditRow`].
+macro_rules! audit_columns {
+    ($($prefix:literal)?) => {
+        $crate::sql::columns!($($prefix)?; id, at, actor_id, actor_name, address, action, target,
+            outcome, details)
+    };
+}
+
 /// A `grants` row with its user's name and live refresh tokens.
 #[derive(sqlx::FromRow)]
 pub(crate) struct ClientGrantRow {
-    grant_id: String,
-    user_id: String,
-    client_id: String,
-    scope: String,
-    auth_time: i64,
-    acr: Option<String>,
-    created_at: i64,
-    revoked_at: Option<i64>,
+    #[sqlx(flatten)]
+    grant: GrantRow,
     username: Option<String>,
     live_refresh_tokens: i64,
 }
@@ -119,16 +126,7 @@ pub(crate) struct ClientGrantRow {
 impl From<ClientGrantRow> for ClientGrant {
     fn from(r: ClientGrantRow) -> Self {
         Self {
-            grant: GrantRecord {
-                grant_id: r.grant_id,
-                user_id: r.user_id,
-                client_id: r.client_id,
-                scope: r.scope,
-                auth_time: ts(r.auth_time),
-                acr: r.acr,
-                created_at: ts(r.created_at),
-                revoked_at: r.revoked_at.map(ts),
-            },
+            grant: r.grant.into(),
             username: r.username,
             live_refresh_tokens: count(r.live_refresh_tokens),
         }
@@ -157,9 +155,11 @@ pub(crate) const INSERT_SESSION: &str = "INSERT INTO admin_sessions \
      (session_hash, user_id, auth_time, last_seen_at, csrf_token, expires_at) \
      VALUES ($1, $2, $3, $4, $5, $6)";
 /// The idle and absolute timeouts and the touch in one statement (`$2` now, `$3` idle since).
-pub(crate) const TOUCH_SESSION: &str = "UPDATE admin_sessions SET last_seen_at = $2 \
-     WHERE session_hash = $1 AND last_seen_at > $3 AND expires_at > $2 \
-     RETURNING user_id, auth_time, last_seen_at, csrf_token, expires_at";
+pub(crate) const TOUCH_SESSION: &str = concat!(
+    "UPDATE admin_sessions SET last_seen_at = $2 \
+     WHERE session_hash = $1 AND last_seen_at > $3 AND expires_at > $2 RETURNING ",
+    admin_session_columns!()
+);
 pub(crate) const DELETE_SESSION: &str = "DELETE FROM admin_sessions WHERE session_hash = $1";
 pub(crate) const END_SESSIONS_OF: [&str; 2] = [
     "DELETE FROM admin_sessions WHERE user_id = $1",
@@ -179,8 +179,9 @@ macro_rules! audit_where {
 }
 /// Newest first: by time, then by insertion for events of the same second.
 pub(crate) const AUDIT_PAGE: &str = concat!(
-    "SELECT id, at, actor_id, actor_name, address, action, target, outcome, details \
-     FROM audit_events ",
+    "SELECT ",
+    audit_columns!(),
+    " FROM audit_events ",
     audit_where!(),
     " ORDER BY at DESC, id DESC LIMIT $4 OFFSET $5"
 );
@@ -195,7 +196,9 @@ macro_rules! clients_where {
     };
 }
 pub(crate) const CLIENTS_PAGE: &str = concat!(
-    "SELECT client_id, metadata, created_at, updated_at, disabled_at FROM clients ",
+    "SELECT ",
+    client_columns!(),
+    " FROM clients ",
     clients_where!(),
     " ORDER BY client_id LIMIT $2 OFFSET $3"
 );
@@ -203,18 +206,24 @@ pub(crate) const CLIENTS_COUNT: &str = concat!("SELECT COUNT(*) FROM clients ", 
 pub(crate) const ENABLE_CLIENT: &str =
     "UPDATE clients SET disabled_at = NULL, updated_at = $2 WHERE client_id = $1";
 pub(crate) const ENABLE_USER: &str = "UPDATE users SET disabled_at = NULL WHERE user_id = $1";
-pub(crate) const REGISTRATION: &str = "SELECT client_id, token_hash, policy, software_statement, \
-     token_issued_at, initial_access_token_id FROM client_registrations WHERE client_id = $1";
+pub(crate) const REGISTRATION: &str = concat!(
+    "SELECT ",
+    registration_columns!(),
+    " FROM client_registrations WHERE client_id = $1"
+);
 pub(crate) const IAT_USES: &str = "SELECT r.initial_access_token_id, r.client_id, c.created_at \
      FROM client_registrations r JOIN clients c ON c.client_id = r.client_id \
      WHERE r.initial_access_token_id IS NOT NULL ORDER BY c.created_at, r.client_id";
 
-pub(crate) const CLIENT_GRANTS: &str = "SELECT g.grant_id, g.user_id, g.client_id, g.scope, \
-     g.auth_time, g.acr, g.created_at, g.revoked_at, u.username, \
+pub(crate) const CLIENT_GRANTS: &str = concat!(
+    "SELECT ",
+    grant_columns!("g."),
+    ", u.username, \
      (SELECT COUNT(*) FROM refresh_tokens r WHERE r.grant_id = g.grant_id \
       AND r.revoked_at IS NULL AND r.expires_at > $2) AS live_refresh_tokens \
      FROM grants g LEFT JOIN users u ON u.user_id = g.user_id \
-     WHERE g.client_id = $1 ORDER BY g.created_at DESC, g.grant_id LIMIT $3";
+     WHERE g.client_id = $1 ORDER BY g.created_at DESC, g.grant_id LIMIT $3"
+);
 pub(crate) const LIVE_ACCESS_TOKENS: &str = "SELECT \
      CASE WHEN cnf_jkt IS NOT NULL THEN 'dpop' ELSE 'mtls' END AS binding, format, \
      COUNT(*) AS live, MIN(expires_at) AS soonest FROM access_tokens \
@@ -361,7 +370,7 @@ macro_rules! sql_admin_store {
                 limit: u64,
             ) -> Result<(Vec<$crate::ClientRecord>, u64), $crate::StoreError> {
                 let pattern = $crate::sql::admin::contains(search);
-                let rows: Vec<$crate::sql::ClientRow> =
+                let rows: Vec<$crate::sql::clients::ClientRow> =
                     sqlx::query_as($crate::sql::admin::CLIENTS_PAGE)
                         .bind(&pattern)
                         .bind($crate::sql::admin::bound(limit))
@@ -384,7 +393,7 @@ macro_rules! sql_admin_store {
                 metadata: &str,
                 now: portcullis_core::Timestamp,
             ) -> Result<bool, $crate::StoreError> {
-                let done = sqlx::query($crate::sql::registration::REPLACE_METADATA)
+                let done = sqlx::query($crate::sql::clients::REPLACE_METADATA)
                     .bind(client_id)
                     .bind(metadata)
                     .bind(now.unix())
