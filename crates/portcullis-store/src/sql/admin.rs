@@ -12,7 +12,7 @@ use crate::admin::{
     StoredAuditEvent,
 };
 use crate::sql::clients::client_columns;
-use crate::sql::flow::grants::{GrantRow, grant_columns};
+use crate::sql::flow::grants::{GrantRow, grant_columns, revoke_cascade};
 use crate::sql::registration::registration_columns;
 use crate::sql::ts;
 
@@ -230,12 +230,14 @@ pub(crate) const LIVE_ACCESS_TOKENS: &str = "SELECT \
      WHERE client_id = $1 AND revoked_at IS NULL AND expires_at > $2 GROUP BY 1, 2 ORDER BY 1, 2";
 pub(crate) const LIVE_REFRESH_TOKENS: &str = "SELECT COUNT(*), MIN(expires_at) \
      FROM refresh_tokens WHERE client_id = $1 AND revoked_at IS NULL AND expires_at > $2";
-pub(crate) const REVOKE_CLIENT_ACCESS: &str = "UPDATE access_tokens SET revoked_at = $2 \
-     WHERE client_id = $1 AND revoked_at IS NULL AND expires_at > $2";
-pub(crate) const REVOKE_CLIENT_REFRESH: &str = "UPDATE refresh_tokens SET revoked_at = $2 \
-     WHERE client_id = $1 AND revoked_at IS NULL AND expires_at > $2";
-pub(crate) const REVOKE_CLIENT_GRANTS: &str =
-    "UPDATE grants SET revoked_at = $2 WHERE client_id = $1 AND revoked_at IS NULL";
+/// Every live access and refresh token of client `$1` and every grant to it, revoked at `$2`.
+/// Tokens match by their own client_id, so those without a grant (client_credentials) are
+/// revoked too; only rows not yet revoked match, so the counts are what this revocation did.
+pub(crate) const REVOKE_CLIENT: [&str; 3] = revoke_cascade!(
+    tokens: "client_id = $1 AND revoked_at IS NULL AND expires_at > $2",
+    grants: "client_id = $1 AND revoked_at IS NULL",
+    at: "$2"
+);
 
 /// Rows whose lifetime is over (`$1` = now): admin sessions past their absolute end.
 pub(crate) const PURGE: [&str; 1] = ["DELETE FROM admin_sessions WHERE expires_at <= $1"];
@@ -509,14 +511,7 @@ macro_rules! sql_admin_store {
             ) -> Result<$crate::admin::ClientRevocation, $crate::StoreError> {
                 let mut tx = self.pool.begin().await?;
                 let mut counts = [0_u64; 3];
-                for (n, statement) in [
-                    $crate::sql::admin::REVOKE_CLIENT_ACCESS,
-                    $crate::sql::admin::REVOKE_CLIENT_REFRESH,
-                    $crate::sql::admin::REVOKE_CLIENT_GRANTS,
-                ]
-                .into_iter()
-                .enumerate()
-                {
+                for (n, statement) in $crate::sql::admin::REVOKE_CLIENT.into_iter().enumerate() {
                     counts[n] = sqlx::query(statement)
                         .bind(client_id)
                         .bind(now.unix())

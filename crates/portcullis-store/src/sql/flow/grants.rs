@@ -110,6 +110,37 @@ macro_rules! consent_columns {
     };
 }
 
+/// Revokes grants and tokens, keeping the time of any earlier revocation: the access and refresh
+/// tokens matching `$tokens`, then the grants matching `$grants`, at the placeholder `$at`. Every
+/// revocation of grants with their tokens (a grant, a user's consent, everything of a client)
+/// is this cascade, so all of them take their row locks in the same order.
+macro_rules! revoke_cascade {
+    (tokens: $tokens:literal, grants: $grants:literal, at: $at:literal) => {
+        [
+            concat!(
+                "UPDATE access_tokens SET revoked_at = COALESCE(revoked_at, ",
+                $at,
+                ") WHERE ",
+                $tokens
+            ),
+            concat!(
+                "UPDATE refresh_tokens SET revoked_at = COALESCE(revoked_at, ",
+                $at,
+                ") WHERE ",
+                $tokens
+            ),
+            concat!(
+                "UPDATE grants SET revoked_at = COALESCE(revoked_at, ",
+                $at,
+                ") WHERE ",
+                $grants
+            ),
+        ]
+    };
+}
+
+pub(crate) use revoke_cascade;
+
 pub(crate) const INSERT_GRANT: &str = "INSERT INTO grants (grant_id, user_id, client_id, scope, auth_time, acr, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)";
 pub(crate) const INSERT_CODE: &str = "INSERT INTO codes (code_hash, grant_id, client_id, redirect_uri, code_challenge, dpop_jkt, nonce, expires_at) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
@@ -126,12 +157,12 @@ pub(crate) const GRANT: &str = concat!(
     grant_columns!(),
     " FROM grants WHERE grant_id = $1"
 );
-pub(crate) const REVOKE_GRANT: &str =
-    "UPDATE grants SET revoked_at = COALESCE(revoked_at, $2) WHERE grant_id = $1";
-pub(crate) const REVOKE_GRANT_ACCESS: &str =
-    "UPDATE access_tokens SET revoked_at = COALESCE(revoked_at, $2) WHERE grant_id = $1";
-pub(crate) const REVOKE_GRANT_REFRESH: &str =
-    "UPDATE refresh_tokens SET revoked_at = COALESCE(revoked_at, $2) WHERE grant_id = $1";
+/// Grant `$1` and every token issued from it, revoked at `$2`.
+pub(crate) const REVOKE_GRANT: [&str; 3] = revoke_cascade!(
+    tokens: "grant_id = $1",
+    grants: "grant_id = $1",
+    at: "$2"
+);
 
 pub(crate) const CONSENT: &str = concat!(
     "SELECT ",
@@ -145,12 +176,12 @@ pub(crate) const CONSENTS: &str = concat!(
 );
 pub(crate) const DELETE_CONSENT: &str =
     "DELETE FROM consents WHERE user_id = $1 AND client_id = $2";
-pub(crate) const REVOKE_USER_CLIENT_ACCESS: &str = "UPDATE access_tokens SET revoked_at = COALESCE(revoked_at, $3) \
-     WHERE grant_id IN (SELECT grant_id FROM grants WHERE user_id = $1 AND client_id = $2)";
-pub(crate) const REVOKE_USER_CLIENT_REFRESH: &str = "UPDATE refresh_tokens SET revoked_at = COALESCE(revoked_at, $3) \
-     WHERE grant_id IN (SELECT grant_id FROM grants WHERE user_id = $1 AND client_id = $2)";
-pub(crate) const REVOKE_USER_CLIENT_GRANTS: &str =
-    "UPDATE grants SET revoked_at = COALESCE(revoked_at, $3) WHERE user_id = $1 AND client_id = $2";
+/// Every grant of user `$1` to client `$2`, and every token issued from them, revoked at `$3`.
+pub(crate) const REVOKE_USER_CLIENT: [&str; 3] = revoke_cascade!(
+    tokens: "grant_id IN (SELECT grant_id FROM grants WHERE user_id = $1 AND client_id = $2)",
+    grants: "user_id = $1 AND client_id = $2",
+    at: "$3"
+);
 
 /// Codes past their expiry (`$1` = now).
 pub(crate) const PURGE_CODES: &str = "DELETE FROM codes WHERE expires_at <= $1";

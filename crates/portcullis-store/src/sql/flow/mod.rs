@@ -342,11 +342,7 @@ macro_rules! sql_flow_store {
                 now: portcullis_core::Timestamp,
             ) -> Result<(), $crate::StoreError> {
                 let mut tx = self.pool.begin().await?;
-                for statement in [
-                    $crate::sql::flow::grants::REVOKE_GRANT,
-                    $crate::sql::flow::grants::REVOKE_GRANT_ACCESS,
-                    $crate::sql::flow::grants::REVOKE_GRANT_REFRESH,
-                ] {
+                for statement in $crate::sql::flow::grants::REVOKE_GRANT {
                     sqlx::query(statement)
                         .bind(grant_id)
                         .bind(now.unix())
@@ -453,11 +449,7 @@ macro_rules! sql_flow_store {
                     .bind(client_id)
                     .execute(&mut *tx)
                     .await?;
-                for statement in [
-                    $crate::sql::flow::grants::REVOKE_USER_CLIENT_ACCESS,
-                    $crate::sql::flow::grants::REVOKE_USER_CLIENT_REFRESH,
-                    $crate::sql::flow::grants::REVOKE_USER_CLIENT_GRANTS,
-                ] {
+                for statement in $crate::sql::flow::grants::REVOKE_USER_CLIENT {
                     sqlx::query(statement)
                         .bind(user_id)
                         .bind(client_id)
