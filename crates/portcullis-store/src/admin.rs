@@ -1,7 +1,7 @@
 //! Storage for the admin UI: administrators' sessions, the audit trail, and the queries and
 //! bulk operations its pages need (a page of clients, a client's activity, revoking everything
 //! issued to a client). Keeping a session alive and revoking a client's tokens are each one
-//! statement or one transaction in the backend (`sql_admin.rs`), never composed by callers.
+//! statement or one transaction in the backend (`sql/admin.rs`), never composed by callers.
 
 use async_trait::async_trait;
 use portcullis_core::Timestamp;

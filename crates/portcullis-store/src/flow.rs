@@ -1,6 +1,6 @@
 //! Storage for the authorization code flow: users, sessions, pushed requests, grants, codes,
 //! refresh tokens and consents. Every single-use or all-or-nothing rule is one statement or one
-//! transaction in the backend (`sql_flow.rs`), never composed by callers.
+//! transaction in the backend (`sql/flow/`), never composed by callers.
 
 use async_trait::async_trait;
 use portcullis_core::Timestamp;

@@ -14,9 +14,6 @@ pub mod flow;
 mod postgres;
 pub mod registration;
 mod sql;
-mod sql_admin;
-mod sql_flow;
-mod sql_registration;
 mod sqlite;
 pub mod testing;
 
@@ -25,7 +22,6 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use portcullis_core::Timestamp;
 use portcullis_core::hash::TokenHash;
-use portcullis_core::jose::Alg;
 use portcullis_core::keys::KeySchedule;
 use portcullis_core::token::Grant;
 
@@ -214,8 +210,4 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
             "database URL must start with postgres:// or sqlite://".to_owned(),
         ))
     }
-}
-
-fn alg_from_db(name: &str) -> Result<Alg, StoreError> {
-    Alg::parse(name).ok_or(StoreError::Corrupt("signing key with an unknown alg"))
 }

@@ -8,10 +8,7 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 
 use crate::StoreError;
-use crate::sql::sql_store;
-use crate::sql_admin::sql_admin_store;
-use crate::sql_flow::sql_flow_store;
-use crate::sql_registration::sql_registration_store;
+use crate::sql::sql_backend;
 
 static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/postgres");
 
@@ -95,7 +92,4 @@ async fn create_database(options: &PgConnectOptions) -> Result<(), StoreError> {
     }
 }
 
-sql_store!(PgStore);
-sql_flow_store!(PgStore);
-sql_registration_store!(PgStore);
-sql_admin_store!(PgStore);
+sql_backend!(PgStore);

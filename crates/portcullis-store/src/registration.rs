@@ -2,7 +2,7 @@
 //! access tokens and the registration of each dynamically registered client. Spending a use of an
 //! initial access token, registering a client with its registration access token and replacing a
 //! client's metadata while rotating that token are each one statement or one transaction in the
-//! backend (`sql_registration.rs`), never composed by callers.
+//! backend (`sql/registration.rs`), never composed by callers.
 
 use async_trait::async_trait;
 use portcullis_core::Timestamp;

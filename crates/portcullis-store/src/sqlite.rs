@@ -7,10 +7,7 @@ use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
 use crate::StoreError;
-use crate::sql::sql_store;
-use crate::sql_admin::sql_admin_store;
-use crate::sql_flow::sql_flow_store;
-use crate::sql_registration::sql_registration_store;
+use crate::sql::sql_backend;
 
 static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/sqlite");
 
@@ -46,7 +43,4 @@ impl SqliteStore {
     }
 }
 
-sql_store!(SqliteStore);
-sql_flow_store!(SqliteStore);
-sql_registration_store!(SqliteStore);
-sql_admin_store!(SqliteStore);
+sql_backend!(SqliteStore);

@@ -1,19 +1,11 @@
-//! The registration SQL, shared by both backends like `sql.rs`: rows, statements, and the
-//! [`RegistrationStore`](crate::registration::RegistrationStore) implementation as a macro.
+//! The SQL of [`RegistrationStore`](crate::registration::RegistrationStore), shared by both
+//! backends: the `initial_access_tokens` and `client_registrations` tables (rows, columns,
+//! statements) and the trait's implementation as a macro.
 
-use portcullis_core::Timestamp;
-use portcullis_core::hash::TokenHash;
-
+use crate::StoreError;
 use crate::registration::{InitialAccessTokenRecord, RegisteredClient, RegistrationRecord};
-use crate::{ClientRecord, StoreError};
-
-fn ts(t: i64) -> Timestamp {
-    Timestamp::from_unix(t)
-}
-
-fn hash(bytes: &[u8]) -> Result<TokenHash, StoreError> {
-    TokenHash::from_bytes(bytes).ok_or(StoreError::Corrupt("hash length"))
-}
+use crate::sql::clients::{ClientRow, client_columns};
+use crate::sql::{hash, ts};
 
 /// An `initial_access_tokens` row.
 #[derive(sqlx::FromRow)]
@@ -47,43 +39,12 @@ impl TryFrom<InitialAccessTokenRow> for InitialAccessTokenRecord {
     }
 }
 
-/// A `client_registrations` row joined with its `clients` row.
-#[derive(sqlx::FromRow)]
-pub(crate) struct RegisteredRow {
-    client_id: String,
-    metadata: String,
-    created_at: i64,
-    updated_at: i64,
-    disabled_at: Option<i64>,
-    token_hash: Vec<u8>,
-    policy: String,
-    software_statement: Option<String>,
-    token_issued_at: i64,
-    initial_access_token_id: Option<String>,
-}
-
-impl TryFrom<RegisteredRow> for RegisteredClient {
-    type Error = StoreError;
-
-    fn try_from(r: RegisteredRow) -> Result<Self, StoreError> {
-        Ok(Self {
-            registration: RegistrationRecord {
-                client_id: r.client_id.clone(),
-                token_hash: hash(&r.token_hash)?,
-                policy: r.policy,
-                software_statement: r.software_statement,
-                token_issued_at: ts(r.token_issued_at),
-                initial_access_token_id: r.initial_access_token_id,
-            },
-            client: ClientRecord {
-                client_id: r.client_id,
-                metadata: r.metadata,
-                created_at: ts(r.created_at),
-                updated_at: ts(r.updated_at),
-                disabled_at: r.disabled_at.map(ts),
-            },
-        })
-    }
+/// The columns of an [`InitialAccessTokenRow`].
+macro_rules! initial_access_token_columns {
+    ($($prefix:literal)?) => {
+        $crate::sql::columns!($($prefix)?; id, token_hash, policy, created_at, expires_at,
+            uses_left, revoked_at)
+    };
 }
 
 /// A `client_registrations` row.
@@ -112,13 +73,51 @@ impl TryFrom<RegistrationRow> for RegistrationRecord {
     }
 }
 
+/// The columns of a [`RegistrationRow`], each prefixed with `$prefix` (a table alias and a dot)
+/// if given.
+macro_rules! registration_columns {
+    ($($prefix:literal)?) => {
+        $crate::sql::columns!($($prefix)?; client_id, token_hash, policy, software_statement,
+            token_issued_at, initial_access_token_id)
+    };
+}
+
+pub(crate) use registration_columns;
+
+/// A `client_registrations` row with its `clients` row (both read `client_id`, which the join
+/// makes equal).
+#[derive(sqlx::FromRow)]
+pub(crate) struct RegisteredRow {
+    #[sqlx(flatten)]
+    client: ClientRow,
+    #[sqlx(flatten)]
+    registration: RegistrationRow,
+}
+
+impl TryFrom<RegisteredRow> for RegisteredClient {
+    type Error = StoreError;
+
+    fn try_from(r: RegisteredRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            registration: r.registration.try_into()?,
+            client: r.client.into(),
+        })
+    }
+}
+
 pub(crate) const INSERT_IAT: &str = "INSERT INTO initial_access_tokens \
      (id, token_hash, policy, created_at, expires_at, uses_left, revoked_at) \
      VALUES ($1, $2, $3, $4, $5, $6, $7)";
-pub(crate) const IAT: &str = "SELECT id, token_hash, policy, created_at, expires_at, uses_left, \
-     revoked_at FROM initial_access_tokens WHERE token_hash = $1";
-pub(crate) const IATS: &str = "SELECT id, token_hash, policy, created_at, expires_at, uses_left, \
-     revoked_at FROM initial_access_tokens ORDER BY created_at, id";
+pub(crate) const IAT: &str = concat!(
+    "SELECT ",
+    initial_access_token_columns!(),
+    " FROM initial_access_tokens WHERE token_hash = $1"
+);
+pub(crate) const IATS: &str = concat!(
+    "SELECT ",
+    initial_access_token_columns!(),
+    " FROM initial_access_tokens ORDER BY created_at, id"
+);
 pub(crate) const REVOKE_IAT: &str = "UPDATE initial_access_tokens \
      SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1";
 /// The single-use rule: the row is updated only while a use is left (`NULL - 1` stays `NULL`:
@@ -130,16 +129,19 @@ pub(crate) const USE_IAT: &str = "UPDATE initial_access_tokens SET uses_left = u
 pub(crate) const INSERT_REGISTRATION: &str = "INSERT INTO client_registrations \
      (client_id, token_hash, policy, software_statement, token_issued_at, initial_access_token_id) \
      VALUES ($1, $2, $3, $4, $5, $6)";
-pub(crate) const REGISTERED_BY_TOKEN: &str = "SELECT c.client_id, c.metadata, c.created_at, \
-     c.updated_at, c.disabled_at, r.token_hash, r.policy, r.software_statement, r.token_issued_at, \
-     r.initial_access_token_id FROM client_registrations r JOIN clients c ON c.client_id = r.client_id WHERE r.token_hash = $1";
+pub(crate) const REGISTERED_BY_TOKEN: &str = concat!(
+    "SELECT ",
+    client_columns!("c."),
+    ", ",
+    registration_columns!("r."),
+    " FROM client_registrations r JOIN clients c ON c.client_id = r.client_id \
+     WHERE r.token_hash = $1"
+);
 pub(crate) const ROTATE_REGISTRATION: &str = "UPDATE client_registrations \
      SET token_hash = $3, token_issued_at = $4 WHERE client_id = $1 AND token_hash = $2";
 pub(crate) const ROTATE_REGISTRATION_WITH_STATEMENT: &str = "UPDATE client_registrations \
      SET token_hash = $3, token_issued_at = $4, software_statement = $5 \
      WHERE client_id = $1 AND token_hash = $2";
-pub(crate) const REPLACE_METADATA: &str =
-    "UPDATE clients SET metadata = $2, updated_at = $3 WHERE client_id = $1";
 pub(crate) const DELETE_CLIENT: &str = "DELETE FROM clients WHERE client_id = $1";
 
 /// Rows whose lifetime is over (`$1` = now): expired initial access tokens.
@@ -155,7 +157,7 @@ macro_rules! sql_registration_store {
                 &self,
                 t: &$crate::registration::InitialAccessTokenRecord,
             ) -> Result<(), $crate::StoreError> {
-                sqlx::query($crate::sql_registration::INSERT_IAT)
+                sqlx::query($crate::sql::registration::INSERT_IAT)
                     .bind(&t.id)
                     .bind(&t.token_hash.as_bytes()[..])
                     .bind(&t.policy)
@@ -173,8 +175,8 @@ macro_rules! sql_registration_store {
                 hash: &portcullis_core::hash::TokenHash,
             ) -> Result<Option<$crate::registration::InitialAccessTokenRecord>, $crate::StoreError>
             {
-                let row: Option<$crate::sql_registration::InitialAccessTokenRow> =
-                    sqlx::query_as($crate::sql_registration::IAT)
+                let row: Option<$crate::sql::registration::InitialAccessTokenRow> =
+                    sqlx::query_as($crate::sql::registration::IAT)
                         .bind(&hash.as_bytes()[..])
                         .fetch_optional(&self.pool)
                         .await?;
@@ -185,8 +187,8 @@ macro_rules! sql_registration_store {
                 &self,
             ) -> Result<Vec<$crate::registration::InitialAccessTokenRecord>, $crate::StoreError>
             {
-                let rows: Vec<$crate::sql_registration::InitialAccessTokenRow> =
-                    sqlx::query_as($crate::sql_registration::IATS)
+                let rows: Vec<$crate::sql::registration::InitialAccessTokenRow> =
+                    sqlx::query_as($crate::sql::registration::IATS)
                         .fetch_all(&self.pool)
                         .await?;
                 rows.into_iter().map(TryInto::try_into).collect()
@@ -197,7 +199,7 @@ macro_rules! sql_registration_store {
                 id: &str,
                 now: portcullis_core::Timestamp,
             ) -> Result<bool, $crate::StoreError> {
-                let done = sqlx::query($crate::sql_registration::REVOKE_IAT)
+                let done = sqlx::query($crate::sql::registration::REVOKE_IAT)
                     .bind(id)
                     .bind(now.unix())
                     .execute(&self.pool)
@@ -210,7 +212,7 @@ macro_rules! sql_registration_store {
                 hash: &portcullis_core::hash::TokenHash,
                 now: portcullis_core::Timestamp,
             ) -> Result<Option<String>, $crate::StoreError> {
-                let row: Option<(String,)> = sqlx::query_as($crate::sql_registration::USE_IAT)
+                let row: Option<(String,)> = sqlx::query_as($crate::sql::registration::USE_IAT)
                     .bind(&hash.as_bytes()[..])
                     .bind(now.unix())
                     .fetch_optional(&self.pool)
@@ -224,7 +226,7 @@ macro_rules! sql_registration_store {
                 r: &$crate::registration::RegistrationRecord,
             ) -> Result<(), $crate::StoreError> {
                 let mut tx = self.pool.begin().await?;
-                sqlx::query($crate::sql::INSERT_CLIENT)
+                sqlx::query($crate::sql::clients::INSERT_CLIENT)
                     .bind(&c.client_id)
                     .bind(&c.metadata)
                     .bind(c.created_at.unix())
@@ -232,7 +234,7 @@ macro_rules! sql_registration_store {
                     .bind(c.disabled_at.map(|t| t.unix()))
                     .execute(&mut *tx)
                     .await?;
-                sqlx::query($crate::sql_registration::INSERT_REGISTRATION)
+                sqlx::query($crate::sql::registration::INSERT_REGISTRATION)
                     .bind(&r.client_id)
                     .bind(&r.token_hash.as_bytes()[..])
                     .bind(&r.policy)
@@ -249,8 +251,8 @@ macro_rules! sql_registration_store {
                 &self,
                 hash: &portcullis_core::hash::TokenHash,
             ) -> Result<Option<$crate::registration::RegisteredClient>, $crate::StoreError> {
-                let row: Option<$crate::sql_registration::RegisteredRow> =
-                    sqlx::query_as($crate::sql_registration::REGISTERED_BY_TOKEN)
+                let row: Option<$crate::sql::registration::RegisteredRow> =
+                    sqlx::query_as($crate::sql::registration::REGISTERED_BY_TOKEN)
                         .bind(&hash.as_bytes()[..])
                         .fetch_optional(&self.pool)
                         .await?;
@@ -264,7 +266,7 @@ macro_rules! sql_registration_store {
                 next: &portcullis_core::hash::TokenHash,
                 now: portcullis_core::Timestamp,
             ) -> Result<bool, $crate::StoreError> {
-                let done = sqlx::query($crate::sql_registration::ROTATE_REGISTRATION)
+                let done = sqlx::query($crate::sql::registration::ROTATE_REGISTRATION)
                     .bind(client_id)
                     .bind(&current.as_bytes()[..])
                     .bind(&next.as_bytes()[..])
@@ -280,7 +282,7 @@ macro_rules! sql_registration_store {
             ) -> Result<bool, $crate::StoreError> {
                 let mut tx = self.pool.begin().await?;
                 let rotated =
-                    sqlx::query($crate::sql_registration::ROTATE_REGISTRATION_WITH_STATEMENT)
+                    sqlx::query($crate::sql::registration::ROTATE_REGISTRATION_WITH_STATEMENT)
                         .bind(u.client_id)
                         .bind(&u.current.as_bytes()[..])
                         .bind(&u.next.as_bytes()[..])
@@ -292,7 +294,7 @@ macro_rules! sql_registration_store {
                     // Another update rotated the token first; this one changes nothing.
                     return Ok(false);
                 }
-                sqlx::query($crate::sql_registration::REPLACE_METADATA)
+                sqlx::query($crate::sql::clients::REPLACE_METADATA)
                     .bind(u.client_id)
                     .bind(u.metadata)
                     .bind(u.now.unix())
@@ -303,7 +305,7 @@ macro_rules! sql_registration_store {
             }
 
             async fn delete_client(&self, client_id: &str) -> Result<bool, $crate::StoreError> {
-                let done = sqlx::query($crate::sql_registration::DELETE_CLIENT)
+                let done = sqlx::query($crate::sql::registration::DELETE_CLIENT)
                     .bind(client_id)
                     .execute(&self.pool)
                     .await?;

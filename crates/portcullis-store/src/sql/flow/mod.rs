@@ -1,261 +1,18 @@
-//! The flow's SQL, shared by both backends like `sql.rs`: rows, statements, and the
-//! [`FlowStore`](crate::flow::FlowStore) implementation as a macro.
+//! The SQL of [`FlowStore`](crate::flow::FlowStore), shared by both backends: one module per
+//! group of tables (rows, columns, statements) and the trait's implementation as a macro.
 
-use portcullis_core::Timestamp;
-use portcullis_core::hash::TokenHash;
-
-use crate::StoreError;
-use crate::flow::{
-    CodeRecord, ConsentRecord, GrantRecord, PushedRequest, RefreshTokenRecord, SessionRecord,
-    UserRecord,
-};
-
-fn ts(t: i64) -> Timestamp {
-    Timestamp::from_unix(t)
-}
-
-fn hash(bytes: &[u8]) -> Result<TokenHash, StoreError> {
-    TokenHash::from_bytes(bytes).ok_or(StoreError::Corrupt("hash length"))
-}
-
-#[derive(sqlx::FromRow)]
-pub(crate) struct UserRow {
-    user_id: String,
-    username: String,
-    password_hash: String,
-    is_admin: bool,
-    created_at: i64,
-    disabled_at: Option<i64>,
-    failed_logins: i32,
-    last_failed_at: Option<i64>,
-}
-
-impl From<UserRow> for UserRecord {
-    fn from(r: UserRow) -> Self {
-        Self {
-            user_id: r.user_id,
-            username: r.username,
-            password_hash: r.password_hash,
-            is_admin: r.is_admin,
-            created_at: ts(r.created_at),
-            disabled_at: r.disabled_at.map(ts),
-            failed_logins: u32::try_from(r.failed_logins).unwrap_or(0),
-            last_failed_at: r.last_failed_at.map(ts),
-        }
-    }
-}
-
-#[derive(sqlx::FromRow)]
-pub(crate) struct SessionRow {
-    user_id: String,
-    auth_time: i64,
-    csrf_token: String,
-    expires_at: i64,
-}
-
-impl From<SessionRow> for SessionRecord {
-    fn from(r: SessionRow) -> Self {
-        Self {
-            user_id: r.user_id,
-            auth_time: ts(r.auth_time),
-            csrf_token: r.csrf_token,
-            expires_at: ts(r.expires_at),
-        }
-    }
-}
-
-#[derive(sqlx::FromRow)]
-pub(crate) struct PushedRow {
-    client_id: String,
-    request: String,
-    expires_at: i64,
-}
-
-impl From<PushedRow> for PushedRequest {
-    fn from(r: PushedRow) -> Self {
-        Self {
-            client_id: r.client_id,
-            request: r.request,
-            expires_at: ts(r.expires_at),
-        }
-    }
-}
-
-#[derive(sqlx::FromRow)]
-pub(crate) struct GrantRow {
-    grant_id: String,
-    user_id: String,
-    client_id: String,
-    scope: String,
-    auth_time: i64,
-    acr: Option<String>,
-    created_at: i64,
-    revoked_at: Option<i64>,
-}
-
-impl From<GrantRow> for GrantRecord {
-    fn from(r: GrantRow) -> Self {
-        Self {
-            grant_id: r.grant_id,
-            user_id: r.user_id,
-            client_id: r.client_id,
-            scope: r.scope,
-            auth_time: ts(r.auth_time),
-            acr: r.acr,
-            created_at: ts(r.created_at),
-            revoked_at: r.revoked_at.map(ts),
-        }
-    }
-}
-
-#[derive(sqlx::FromRow)]
-pub(crate) struct CodeRow {
-    code_hash: Vec<u8>,
-    grant_id: String,
-    client_id: String,
-    redirect_uri: String,
-    code_challenge: String,
-    dpop_jkt: Option<String>,
-    nonce: Option<String>,
-    expires_at: i64,
-}
-
-impl TryFrom<CodeRow> for CodeRecord {
-    type Error = StoreError;
-
-    fn try_from(r: CodeRow) -> Result<Self, StoreError> {
-        Ok(Self {
-            code_hash: hash(&r.code_hash)?,
-            grant_id: r.grant_id,
-            client_id: r.client_id,
-            redirect_uri: r.redirect_uri,
-            code_challenge: r.code_challenge,
-            dpop_jkt: r.dpop_jkt,
-            nonce: r.nonce,
-            expires_at: ts(r.expires_at),
-        })
-    }
-}
-
-#[derive(sqlx::FromRow)]
-pub(crate) struct RefreshRow {
-    token_hash: Vec<u8>,
-    grant_id: String,
-    client_id: String,
-    issued_at: i64,
-    last_used_at: i64,
-    expires_at: i64,
-    revoked_at: Option<i64>,
-}
-
-impl TryFrom<RefreshRow> for RefreshTokenRecord {
-    type Error = StoreError;
-
-    fn try_from(r: RefreshRow) -> Result<Self, StoreError> {
-        Ok(Self {
-            token_hash: hash(&r.token_hash)?,
-            grant_id: r.grant_id,
-            client_id: r.client_id,
-            issued_at: ts(r.issued_at),
-            last_used_at: ts(r.last_used_at),
-            expires_at: ts(r.expires_at),
-            revoked_at: r.revoked_at.map(ts),
-        })
-    }
-}
-
-#[derive(sqlx::FromRow)]
-pub(crate) struct ConsentRow {
-    user_id: String,
-    client_id: String,
-    scope: String,
-    granted_at: i64,
-}
-
-impl From<ConsentRow> for ConsentRecord {
-    fn from(r: ConsentRow) -> Self {
-        Self {
-            user_id: r.user_id,
-            client_id: r.client_id,
-            scope: r.scope,
-            granted_at: ts(r.granted_at),
-        }
-    }
-}
-
-pub(crate) const INSERT_USER: &str = "INSERT INTO users (user_id, username, password_hash, is_admin, created_at, disabled_at, failed_logins, last_failed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
-pub(crate) const USER_BY_NAME: &str = "SELECT user_id, username, password_hash, is_admin, created_at, disabled_at, failed_logins, last_failed_at FROM users WHERE username = $1";
-pub(crate) const USER_BY_ID: &str = "SELECT user_id, username, password_hash, is_admin, created_at, disabled_at, failed_logins, last_failed_at FROM users WHERE user_id = $1";
-pub(crate) const USERS: &str = "SELECT user_id, username, password_hash, is_admin, created_at, disabled_at, failed_logins, last_failed_at FROM users ORDER BY username";
-pub(crate) const SET_PASSWORD: &str =
-    "UPDATE users SET password_hash = $2, failed_logins = 0 WHERE user_id = $1";
-pub(crate) const DISABLE_USER: &str =
-    "UPDATE users SET disabled_at = COALESCE(disabled_at, $2) WHERE user_id = $1";
-/// Like the address's count, an account's count starts again at one when its last failure is
-/// older than `$3` (the forget window).
-pub(crate) const USER_FAILURE: &str = "UPDATE users SET failed_logins = CASE \
-     WHEN last_failed_at IS NULL OR last_failed_at < $3 THEN 1 ELSE failed_logins + 1 END, \
-     last_failed_at = $2 WHERE user_id = $1";
-pub(crate) const ADDRESS_FAILURE: &str = "INSERT INTO login_failures (address, failures, last_failed_at) VALUES ($1, 1, $2) \
-     ON CONFLICT (address) DO UPDATE SET failures = CASE WHEN login_failures.last_failed_at < $3 THEN 1 \
-     ELSE login_failures.failures + 1 END, last_failed_at = excluded.last_failed_at";
-pub(crate) const ADDRESS_FAILURES: &str =
-    "SELECT failures, last_failed_at FROM login_failures WHERE address = $1";
-pub(crate) const CLEAR_USER_FAILURES: &str =
-    "UPDATE users SET failed_logins = 0, last_failed_at = NULL WHERE user_id = $1";
-pub(crate) const CLEAR_ADDRESS_FAILURES: &str = "DELETE FROM login_failures WHERE address = $1";
-
-pub(crate) const INSERT_SESSION: &str = "INSERT INTO sessions (session_hash, user_id, auth_time, csrf_token, expires_at) VALUES ($1, $2, $3, $4, $5)";
-pub(crate) const SESSION: &str =
-    "SELECT user_id, auth_time, csrf_token, expires_at FROM sessions WHERE session_hash = $1";
-pub(crate) const DELETE_SESSION: &str = "DELETE FROM sessions WHERE session_hash = $1";
-
-pub(crate) const INSERT_PUSHED: &str = "INSERT INTO pushed_requests (request_uri_hash, client_id, request, expires_at) VALUES ($1, $2, $3, $4)";
-pub(crate) const PUSHED: &str =
-    "SELECT client_id, request, expires_at FROM pushed_requests WHERE request_uri_hash = $1";
-pub(crate) const TAKE_PUSHED: &str = "DELETE FROM pushed_requests WHERE request_uri_hash = $1 AND client_id = $2 AND expires_at > $3 \
-     RETURNING client_id, request, expires_at";
-
-pub(crate) const EXTEND_PUSHED: &str = "UPDATE pushed_requests SET expires_at = $2 WHERE request_uri_hash = $1 AND expires_at > $3 AND expires_at < $2";
-pub(crate) const INSERT_GRANT: &str = "INSERT INTO grants (grant_id, user_id, client_id, scope, auth_time, acr, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)";
-pub(crate) const INSERT_CODE: &str = "INSERT INTO codes (code_hash, grant_id, client_id, redirect_uri, code_challenge, dpop_jkt, nonce, expires_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
-pub(crate) const UPSERT_CONSENT: &str = "INSERT INTO consents (user_id, client_id, scope, granted_at) VALUES ($1, $2, $3, $4) \
-     ON CONFLICT (user_id, client_id) DO UPDATE SET scope = excluded.scope, granted_at = excluded.granted_at";
-pub(crate) const REDEEM_CODE: &str = "UPDATE codes SET redeemed_at = $2 WHERE code_hash = $1 AND redeemed_at IS NULL AND expires_at > $2 \
-     RETURNING code_hash, grant_id, client_id, redirect_uri, code_challenge, dpop_jkt, nonce, expires_at";
-pub(crate) const CODE_STATE: &str = "SELECT grant_id, redeemed_at FROM codes WHERE code_hash = $1";
-pub(crate) const GRANT: &str = "SELECT grant_id, user_id, client_id, scope, auth_time, acr, created_at, revoked_at FROM grants WHERE grant_id = $1";
-pub(crate) const REVOKE_GRANT: &str =
-    "UPDATE grants SET revoked_at = COALESCE(revoked_at, $2) WHERE grant_id = $1";
-pub(crate) const REVOKE_GRANT_ACCESS: &str =
-    "UPDATE access_tokens SET revoked_at = COALESCE(revoked_at, $2) WHERE grant_id = $1";
-pub(crate) const REVOKE_GRANT_REFRESH: &str =
-    "UPDATE refresh_tokens SET revoked_at = COALESCE(revoked_at, $2) WHERE grant_id = $1";
-
-pub(crate) const INSERT_REFRESH: &str = "INSERT INTO refresh_tokens (token_hash, grant_id, client_id, issued_at, last_used_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)";
-pub(crate) const REFRESH: &str = "SELECT token_hash, grant_id, client_id, issued_at, last_used_at, expires_at, revoked_at FROM refresh_tokens WHERE token_hash = $1";
-pub(crate) const TOUCH_REFRESH: &str =
-    "UPDATE refresh_tokens SET last_used_at = $2 WHERE token_hash = $1";
-
-pub(crate) const CONSENT: &str = "SELECT user_id, client_id, scope, granted_at FROM consents WHERE user_id = $1 AND client_id = $2";
-pub(crate) const CONSENTS: &str = "SELECT user_id, client_id, scope, granted_at FROM consents WHERE user_id = $1 ORDER BY client_id";
-pub(crate) const DELETE_CONSENT: &str =
-    "DELETE FROM consents WHERE user_id = $1 AND client_id = $2";
-pub(crate) const REVOKE_USER_CLIENT_ACCESS: &str = "UPDATE access_tokens SET revoked_at = COALESCE(revoked_at, $3) \
-     WHERE grant_id IN (SELECT grant_id FROM grants WHERE user_id = $1 AND client_id = $2)";
-pub(crate) const REVOKE_USER_CLIENT_REFRESH: &str = "UPDATE refresh_tokens SET revoked_at = COALESCE(revoked_at, $3) \
-     WHERE grant_id IN (SELECT grant_id FROM grants WHERE user_id = $1 AND client_id = $2)";
-pub(crate) const REVOKE_USER_CLIENT_GRANTS: &str =
-    "UPDATE grants SET revoked_at = COALESCE(revoked_at, $3) WHERE user_id = $1 AND client_id = $2";
+pub(crate) mod grants;
+pub(crate) mod pushed;
+pub(crate) mod refresh;
+pub(crate) mod users;
 
 /// Rows whose lifetime is over (`$1` = now), oldest tables last.
 pub(crate) const PURGE: [&str; 5] = [
-    "DELETE FROM sessions WHERE expires_at <= $1",
-    "DELETE FROM login_failures WHERE last_failed_at <= $1 - 86400",
-    "DELETE FROM pushed_requests WHERE expires_at <= $1",
-    "DELETE FROM codes WHERE expires_at <= $1",
-    "DELETE FROM refresh_tokens WHERE expires_at <= $1",
+    users::PURGE_SESSIONS,
+    users::PURGE_FAILURES,
+    pushed::PURGE,
+    grants::PURGE_CODES,
+    refresh::PURGE,
 ];
 
 /// Implements [`FlowStore`](crate::flow::FlowStore) for a struct with a `pool` field.
@@ -267,7 +24,7 @@ macro_rules! sql_flow_store {
                 &self,
                 u: &$crate::flow::UserRecord,
             ) -> Result<(), $crate::StoreError> {
-                sqlx::query($crate::sql_flow::INSERT_USER)
+                sqlx::query($crate::sql::flow::users::INSERT_USER)
                     .bind(&u.user_id)
                     .bind(&u.username)
                     .bind(&u.password_hash)
@@ -285,8 +42,8 @@ macro_rules! sql_flow_store {
                 &self,
                 username: &str,
             ) -> Result<Option<$crate::flow::UserRecord>, $crate::StoreError> {
-                let row: Option<$crate::sql_flow::UserRow> =
-                    sqlx::query_as($crate::sql_flow::USER_BY_NAME)
+                let row: Option<$crate::sql::flow::users::UserRow> =
+                    sqlx::query_as($crate::sql::flow::users::USER_BY_NAME)
                         .bind(username)
                         .fetch_optional(&self.pool)
                         .await?;
@@ -297,8 +54,8 @@ macro_rules! sql_flow_store {
                 &self,
                 user_id: &str,
             ) -> Result<Option<$crate::flow::UserRecord>, $crate::StoreError> {
-                let row: Option<$crate::sql_flow::UserRow> =
-                    sqlx::query_as($crate::sql_flow::USER_BY_ID)
+                let row: Option<$crate::sql::flow::users::UserRow> =
+                    sqlx::query_as($crate::sql::flow::users::USER_BY_ID)
                         .bind(user_id)
                         .fetch_optional(&self.pool)
                         .await?;
@@ -306,9 +63,10 @@ macro_rules! sql_flow_store {
             }
 
             async fn users(&self) -> Result<Vec<$crate::flow::UserRecord>, $crate::StoreError> {
-                let rows: Vec<$crate::sql_flow::UserRow> = sqlx::query_as($crate::sql_flow::USERS)
-                    .fetch_all(&self.pool)
-                    .await?;
+                let rows: Vec<$crate::sql::flow::users::UserRow> =
+                    sqlx::query_as($crate::sql::flow::users::USERS)
+                        .fetch_all(&self.pool)
+                        .await?;
                 Ok(rows.into_iter().map(Into::into).collect())
             }
 
@@ -317,7 +75,7 @@ macro_rules! sql_flow_store {
                 user_id: &str,
                 password_hash: &str,
             ) -> Result<bool, $crate::StoreError> {
-                let done = sqlx::query($crate::sql_flow::SET_PASSWORD)
+                let done = sqlx::query($crate::sql::flow::users::SET_PASSWORD)
                     .bind(user_id)
                     .bind(password_hash)
                     .execute(&self.pool)
@@ -330,7 +88,7 @@ macro_rules! sql_flow_store {
                 user_id: &str,
                 now: portcullis_core::Timestamp,
             ) -> Result<bool, $crate::StoreError> {
-                let done = sqlx::query($crate::sql_flow::DISABLE_USER)
+                let done = sqlx::query($crate::sql::flow::users::DISABLE_USER)
                     .bind(user_id)
                     .bind(now.unix())
                     .execute(&self.pool)
@@ -346,14 +104,14 @@ macro_rules! sql_flow_store {
                 forget_before: portcullis_core::Timestamp,
             ) -> Result<(), $crate::StoreError> {
                 if let Some(user_id) = user_id {
-                    sqlx::query($crate::sql_flow::USER_FAILURE)
+                    sqlx::query($crate::sql::flow::users::USER_FAILURE)
                         .bind(user_id)
                         .bind(now.unix())
                         .bind(forget_before.unix())
                         .execute(&self.pool)
                         .await?;
                 }
-                sqlx::query($crate::sql_flow::ADDRESS_FAILURE)
+                sqlx::query($crate::sql::flow::users::ADDRESS_FAILURE)
                     .bind(address)
                     .bind(now.unix())
                     .bind(forget_before.unix())
@@ -366,10 +124,11 @@ macro_rules! sql_flow_store {
                 &self,
                 address: &str,
             ) -> Result<Option<(u32, portcullis_core::Timestamp)>, $crate::StoreError> {
-                let row: Option<(i32, i64)> = sqlx::query_as($crate::sql_flow::ADDRESS_FAILURES)
-                    .bind(address)
-                    .fetch_optional(&self.pool)
-                    .await?;
+                let row: Option<(i32, i64)> =
+                    sqlx::query_as($crate::sql::flow::users::ADDRESS_FAILURES)
+                        .bind(address)
+                        .fetch_optional(&self.pool)
+                        .await?;
                 Ok(row.map(|(n, t)| {
                     (
                         u32::try_from(n).unwrap_or(0),
@@ -383,11 +142,11 @@ macro_rules! sql_flow_store {
                 user_id: &str,
                 address: &str,
             ) -> Result<(), $crate::StoreError> {
-                sqlx::query($crate::sql_flow::CLEAR_USER_FAILURES)
+                sqlx::query($crate::sql::flow::users::CLEAR_USER_FAILURES)
                     .bind(user_id)
                     .execute(&self.pool)
                     .await?;
-                sqlx::query($crate::sql_flow::CLEAR_ADDRESS_FAILURES)
+                sqlx::query($crate::sql::flow::users::CLEAR_ADDRESS_FAILURES)
                     .bind(address)
                     .execute(&self.pool)
                     .await?;
@@ -399,7 +158,7 @@ macro_rules! sql_flow_store {
                 hash: &portcullis_core::hash::TokenHash,
                 s: &$crate::flow::SessionRecord,
             ) -> Result<(), $crate::StoreError> {
-                sqlx::query($crate::sql_flow::INSERT_SESSION)
+                sqlx::query($crate::sql::flow::users::INSERT_SESSION)
                     .bind(&hash.as_bytes()[..])
                     .bind(&s.user_id)
                     .bind(s.auth_time.unix())
@@ -414,8 +173,8 @@ macro_rules! sql_flow_store {
                 &self,
                 hash: &portcullis_core::hash::TokenHash,
             ) -> Result<Option<$crate::flow::SessionRecord>, $crate::StoreError> {
-                let row: Option<$crate::sql_flow::SessionRow> =
-                    sqlx::query_as($crate::sql_flow::SESSION)
+                let row: Option<$crate::sql::flow::users::SessionRow> =
+                    sqlx::query_as($crate::sql::flow::users::SESSION)
                         .bind(&hash.as_bytes()[..])
                         .fetch_optional(&self.pool)
                         .await?;
@@ -426,7 +185,7 @@ macro_rules! sql_flow_store {
                 &self,
                 hash: &portcullis_core::hash::TokenHash,
             ) -> Result<(), $crate::StoreError> {
-                sqlx::query($crate::sql_flow::DELETE_SESSION)
+                sqlx::query($crate::sql::flow::users::DELETE_SESSION)
                     .bind(&hash.as_bytes()[..])
                     .execute(&self.pool)
                     .await?;
@@ -438,7 +197,7 @@ macro_rules! sql_flow_store {
                 hash: &portcullis_core::hash::TokenHash,
                 r: &$crate::flow::PushedRequest,
             ) -> Result<(), $crate::StoreError> {
-                sqlx::query($crate::sql_flow::INSERT_PUSHED)
+                sqlx::query($crate::sql::flow::pushed::INSERT_PUSHED)
                     .bind(&hash.as_bytes()[..])
                     .bind(&r.client_id)
                     .bind(&r.request)
@@ -452,8 +211,8 @@ macro_rules! sql_flow_store {
                 &self,
                 hash: &portcullis_core::hash::TokenHash,
             ) -> Result<Option<$crate::flow::PushedRequest>, $crate::StoreError> {
-                let row: Option<$crate::sql_flow::PushedRow> =
-                    sqlx::query_as($crate::sql_flow::PUSHED)
+                let row: Option<$crate::sql::flow::pushed::PushedRow> =
+                    sqlx::query_as($crate::sql::flow::pushed::PUSHED)
                         .bind(&hash.as_bytes()[..])
                         .fetch_optional(&self.pool)
                         .await?;
@@ -466,8 +225,8 @@ macro_rules! sql_flow_store {
                 client_id: &str,
                 now: portcullis_core::Timestamp,
             ) -> Result<Option<$crate::flow::PushedRequest>, $crate::StoreError> {
-                let row: Option<$crate::sql_flow::PushedRow> =
-                    sqlx::query_as($crate::sql_flow::TAKE_PUSHED)
+                let row: Option<$crate::sql::flow::pushed::PushedRow> =
+                    sqlx::query_as($crate::sql::flow::pushed::TAKE_PUSHED)
                         .bind(&hash.as_bytes()[..])
                         .bind(client_id)
                         .bind(now.unix())
@@ -482,7 +241,7 @@ macro_rules! sql_flow_store {
                 until: portcullis_core::Timestamp,
                 now: portcullis_core::Timestamp,
             ) -> Result<(), $crate::StoreError> {
-                sqlx::query($crate::sql_flow::EXTEND_PUSHED)
+                sqlx::query($crate::sql::flow::pushed::EXTEND_PUSHED)
                     .bind(&hash.as_bytes()[..])
                     .bind(until.unix())
                     .bind(now.unix())
@@ -498,7 +257,7 @@ macro_rules! sql_flow_store {
                 consent: &$crate::flow::ConsentRecord,
             ) -> Result<(), $crate::StoreError> {
                 let mut tx = self.pool.begin().await?;
-                sqlx::query($crate::sql_flow::INSERT_GRANT)
+                sqlx::query($crate::sql::flow::grants::INSERT_GRANT)
                     .bind(&g.grant_id)
                     .bind(&g.user_id)
                     .bind(&g.client_id)
@@ -508,7 +267,7 @@ macro_rules! sql_flow_store {
                     .bind(g.created_at.unix())
                     .execute(&mut *tx)
                     .await?;
-                sqlx::query($crate::sql_flow::INSERT_CODE)
+                sqlx::query($crate::sql::flow::grants::INSERT_CODE)
                     .bind(&c.code_hash.as_bytes()[..])
                     .bind(&c.grant_id)
                     .bind(&c.client_id)
@@ -519,7 +278,7 @@ macro_rules! sql_flow_store {
                     .bind(c.expires_at.unix())
                     .execute(&mut *tx)
                     .await?;
-                sqlx::query($crate::sql_flow::UPSERT_CONSENT)
+                sqlx::query($crate::sql::flow::grants::UPSERT_CONSENT)
                     .bind(&consent.user_id)
                     .bind(&consent.client_id)
                     .bind(&consent.scope)
@@ -535,16 +294,16 @@ macro_rules! sql_flow_store {
                 hash: &portcullis_core::hash::TokenHash,
                 now: portcullis_core::Timestamp,
             ) -> Result<$crate::flow::Redemption, $crate::StoreError> {
-                let won: Option<$crate::sql_flow::CodeRow> =
-                    sqlx::query_as($crate::sql_flow::REDEEM_CODE)
+                let won: Option<$crate::sql::flow::grants::CodeRow> =
+                    sqlx::query_as($crate::sql::flow::grants::REDEEM_CODE)
                         .bind(&hash.as_bytes()[..])
                         .bind(now.unix())
                         .fetch_optional(&self.pool)
                         .await?;
                 if let Some(row) = won {
                     let code = $crate::flow::CodeRecord::try_from(row)?;
-                    let grant: Option<$crate::sql_flow::GrantRow> =
-                        sqlx::query_as($crate::sql_flow::GRANT)
+                    let grant: Option<$crate::sql::flow::grants::GrantRow> =
+                        sqlx::query_as($crate::sql::flow::grants::GRANT)
                             .bind(&code.grant_id)
                             .fetch_optional(&self.pool)
                             .await?;
@@ -555,7 +314,7 @@ macro_rules! sql_flow_store {
                     });
                 }
                 let state: Option<(String, Option<i64>)> =
-                    sqlx::query_as($crate::sql_flow::CODE_STATE)
+                    sqlx::query_as($crate::sql::flow::grants::CODE_STATE)
                         .bind(&hash.as_bytes()[..])
                         .fetch_optional(&self.pool)
                         .await?;
@@ -569,8 +328,8 @@ macro_rules! sql_flow_store {
                 &self,
                 grant_id: &str,
             ) -> Result<Option<$crate::flow::GrantRecord>, $crate::StoreError> {
-                let row: Option<$crate::sql_flow::GrantRow> =
-                    sqlx::query_as($crate::sql_flow::GRANT)
+                let row: Option<$crate::sql::flow::grants::GrantRow> =
+                    sqlx::query_as($crate::sql::flow::grants::GRANT)
                         .bind(grant_id)
                         .fetch_optional(&self.pool)
                         .await?;
@@ -583,11 +342,7 @@ macro_rules! sql_flow_store {
                 now: portcullis_core::Timestamp,
             ) -> Result<(), $crate::StoreError> {
                 let mut tx = self.pool.begin().await?;
-                for statement in [
-                    $crate::sql_flow::REVOKE_GRANT,
-                    $crate::sql_flow::REVOKE_GRANT_ACCESS,
-                    $crate::sql_flow::REVOKE_GRANT_REFRESH,
-                ] {
+                for statement in $crate::sql::flow::grants::REVOKE_GRANT {
                     sqlx::query(statement)
                         .bind(grant_id)
                         .bind(now.unix())
@@ -602,7 +357,7 @@ macro_rules! sql_flow_store {
                 &self,
                 t: &$crate::flow::RefreshTokenRecord,
             ) -> Result<(), $crate::StoreError> {
-                sqlx::query($crate::sql_flow::INSERT_REFRESH)
+                sqlx::query($crate::sql::flow::refresh::INSERT_REFRESH)
                     .bind(&t.token_hash.as_bytes()[..])
                     .bind(&t.grant_id)
                     .bind(&t.client_id)
@@ -618,8 +373,8 @@ macro_rules! sql_flow_store {
                 &self,
                 hash: &portcullis_core::hash::TokenHash,
             ) -> Result<Option<$crate::flow::RefreshTokenRecord>, $crate::StoreError> {
-                let row: Option<$crate::sql_flow::RefreshRow> =
-                    sqlx::query_as($crate::sql_flow::REFRESH)
+                let row: Option<$crate::sql::flow::refresh::RefreshRow> =
+                    sqlx::query_as($crate::sql::flow::refresh::REFRESH)
                         .bind(&hash.as_bytes()[..])
                         .fetch_optional(&self.pool)
                         .await?;
@@ -632,7 +387,7 @@ macro_rules! sql_flow_store {
                 hash: &portcullis_core::hash::TokenHash,
                 now: portcullis_core::Timestamp,
             ) -> Result<(), $crate::StoreError> {
-                sqlx::query($crate::sql_flow::TOUCH_REFRESH)
+                sqlx::query($crate::sql::flow::refresh::TOUCH_REFRESH)
                     .bind(&hash.as_bytes()[..])
                     .bind(now.unix())
                     .execute(&self.pool)
@@ -661,8 +416,8 @@ macro_rules! sql_flow_store {
                 user_id: &str,
                 client_id: &str,
             ) -> Result<Option<$crate::flow::ConsentRecord>, $crate::StoreError> {
-                let row: Option<$crate::sql_flow::ConsentRow> =
-                    sqlx::query_as($crate::sql_flow::CONSENT)
+                let row: Option<$crate::sql::flow::grants::ConsentRow> =
+                    sqlx::query_as($crate::sql::flow::grants::CONSENT)
                         .bind(user_id)
                         .bind(client_id)
                         .fetch_optional(&self.pool)
@@ -674,8 +429,8 @@ macro_rules! sql_flow_store {
                 &self,
                 user_id: &str,
             ) -> Result<Vec<$crate::flow::ConsentRecord>, $crate::StoreError> {
-                let rows: Vec<$crate::sql_flow::ConsentRow> =
-                    sqlx::query_as($crate::sql_flow::CONSENTS)
+                let rows: Vec<$crate::sql::flow::grants::ConsentRow> =
+                    sqlx::query_as($crate::sql::flow::grants::CONSENTS)
                         .bind(user_id)
                         .fetch_all(&self.pool)
                         .await?;
@@ -689,16 +444,12 @@ macro_rules! sql_flow_store {
                 now: portcullis_core::Timestamp,
             ) -> Result<bool, $crate::StoreError> {
                 let mut tx = self.pool.begin().await?;
-                let deleted = sqlx::query($crate::sql_flow::DELETE_CONSENT)
+                let deleted = sqlx::query($crate::sql::flow::grants::DELETE_CONSENT)
                     .bind(user_id)
                     .bind(client_id)
                     .execute(&mut *tx)
                     .await?;
-                for statement in [
-                    $crate::sql_flow::REVOKE_USER_CLIENT_ACCESS,
-                    $crate::sql_flow::REVOKE_USER_CLIENT_REFRESH,
-                    $crate::sql_flow::REVOKE_USER_CLIENT_GRANTS,
-                ] {
+                for statement in $crate::sql::flow::grants::REVOKE_USER_CLIENT {
                     sqlx::query(statement)
                         .bind(user_id)
                         .bind(client_id)

@@ -1,22 +1,20 @@
-//! The admin UI's SQL, shared by both backends like `sql.rs`: rows, statements, and the
-//! [`AdminStore`](crate::admin::AdminStore) implementation as a macro.
+//! The SQL of [`AdminStore`](crate::admin::AdminStore), shared by both backends: the
+//! `admin_sessions` and `audit_events` tables (rows, columns, statements), the admin pages'
+//! queries over the other tables, and the trait's implementation as a macro.
 //!
 //! Text filters are `LOWER(column) LIKE pattern ESCAPE '\'` with a pattern made by
 //! [`contains`], which both engines read the same way; a filter parameter that is `NULL` matches
 //! everything.
-
-use portcullis_core::Timestamp;
 
 use crate::StoreError;
 use crate::admin::{
     AdminSessionRecord, AuditEvent, AuditOutcome, ClientGrant, InitialAccessTokenUse,
     StoredAuditEvent,
 };
-use crate::flow::GrantRecord;
-
-fn ts(t: i64) -> Timestamp {
-    Timestamp::from_unix(t)
-}
+use crate::sql::clients::client_columns;
+use crate::sql::flow::grants::{GrantRow, grant_columns, revoke_cascade};
+use crate::sql::registration::registration_columns;
+use crate::sql::ts;
 
 /// A row count as the engines return it, as a `u64`.
 pub(crate) fn count(n: i64) -> u64 {
@@ -66,6 +64,13 @@ impl From<AdminSessionRow> for AdminSessionRecord {
     }
 }
 
+/// The columns of an [`AdminSessionRow`].
+macro_rules! admin_session_columns {
+    ($($prefix:literal)?) => {
+        $crate::sql::columns!($($prefix)?; user_id, auth_time, last_seen_at, csrf_token, expires_at)
+    };
+}
+
 /// An `audit_events` row.
 #[derive(sqlx::FromRow)]
 pub(crate) struct AuditRow {
@@ -101,17 +106,19 @@ impl TryFrom<AuditRow> for StoredAuditEvent {
     }
 }
 
+/// The columns of an [`AuditRow`].
+macro_rules! audit_columns {
+    ($($prefix:literal)?) => {
+        $crate::sql::columns!($($prefix)?; id, at, actor_id, actor_name, address, action, target,
+            outcome, details)
+    };
+}
+
 /// A `grants` row with its user's name and live refresh tokens.
 #[derive(sqlx::FromRow)]
 pub(crate) struct ClientGrantRow {
-    grant_id: String,
-    user_id: String,
-    client_id: String,
-    scope: String,
-    auth_time: i64,
-    acr: Option<String>,
-    created_at: i64,
-    revoked_at: Option<i64>,
+    #[sqlx(flatten)]
+    grant: GrantRow,
     username: Option<String>,
     live_refresh_tokens: i64,
 }
@@ -119,16 +126,7 @@ pub(crate) struct ClientGrantRow {
 impl From<ClientGrantRow> for ClientGrant {
     fn from(r: ClientGrantRow) -> Self {
         Self {
-            grant: GrantRecord {
-                grant_id: r.grant_id,
-                user_id: r.user_id,
-                client_id: r.client_id,
-                scope: r.scope,
-                auth_time: ts(r.auth_time),
-                acr: r.acr,
-                created_at: ts(r.created_at),
-                revoked_at: r.revoked_at.map(ts),
-            },
+            grant: r.grant.into(),
             username: r.username,
             live_refresh_tokens: count(r.live_refresh_tokens),
         }
@@ -157,9 +155,11 @@ pub(crate) const INSERT_SESSION: &str = "INSERT INTO admin_sessions \
      (session_hash, user_id, auth_time, last_seen_at, csrf_token, expires_at) \
      VALUES ($1, $2, $3, $4, $5, $6)";
 /// The idle and absolute timeouts and the touch in one statement (`$2` now, `$3` idle since).
-pub(crate) const TOUCH_SESSION: &str = "UPDATE admin_sessions SET last_seen_at = $2 \
-     WHERE session_hash = $1 AND last_seen_at > $3 AND expires_at > $2 \
-     RETURNING user_id, auth_time, last_seen_at, csrf_token, expires_at";
+pub(crate) const TOUCH_SESSION: &str = concat!(
+    "UPDATE admin_sessions SET last_seen_at = $2 \
+     WHERE session_hash = $1 AND last_seen_at > $3 AND expires_at > $2 RETURNING ",
+    admin_session_columns!()
+);
 pub(crate) const DELETE_SESSION: &str = "DELETE FROM admin_sessions WHERE session_hash = $1";
 pub(crate) const END_SESSIONS_OF: [&str; 2] = [
     "DELETE FROM admin_sessions WHERE user_id = $1",
@@ -179,8 +179,9 @@ macro_rules! audit_where {
 }
 /// Newest first: by time, then by insertion for events of the same second.
 pub(crate) const AUDIT_PAGE: &str = concat!(
-    "SELECT id, at, actor_id, actor_name, address, action, target, outcome, details \
-     FROM audit_events ",
+    "SELECT ",
+    audit_columns!(),
+    " FROM audit_events ",
     audit_where!(),
     " ORDER BY at DESC, id DESC LIMIT $4 OFFSET $5"
 );
@@ -195,7 +196,9 @@ macro_rules! clients_where {
     };
 }
 pub(crate) const CLIENTS_PAGE: &str = concat!(
-    "SELECT client_id, metadata, created_at, updated_at, disabled_at FROM clients ",
+    "SELECT ",
+    client_columns!(),
+    " FROM clients ",
     clients_where!(),
     " ORDER BY client_id LIMIT $2 OFFSET $3"
 );
@@ -203,30 +206,38 @@ pub(crate) const CLIENTS_COUNT: &str = concat!("SELECT COUNT(*) FROM clients ", 
 pub(crate) const ENABLE_CLIENT: &str =
     "UPDATE clients SET disabled_at = NULL, updated_at = $2 WHERE client_id = $1";
 pub(crate) const ENABLE_USER: &str = "UPDATE users SET disabled_at = NULL WHERE user_id = $1";
-pub(crate) const REGISTRATION: &str = "SELECT client_id, token_hash, policy, software_statement, \
-     token_issued_at, initial_access_token_id FROM client_registrations WHERE client_id = $1";
+pub(crate) const REGISTRATION: &str = concat!(
+    "SELECT ",
+    registration_columns!(),
+    " FROM client_registrations WHERE client_id = $1"
+);
 pub(crate) const IAT_USES: &str = "SELECT r.initial_access_token_id, r.client_id, c.created_at \
      FROM client_registrations r JOIN clients c ON c.client_id = r.client_id \
      WHERE r.initial_access_token_id IS NOT NULL ORDER BY c.created_at, r.client_id";
 
-pub(crate) const CLIENT_GRANTS: &str = "SELECT g.grant_id, g.user_id, g.client_id, g.scope, \
-     g.auth_time, g.acr, g.created_at, g.revoked_at, u.username, \
+pub(crate) const CLIENT_GRANTS: &str = concat!(
+    "SELECT ",
+    grant_columns!("g."),
+    ", u.username, \
      (SELECT COUNT(*) FROM refresh_tokens r WHERE r.grant_id = g.grant_id \
       AND r.revoked_at IS NULL AND r.expires_at > $2) AS live_refresh_tokens \
      FROM grants g LEFT JOIN users u ON u.user_id = g.user_id \
-     WHERE g.client_id = $1 ORDER BY g.created_at DESC, g.grant_id LIMIT $3";
+     WHERE g.client_id = $1 ORDER BY g.created_at DESC, g.grant_id LIMIT $3"
+);
 pub(crate) const LIVE_ACCESS_TOKENS: &str = "SELECT \
      CASE WHEN cnf_jkt IS NOT NULL THEN 'dpop' ELSE 'mtls' END AS binding, format, \
      COUNT(*) AS live, MIN(expires_at) AS soonest FROM access_tokens \
      WHERE client_id = $1 AND revoked_at IS NULL AND expires_at > $2 GROUP BY 1, 2 ORDER BY 1, 2";
 pub(crate) const LIVE_REFRESH_TOKENS: &str = "SELECT COUNT(*), MIN(expires_at) \
      FROM refresh_tokens WHERE client_id = $1 AND revoked_at IS NULL AND expires_at > $2";
-pub(crate) const REVOKE_CLIENT_ACCESS: &str = "UPDATE access_tokens SET revoked_at = $2 \
-     WHERE client_id = $1 AND revoked_at IS NULL AND expires_at > $2";
-pub(crate) const REVOKE_CLIENT_REFRESH: &str = "UPDATE refresh_tokens SET revoked_at = $2 \
-     WHERE client_id = $1 AND revoked_at IS NULL AND expires_at > $2";
-pub(crate) const REVOKE_CLIENT_GRANTS: &str =
-    "UPDATE grants SET revoked_at = $2 WHERE client_id = $1 AND revoked_at IS NULL";
+/// Every live access and refresh token of client `$1` and every grant to it, revoked at `$2`.
+/// Tokens match by their own client_id, so those without a grant (client_credentials) are
+/// revoked too; only rows not yet revoked match, so the counts are what this revocation did.
+pub(crate) const REVOKE_CLIENT: [&str; 3] = revoke_cascade!(
+    tokens: "client_id = $1 AND revoked_at IS NULL AND expires_at > $2",
+    grants: "client_id = $1 AND revoked_at IS NULL",
+    at: "$2"
+);
 
 /// Rows whose lifetime is over (`$1` = now): admin sessions past their absolute end.
 pub(crate) const PURGE: [&str; 1] = ["DELETE FROM admin_sessions WHERE expires_at <= $1"];
@@ -241,7 +252,7 @@ macro_rules! sql_admin_store {
                 hash: &portcullis_core::hash::TokenHash,
                 s: &$crate::admin::AdminSessionRecord,
             ) -> Result<(), $crate::StoreError> {
-                sqlx::query($crate::sql_admin::INSERT_SESSION)
+                sqlx::query($crate::sql::admin::INSERT_SESSION)
                     .bind(&hash.as_bytes()[..])
                     .bind(&s.user_id)
                     .bind(s.auth_time.unix())
@@ -259,8 +270,8 @@ macro_rules! sql_admin_store {
                 now: portcullis_core::Timestamp,
                 idle_since: portcullis_core::Timestamp,
             ) -> Result<Option<$crate::admin::AdminSessionRecord>, $crate::StoreError> {
-                let row: Option<$crate::sql_admin::AdminSessionRow> =
-                    sqlx::query_as($crate::sql_admin::TOUCH_SESSION)
+                let row: Option<$crate::sql::admin::AdminSessionRow> =
+                    sqlx::query_as($crate::sql::admin::TOUCH_SESSION)
                         .bind(&hash.as_bytes()[..])
                         .bind(now.unix())
                         .bind(idle_since.unix())
@@ -273,7 +284,7 @@ macro_rules! sql_admin_store {
                 &self,
                 hash: &portcullis_core::hash::TokenHash,
             ) -> Result<(), $crate::StoreError> {
-                sqlx::query($crate::sql_admin::DELETE_SESSION)
+                sqlx::query($crate::sql::admin::DELETE_SESSION)
                     .bind(&hash.as_bytes()[..])
                     .execute(&self.pool)
                     .await?;
@@ -283,7 +294,7 @@ macro_rules! sql_admin_store {
             async fn end_sessions_of(&self, user_id: &str) -> Result<u64, $crate::StoreError> {
                 let mut tx = self.pool.begin().await?;
                 let mut ended = 0;
-                for statement in $crate::sql_admin::END_SESSIONS_OF {
+                for statement in $crate::sql::admin::END_SESSIONS_OF {
                     ended += sqlx::query(statement)
                         .bind(user_id)
                         .execute(&mut *tx)
@@ -298,7 +309,7 @@ macro_rules! sql_admin_store {
                 &self,
                 e: &$crate::admin::AuditEvent,
             ) -> Result<(), $crate::StoreError> {
-                sqlx::query($crate::sql_admin::INSERT_AUDIT)
+                sqlx::query($crate::sql::admin::INSERT_AUDIT)
                     .bind(e.at.unix())
                     .bind(&e.actor_id)
                     .bind(&e.actor_name)
@@ -318,19 +329,19 @@ macro_rules! sql_admin_store {
                 offset: u64,
                 limit: u64,
             ) -> Result<(Vec<$crate::admin::StoredAuditEvent>, u64), $crate::StoreError> {
-                let action = $crate::sql_admin::contains(filter.action.as_deref());
-                let actor = $crate::sql_admin::contains(filter.actor.as_deref());
-                let target = $crate::sql_admin::contains(filter.target.as_deref());
-                let rows: Vec<$crate::sql_admin::AuditRow> =
-                    sqlx::query_as($crate::sql_admin::AUDIT_PAGE)
+                let action = $crate::sql::admin::contains(filter.action.as_deref());
+                let actor = $crate::sql::admin::contains(filter.actor.as_deref());
+                let target = $crate::sql::admin::contains(filter.target.as_deref());
+                let rows: Vec<$crate::sql::admin::AuditRow> =
+                    sqlx::query_as($crate::sql::admin::AUDIT_PAGE)
                         .bind(&action)
                         .bind(&actor)
                         .bind(&target)
-                        .bind($crate::sql_admin::bound(limit))
-                        .bind($crate::sql_admin::bound(offset))
+                        .bind($crate::sql::admin::bound(limit))
+                        .bind($crate::sql::admin::bound(offset))
                         .fetch_all(&self.pool)
                         .await?;
-                let (total,): (i64,) = sqlx::query_as($crate::sql_admin::AUDIT_COUNT)
+                let (total,): (i64,) = sqlx::query_as($crate::sql::admin::AUDIT_COUNT)
                     .bind(&action)
                     .bind(&actor)
                     .bind(&target)
@@ -340,14 +351,14 @@ macro_rules! sql_admin_store {
                     .into_iter()
                     .map(TryInto::try_into)
                     .collect::<Result<Vec<_>, _>>()?;
-                Ok((events, $crate::sql_admin::count(total)))
+                Ok((events, $crate::sql::admin::count(total)))
             }
 
             async fn purge_audit_events(
                 &self,
                 before: portcullis_core::Timestamp,
             ) -> Result<u64, $crate::StoreError> {
-                let done = sqlx::query($crate::sql_admin::PURGE_AUDIT)
+                let done = sqlx::query($crate::sql::admin::PURGE_AUDIT)
                     .bind(before.unix())
                     .execute(&self.pool)
                     .await?;
@@ -360,21 +371,21 @@ macro_rules! sql_admin_store {
                 offset: u64,
                 limit: u64,
             ) -> Result<(Vec<$crate::ClientRecord>, u64), $crate::StoreError> {
-                let pattern = $crate::sql_admin::contains(search);
-                let rows: Vec<$crate::sql::ClientRow> =
-                    sqlx::query_as($crate::sql_admin::CLIENTS_PAGE)
+                let pattern = $crate::sql::admin::contains(search);
+                let rows: Vec<$crate::sql::clients::ClientRow> =
+                    sqlx::query_as($crate::sql::admin::CLIENTS_PAGE)
                         .bind(&pattern)
-                        .bind($crate::sql_admin::bound(limit))
-                        .bind($crate::sql_admin::bound(offset))
+                        .bind($crate::sql::admin::bound(limit))
+                        .bind($crate::sql::admin::bound(offset))
                         .fetch_all(&self.pool)
                         .await?;
-                let (total,): (i64,) = sqlx::query_as($crate::sql_admin::CLIENTS_COUNT)
+                let (total,): (i64,) = sqlx::query_as($crate::sql::admin::CLIENTS_COUNT)
                     .bind(&pattern)
                     .fetch_one(&self.pool)
                     .await?;
                 Ok((
                     rows.into_iter().map(Into::into).collect(),
-                    $crate::sql_admin::count(total),
+                    $crate::sql::admin::count(total),
                 ))
             }
 
@@ -384,7 +395,7 @@ macro_rules! sql_admin_store {
                 metadata: &str,
                 now: portcullis_core::Timestamp,
             ) -> Result<bool, $crate::StoreError> {
-                let done = sqlx::query($crate::sql_registration::REPLACE_METADATA)
+                let done = sqlx::query($crate::sql::clients::REPLACE_METADATA)
                     .bind(client_id)
                     .bind(metadata)
                     .bind(now.unix())
@@ -398,7 +409,7 @@ macro_rules! sql_admin_store {
                 client_id: &str,
                 now: portcullis_core::Timestamp,
             ) -> Result<bool, $crate::StoreError> {
-                let done = sqlx::query($crate::sql_admin::ENABLE_CLIENT)
+                let done = sqlx::query($crate::sql::admin::ENABLE_CLIENT)
                     .bind(client_id)
                     .bind(now.unix())
                     .execute(&self.pool)
@@ -407,7 +418,7 @@ macro_rules! sql_admin_store {
             }
 
             async fn enable_user(&self, user_id: &str) -> Result<bool, $crate::StoreError> {
-                let done = sqlx::query($crate::sql_admin::ENABLE_USER)
+                let done = sqlx::query($crate::sql::admin::ENABLE_USER)
                     .bind(user_id)
                     .execute(&self.pool)
                     .await?;
@@ -418,8 +429,8 @@ macro_rules! sql_admin_store {
                 &self,
                 client_id: &str,
             ) -> Result<Option<$crate::registration::RegistrationRecord>, $crate::StoreError> {
-                let row: Option<$crate::sql_registration::RegistrationRow> =
-                    sqlx::query_as($crate::sql_admin::REGISTRATION)
+                let row: Option<$crate::sql::registration::RegistrationRow> =
+                    sqlx::query_as($crate::sql::admin::REGISTRATION)
                         .bind(client_id)
                         .fetch_optional(&self.pool)
                         .await?;
@@ -429,8 +440,8 @@ macro_rules! sql_admin_store {
             async fn initial_access_token_uses(
                 &self,
             ) -> Result<Vec<$crate::admin::InitialAccessTokenUse>, $crate::StoreError> {
-                let rows: Vec<$crate::sql_admin::UseRow> =
-                    sqlx::query_as($crate::sql_admin::IAT_USES)
+                let rows: Vec<$crate::sql::admin::UseRow> =
+                    sqlx::query_as($crate::sql::admin::IAT_USES)
                         .fetch_all(&self.pool)
                         .await?;
                 Ok(rows.into_iter().map(Into::into).collect())
@@ -442,11 +453,11 @@ macro_rules! sql_admin_store {
                 now: portcullis_core::Timestamp,
                 limit: u64,
             ) -> Result<Vec<$crate::admin::ClientGrant>, $crate::StoreError> {
-                let rows: Vec<$crate::sql_admin::ClientGrantRow> =
-                    sqlx::query_as($crate::sql_admin::CLIENT_GRANTS)
+                let rows: Vec<$crate::sql::admin::ClientGrantRow> =
+                    sqlx::query_as($crate::sql::admin::CLIENT_GRANTS)
                         .bind(client_id)
                         .bind(now.unix())
-                        .bind($crate::sql_admin::bound(limit))
+                        .bind($crate::sql::admin::bound(limit))
                         .fetch_all(&self.pool)
                         .await?;
                 Ok(rows.into_iter().map(Into::into).collect())
@@ -458,7 +469,7 @@ macro_rules! sql_admin_store {
                 now: portcullis_core::Timestamp,
             ) -> Result<Vec<$crate::admin::TokenSummary>, $crate::StoreError> {
                 let access: Vec<(String, String, i64, i64)> =
-                    sqlx::query_as($crate::sql_admin::LIVE_ACCESS_TOKENS)
+                    sqlx::query_as($crate::sql::admin::LIVE_ACCESS_TOKENS)
                         .bind(client_id)
                         .bind(now.unix())
                         .fetch_all(&self.pool)
@@ -470,13 +481,13 @@ macro_rules! sql_admin_store {
                             kind: $crate::admin::TokenKind::Access,
                             binding,
                             format,
-                            live: $crate::sql_admin::count(live),
+                            live: $crate::sql::admin::count(live),
                             soonest_expiry: portcullis_core::Timestamp::from_unix(soonest),
                         },
                     )
                     .collect();
                 let (live, soonest): (i64, Option<i64>) =
-                    sqlx::query_as($crate::sql_admin::LIVE_REFRESH_TOKENS)
+                    sqlx::query_as($crate::sql::admin::LIVE_REFRESH_TOKENS)
                         .bind(client_id)
                         .bind(now.unix())
                         .fetch_one(&self.pool)
@@ -486,7 +497,7 @@ macro_rules! sql_admin_store {
                         kind: $crate::admin::TokenKind::Refresh,
                         binding: "client".to_owned(),
                         format: "opaque".to_owned(),
-                        live: $crate::sql_admin::count(live),
+                        live: $crate::sql::admin::count(live),
                         soonest_expiry: portcullis_core::Timestamp::from_unix(soonest),
                     });
                 }
@@ -500,14 +511,7 @@ macro_rules! sql_admin_store {
             ) -> Result<$crate::admin::ClientRevocation, $crate::StoreError> {
                 let mut tx = self.pool.begin().await?;
                 let mut counts = [0_u64; 3];
-                for (n, statement) in [
-                    $crate::sql_admin::REVOKE_CLIENT_ACCESS,
-                    $crate::sql_admin::REVOKE_CLIENT_REFRESH,
-                    $crate::sql_admin::REVOKE_CLIENT_GRANTS,
-                ]
-                .into_iter()
-                .enumerate()
-                {
+                for (n, statement) in $crate::sql::admin::REVOKE_CLIENT.into_iter().enumerate() {
                     counts[n] = sqlx::query(statement)
                         .bind(client_id)
                         .bind(now.unix())

@@ -1,0 +1,307 @@
+//! The SQL both backends share, beside the traits it implements.
+//!
+//! Postgres and SQLite agree on everything Portcullis needs (`$N` placeholders, `RETURNING`,
+//! `ON CONFLICT DO NOTHING`, integer times), so each trait's implementation is written once, as a
+//! macro that [`sql_backend`] instantiates in `postgres.rs` and `sqlite.rs` for their pool types.
+//! A statement that ever needs a dialect of its own moves into those files; nothing here branches
+//! on the backend.
+//!
+//! Where each trait's SQL is:
+//! - [`Store`](crate::Store): `sql_store!` below, over [`keys`], [`clients`] and [`tokens`];
+//! - [`FlowStore`](crate::flow::FlowStore): [`flow`];
+//! - [`RegistrationStore`](crate::registration::RegistrationStore): [`registration`];
+//! - [`AdminStore`](crate::admin::AdminStore): [`admin`].
+//!
+//! A table's rows, column list and statements live in one module; a statement that only one
+//! trait needs lives with that trait's SQL. Each implementation stays one macro because
+//! `async_trait` rewrites the methods of an `impl` block only when it sees the whole block.
+//! Every `SELECT` or `RETURNING` of a row reads the columns of the row type through its table's
+//! column-list macro (`client_columns!()`, or `client_columns!("c.")` in a join), built with
+//! [`columns`].
+
+pub(crate) mod admin;
+pub(crate) mod clients;
+pub(crate) mod flow;
+pub(crate) mod keys;
+pub(crate) mod registration;
+pub(crate) mod tokens;
+
+use portcullis_core::Timestamp;
+use portcullis_core::hash::TokenHash;
+
+use crate::StoreError;
+
+/// Implements [`Store`](crate::Store) and the three traits it extends for a backend struct: one
+/// with a `pool` field (a sqlx pool), a `fast_pool()` method (the pool for the token endpoint's
+/// inserts) and a `MIGRATOR` static in scope.
+macro_rules! sql_backend {
+    ($store:ty) => {
+        $crate::sql::sql_store!($store);
+        $crate::sql::flow::sql_flow_store!($store);
+        $crate::sql::registration::sql_registration_store!($store);
+        $crate::sql::admin::sql_admin_store!($store);
+    };
+}
+
+pub(crate) use sql_backend;
+
+/// A comma-separated list of columns, each prefixed with `$prefix` if given (a table alias and a
+/// dot, as in `"c."`): what each table's column-list macro expands to.
+macro_rules! columns {
+    (; $($column:ident),+ $(,)?) => {
+        $crate::sql::columns!(""; $($column),+)
+    };
+    ($prefix:literal; $first:ident $(, $column:ident)* $(,)?) => {
+        concat!($prefix, stringify!($first) $(, ", ", $prefix, stringify!($column))*)
+    };
+}
+
+pub(crate) use columns;
+
+/// A stored time: unix seconds.
+pub(crate) fn ts(t: i64) -> Timestamp {
+    Timestamp::from_unix(t)
+}
+
+/// A stored hash of a secret (a code, a token, a request_uri, a session id).
+pub(crate) fn hash(bytes: &[u8]) -> Result<TokenHash, StoreError> {
+    TokenHash::from_bytes(bytes).ok_or(StoreError::Corrupt("hash length"))
+}
+
+/// Implements [`Store`](crate::Store) for a backend struct (see [`sql_backend`]).
+///
+/// Migrations run with `ignore_missing`: a database already migrated by a newer release (an
+/// applied migration this binary does not know) still opens, so old and new processes can share
+/// it during a rolling upgrade; schema changes are expand/contract for that reason.
+macro_rules! sql_store {
+    ($store:ty) => {
+        #[async_trait::async_trait]
+        impl $crate::Store for $store {
+            async fn migrate(&self) -> Result<(), $crate::StoreError> {
+                let mut migrator = sqlx::migrate::Migrator {
+                    migrations: MIGRATOR.migrations.clone(),
+                    ..sqlx::migrate::Migrator::DEFAULT
+                };
+                migrator.set_ignore_missing(true);
+                migrator.run(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn ping(&self) -> Result<(), $crate::StoreError> {
+                sqlx::query("SELECT 1").execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn signing_keys(&self) -> Result<Vec<$crate::StoredKey>, $crate::StoreError> {
+                let rows: Vec<$crate::sql::keys::KeyRow> =
+                    sqlx::query_as($crate::sql::keys::SELECT_KEYS)
+                        .fetch_all(&self.pool)
+                        .await?;
+                rows.into_iter().map($crate::StoredKey::try_from).collect()
+            }
+
+            async fn insert_first_signing_key(
+                &self,
+                key: &$crate::StoredKey,
+            ) -> Result<bool, $crate::StoreError> {
+                let s = &key.schedule;
+                let done = sqlx::query($crate::sql::keys::INSERT_KEY)
+                    .bind(&s.kid)
+                    .bind(s.alg.as_str())
+                    .bind(1_i64)
+                    .bind(&key.public_jwk)
+                    .bind(&key.private_jwk_enc)
+                    .bind(s.created_at.unix())
+                    .bind(s.activates_at.unix())
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn rotate_signing_key(
+                &self,
+                key: &$crate::StoredKey,
+                unpublish_at: portcullis_core::Timestamp,
+            ) -> Result<(), $crate::StoreError> {
+                let s = &key.schedule;
+                let mut tx = self.pool.begin().await?;
+                let (generation,): (i64,) = sqlx::query_as($crate::sql::keys::MAX_GENERATION)
+                    .bind(s.alg.as_str())
+                    .fetch_one(&mut *tx)
+                    .await?;
+                sqlx::query($crate::sql::keys::RETIRE_KEYS)
+                    .bind(s.alg.as_str())
+                    .bind(s.activates_at.unix())
+                    .bind(unpublish_at.unix())
+                    .execute(&mut *tx)
+                    .await?;
+                let done = sqlx::query($crate::sql::keys::INSERT_KEY)
+                    .bind(&s.kid)
+                    .bind(s.alg.as_str())
+                    .bind(generation + 1)
+                    .bind(&key.public_jwk)
+                    .bind(&key.private_jwk_enc)
+                    .bind(s.created_at.unix())
+                    .bind(s.activates_at.unix())
+                    .execute(&mut *tx)
+                    .await?;
+                if done.rows_affected() != 1 {
+                    // A concurrent rotation took this generation; ours rolls back.
+                    return Err($crate::StoreError::Conflict);
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn insert_client(
+                &self,
+                client: &$crate::ClientRecord,
+            ) -> Result<(), $crate::StoreError> {
+                sqlx::query($crate::sql::clients::INSERT_CLIENT)
+                    .bind(&client.client_id)
+                    .bind(&client.metadata)
+                    .bind(client.created_at.unix())
+                    .bind(client.updated_at.unix())
+                    .bind(client.disabled_at.map(|t| t.unix()))
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn client(
+                &self,
+                client_id: &str,
+            ) -> Result<Option<$crate::ClientRecord>, $crate::StoreError> {
+                let row: Option<$crate::sql::clients::ClientRow> =
+                    sqlx::query_as($crate::sql::clients::SELECT_CLIENT)
+                        .bind(client_id)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                Ok(row.map(Into::into))
+            }
+
+            async fn clients(&self) -> Result<Vec<$crate::ClientRecord>, $crate::StoreError> {
+                let rows: Vec<$crate::sql::clients::ClientRow> =
+                    sqlx::query_as($crate::sql::clients::SELECT_CLIENTS)
+                        .fetch_all(&self.pool)
+                        .await?;
+                Ok(rows.into_iter().map(Into::into).collect())
+            }
+
+            async fn disable_client(
+                &self,
+                client_id: &str,
+                now: portcullis_core::Timestamp,
+            ) -> Result<bool, $crate::StoreError> {
+                let done = sqlx::query($crate::sql::clients::DISABLE_CLIENT)
+                    .bind(client_id)
+                    .bind(now.unix())
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn record_jti(
+                &self,
+                key: &portcullis_core::hash::TokenHash,
+                expires_at: portcullis_core::Timestamp,
+            ) -> Result<$crate::JtiUse, $crate::StoreError> {
+                let done = sqlx::query($crate::sql::tokens::INSERT_JTI)
+                    .bind(&key.as_bytes()[..])
+                    .bind(expires_at.unix())
+                    .execute(self.fast_pool())
+                    .await?;
+                Ok(if done.rows_affected() == 1 {
+                    $crate::JtiUse::Fresh
+                } else {
+                    $crate::JtiUse::Replayed
+                })
+            }
+
+            async fn insert_access_token(
+                &self,
+                token: &$crate::AccessTokenRecord,
+            ) -> Result<(), $crate::StoreError> {
+                let g = &token.grant;
+                let (jkt, x5t) = $crate::sql::tokens::binding(&g.confirmation);
+                sqlx::query($crate::sql::tokens::INSERT_ACCESS_TOKEN)
+                    .bind(&token.token_hash.as_bytes()[..])
+                    .bind(&g.jti)
+                    .bind(&g.client_id)
+                    .bind(&g.subject)
+                    .bind(g.scope.to_string())
+                    .bind(&g.audience)
+                    .bind(jkt)
+                    .bind(x5t)
+                    .bind(&token.format)
+                    .bind(g.issued_at.unix())
+                    .bind(g.expires_at.unix())
+                    .bind(&token.grant_id)
+                    .execute(self.fast_pool())
+                    .await?;
+                Ok(())
+            }
+
+            async fn access_token(
+                &self,
+                hash: &portcullis_core::hash::TokenHash,
+            ) -> Result<Option<$crate::AccessTokenRecord>, $crate::StoreError> {
+                let row: Option<$crate::sql::tokens::AccessTokenRow> =
+                    sqlx::query_as($crate::sql::tokens::SELECT_ACCESS_TOKEN)
+                        .bind(&hash.as_bytes()[..])
+                        .fetch_optional(&self.pool)
+                        .await?;
+                row.map($crate::AccessTokenRecord::try_from).transpose()
+            }
+
+            async fn revoke_access_token(
+                &self,
+                hash: &portcullis_core::hash::TokenHash,
+                client_id: &str,
+                now: portcullis_core::Timestamp,
+            ) -> Result<$crate::Revocation, $crate::StoreError> {
+                let done = sqlx::query($crate::sql::tokens::REVOKE_ACCESS_TOKEN)
+                    .bind(&hash.as_bytes()[..])
+                    .bind(client_id)
+                    .bind(now.unix())
+                    .execute(&self.pool)
+                    .await?;
+                if done.rows_affected() == 1 {
+                    return Ok($crate::Revocation::Revoked);
+                }
+                // Ownership never changes, so this second look cannot race with the first.
+                let exists = sqlx::query($crate::sql::tokens::ACCESS_TOKEN_EXISTS)
+                    .bind(&hash.as_bytes()[..])
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(if exists.is_some() {
+                    $crate::Revocation::NotOwner
+                } else {
+                    $crate::Revocation::Unknown
+                })
+            }
+
+            async fn purge_expired(
+                &self,
+                now: portcullis_core::Timestamp,
+            ) -> Result<u64, $crate::StoreError> {
+                let mut removed = 0;
+                for statement in std::iter::once($crate::sql::keys::PURGE)
+                    .chain($crate::sql::tokens::PURGE)
+                    .chain($crate::sql::flow::PURGE)
+                    .chain($crate::sql::registration::PURGE)
+                    .chain($crate::sql::admin::PURGE)
+                {
+                    removed += sqlx::query(statement)
+                        .bind(now.unix())
+                        .execute(&self.pool)
+                        .await?
+                        .rows_affected();
+                }
+                Ok(removed)
+            }
+        }
+    };
+}
+
+pub(crate) use sql_store;

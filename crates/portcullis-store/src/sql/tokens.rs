@@ -1,0 +1,100 @@
+//! The `used_jtis` and `access_tokens` tables: the statements behind the single-use `jti`s and
+//! the access tokens of [`Store`](crate::Store), and the access token row and columns.
+
+use portcullis_core::hash::TokenHash;
+use portcullis_core::scope::Scope;
+use portcullis_core::token::{Confirmation, Grant};
+
+use super::ts;
+use crate::{AccessTokenRecord, StoreError};
+
+/// An `access_tokens` row.
+#[derive(sqlx::FromRow)]
+pub(crate) struct AccessTokenRow {
+    token_hash: Vec<u8>,
+    jti: String,
+    client_id: String,
+    subject: String,
+    scope: String,
+    audience: String,
+    cnf_jkt: Option<String>,
+    cnf_x5t: Option<String>,
+    format: String,
+    issued_at: i64,
+    expires_at: i64,
+    revoked_at: Option<i64>,
+    grant_id: Option<String>,
+}
+
+impl TryFrom<AccessTokenRow> for AccessTokenRecord {
+    type Error = StoreError;
+
+    fn try_from(row: AccessTokenRow) -> Result<Self, StoreError> {
+        let confirmation = match (row.cnf_jkt, row.cnf_x5t) {
+            (Some(jkt), None) => Confirmation::Jkt(jkt),
+            (None, Some(x5t)) => Confirmation::X5tS256(x5t),
+            _ => {
+                return Err(StoreError::Corrupt(
+                    "access token without exactly one binding",
+                ));
+            }
+        };
+        Ok(Self {
+            token_hash: TokenHash::from_bytes(&row.token_hash)
+                .ok_or(StoreError::Corrupt("token hash length"))?,
+            format: row.format,
+            grant: Grant {
+                jti: row.jti,
+                client_id: row.client_id,
+                subject: row.subject,
+                scope: Scope::parse(&row.scope).ok_or(StoreError::Corrupt("stored scope"))?,
+                audience: row.audience,
+                confirmation,
+                issued_at: ts(row.issued_at),
+                expires_at: ts(row.expires_at),
+            },
+            revoked_at: row.revoked_at.map(ts),
+            grant_id: row.grant_id,
+        })
+    }
+}
+
+/// The binding columns (`cnf_jkt`, `cnf_x5t`) of a confirmation.
+pub(crate) fn binding(confirmation: &Confirmation) -> (Option<&str>, Option<&str>) {
+    match confirmation {
+        Confirmation::Jkt(jkt) => (Some(jkt.as_str()), None),
+        Confirmation::X5tS256(x5t) => (None, Some(x5t.as_str())),
+    }
+}
+
+/// The columns of an [`AccessTokenRow`].
+macro_rules! access_token_columns {
+    ($($prefix:literal)?) => {
+        $crate::sql::columns!($($prefix)?; token_hash, jti, client_id, subject, scope, audience,
+            cnf_jkt, cnf_x5t, format, issued_at, expires_at, revoked_at, grant_id)
+    };
+}
+
+pub(crate) const INSERT_JTI: &str =
+    "INSERT INTO used_jtis (key_hash, expires_at) VALUES ($1, $2) ON CONFLICT DO NOTHING";
+
+pub(crate) const INSERT_ACCESS_TOKEN: &str = "INSERT INTO access_tokens (token_hash, jti, \
+     client_id, subject, scope, audience, cnf_jkt, cnf_x5t, format, issued_at, expires_at, grant_id) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
+
+pub(crate) const SELECT_ACCESS_TOKEN: &str = concat!(
+    "SELECT ",
+    access_token_columns!(),
+    " FROM access_tokens WHERE token_hash = $1"
+);
+
+pub(crate) const REVOKE_ACCESS_TOKEN: &str = "UPDATE access_tokens \
+     SET revoked_at = COALESCE(revoked_at, $3) WHERE token_hash = $1 AND client_id = $2";
+
+pub(crate) const ACCESS_TOKEN_EXISTS: &str = "SELECT 1 FROM access_tokens WHERE token_hash = $1";
+
+/// Spent `jti`s and access tokens past their expiry (`$1` = now).
+pub(crate) const PURGE: [&str; 2] = [
+    "DELETE FROM used_jtis WHERE expires_at <= $1",
+    "DELETE FROM access_tokens WHERE expires_at <= $1",
+];

@@ -1,0 +1,196 @@
+//! Contract checks of clients, single-use `jti`s and access tokens: the operations of the `Store`
+//! trait itself besides signing keys.
+
+use std::sync::Arc;
+
+use portcullis_core::Timestamp;
+use portcullis_core::hash::TokenHash;
+use portcullis_core::token::Confirmation;
+use portcullis_store::{JtiUse, Revocation, Store, StoreError};
+
+use super::{client, token};
+
+pub(crate) async fn clients_are_inserted_once_read_listed_and_disabled(store: Arc<dyn Store>) {
+    store.insert_client(&client("b")).await.unwrap();
+    store.insert_client(&client("a")).await.unwrap();
+    assert!(matches!(
+        store.insert_client(&client("a")).await,
+        Err(StoreError::Conflict)
+    ));
+    assert_eq!(store.client("a").await.unwrap(), Some(client("a")));
+    assert_eq!(store.client("zz").await.unwrap(), None);
+    let ids: Vec<String> = store
+        .clients()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.client_id)
+        .collect();
+    assert_eq!(ids, ["a", "b"]);
+    assert!(
+        store
+            .disable_client("a", Timestamp::from_unix(50))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .disable_client("zz", Timestamp::from_unix(50))
+            .await
+            .unwrap()
+    );
+    let disabled = store.client("a").await.unwrap().unwrap();
+    assert_eq!(disabled.disabled_at, Some(Timestamp::from_unix(50)));
+    // Disabling again keeps the first time.
+    store
+        .disable_client("a", Timestamp::from_unix(60))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.client("a").await.unwrap().unwrap().disabled_at,
+        Some(Timestamp::from_unix(50))
+    );
+}
+
+pub(crate) async fn r94_r109_a_jti_is_spent_exactly_once_under_concurrency(store: Arc<dyn Store>) {
+    let key = TokenHash::of(b"assertion:c1:jti-1");
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .record_jti(&key, Timestamp::from_unix(1000))
+                .await
+                .unwrap()
+        }));
+    }
+    let mut fresh = 0;
+    for task in tasks {
+        if task.await.unwrap() == JtiUse::Fresh {
+            fresh += 1;
+        }
+    }
+    assert_eq!(fresh, 1);
+    let other = TokenHash::of(b"assertion:c1:jti-2");
+    assert_eq!(
+        store
+            .record_jti(&other, Timestamp::from_unix(1000))
+            .await
+            .unwrap(),
+        JtiUse::Fresh
+    );
+}
+
+pub(crate) async fn access_tokens_round_trip_by_hash(store: Arc<dyn Store>) {
+    store.insert_client(&client("c1")).await.unwrap();
+    let dpop = token("t1", "c1", 400, Confirmation::Jkt("thumb".into()));
+    let mtls = token("t2", "c1", 400, Confirmation::X5tS256("x5t".into()));
+    store.insert_access_token(&dpop).await.unwrap();
+    store.insert_access_token(&mtls).await.unwrap();
+    assert_eq!(
+        store.access_token(&dpop.token_hash).await.unwrap(),
+        Some(dpop)
+    );
+    assert_eq!(
+        store.access_token(&mtls.token_hash).await.unwrap(),
+        Some(mtls)
+    );
+    assert_eq!(
+        store.access_token(&TokenHash::of(b"t3")).await.unwrap(),
+        None
+    );
+    // A token for a client that does not exist is refused by the foreign key.
+    assert!(
+        store
+            .insert_access_token(&token("t4", "ghost", 400, Confirmation::Jkt("j".into())))
+            .await
+            .is_err()
+    );
+}
+
+pub(crate) async fn r157_only_the_owner_revokes_an_access_token(store: Arc<dyn Store>) {
+    store.insert_client(&client("c1")).await.unwrap();
+    store.insert_client(&client("c2")).await.unwrap();
+    let t = token("t1", "c1", 400, Confirmation::Jkt("thumb".into()));
+    store.insert_access_token(&t).await.unwrap();
+    let now = Timestamp::from_unix(200);
+    assert_eq!(
+        store
+            .revoke_access_token(&t.token_hash, "c2", now)
+            .await
+            .unwrap(),
+        Revocation::NotOwner
+    );
+    assert_eq!(
+        store
+            .access_token(&t.token_hash)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at,
+        None
+    );
+    assert_eq!(
+        store
+            .revoke_access_token(&t.token_hash, "c1", now)
+            .await
+            .unwrap(),
+        Revocation::Revoked
+    );
+    assert_eq!(
+        store
+            .access_token(&t.token_hash)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at,
+        Some(now)
+    );
+    assert_eq!(
+        store
+            .revoke_access_token(&TokenHash::of(b"nope"), "c1", now)
+            .await
+            .unwrap(),
+        Revocation::Unknown
+    );
+}
+
+pub(crate) async fn purge_removes_spent_jtis_and_expired_tokens(store: Arc<dyn Store>) {
+    store.insert_client(&client("c1")).await.unwrap();
+    let old = TokenHash::of(b"old");
+    store
+        .record_jti(&old, Timestamp::from_unix(100))
+        .await
+        .unwrap();
+    store
+        .record_jti(&TokenHash::of(b"new"), Timestamp::from_unix(300))
+        .await
+        .unwrap();
+    let expired = token("t1", "c1", 150, Confirmation::Jkt("j".into()));
+    let live = token("t2", "c1", 500, Confirmation::Jkt("j".into()));
+    store.insert_access_token(&expired).await.unwrap();
+    store.insert_access_token(&live).await.unwrap();
+    assert_eq!(
+        store
+            .purge_expired(Timestamp::from_unix(200))
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(store.access_token(&expired.token_hash).await.unwrap(), None);
+    assert!(
+        store
+            .access_token(&live.token_hash)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    // The purged jti can be recorded again: it had expired and could not be accepted anyway.
+    assert_eq!(
+        store
+            .record_jti(&old, Timestamp::from_unix(400))
+            .await
+            .unwrap(),
+        JtiUse::Fresh
+    );
+}
