@@ -7,6 +7,7 @@ use portcullis_server::config::TlsMode;
 use serde_json::Value;
 
 use crate::support::TestServer;
+use crate::support::http::fetch_json;
 use crate::support::pki::ClientCert;
 
 async fn proxy_server(trusted: &'static str) -> TestServer {
@@ -30,41 +31,20 @@ async fn r103_trusted_proxy_forwards_the_certificate_in_client_cert() {
     let cert = ClientCert::self_signed("behind-proxy");
     let client = reqwest::Client::new();
     let header = format!(":{}:", STANDARD.encode(&cert.der));
-    let body: Value = client
-        .get(url(&server, "/test/peer"))
-        .header("Client-Cert", header)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let peer = client.get(url(&server, "/test/peer"));
+    let body = fetch_json(peer.header("Client-Cert", header)).await;
     assert_eq!(body["x5t#S256"], cert.x5t_s256());
 
     // The legacy header carries a percent-encoded PEM (nginx `$ssl_client_escaped_cert`).
     let legacy =
         percent_encoding::utf8_percent_encode(&cert.cert_pem, percent_encoding::NON_ALPHANUMERIC)
             .to_string();
-    let body: Value = client
-        .get(url(&server, "/test/peer"))
-        .header("X-SSL-Client-Cert", legacy)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let peer = client.get(url(&server, "/test/peer"));
+    let body = fetch_json(peer.header("X-SSL-Client-Cert", legacy)).await;
     assert_eq!(body["x5t#S256"], cert.x5t_s256());
 
     // No header: no certificate.
-    let body: Value = client
-        .get(url(&server, "/test/peer"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = fetch_json(client.get(url(&server, "/test/peer"))).await;
     assert_eq!(body["x5t#S256"], Value::Null);
 
     // A malformed header from the trusted proxy is refused, not ignored.

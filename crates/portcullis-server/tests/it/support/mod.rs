@@ -1,10 +1,13 @@
-//! Test fixtures: a server builder with real TLS and a fresh database, PKI helpers, raw TLS.
+//! Test fixtures: a server builder with real TLS and a fresh database, PKI helpers, raw TLS, and
+//! the requests and answers of the JSON endpoints.
 
 pub(crate) mod browser;
 pub(crate) mod client;
+pub(crate) mod http;
 pub(crate) mod jwks_host;
 pub(crate) mod pki;
 pub(crate) mod server;
+pub(crate) mod token;
 pub(crate) mod webdriver;
 
 pub(crate) use server::{Backend, TestServer};

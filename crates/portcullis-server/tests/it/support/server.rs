@@ -14,9 +14,11 @@ use portcullis_server::peer::{Listener, Peer};
 use portcullis_server::state::AppState;
 use portcullis_server::{Listeners, Running};
 use portcullis_store::testing::TestDatabase;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use tempfile::TempDir;
 use tokio::net::TcpListener;
+
+use super::http::{FormPost, fetch_json};
 
 /// Which database a test server uses.
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]
@@ -148,6 +150,41 @@ impl TestServer {
             builder = builder.identity(identity);
         }
         builder.build().unwrap()
+    }
+
+    /// A form POST to `path` on the public listener.
+    pub(crate) fn post(&self, path: &str) -> FormPost<'_> {
+        let url = format!("{}{path}", self.public_url());
+        FormPost::new(self, self.client(None), url)
+    }
+
+    /// A form POST to `path` on the mTLS listener, presenting `identity` if given.
+    pub(crate) fn post_mtls(
+        &self,
+        path: &str,
+        identity: Option<reqwest::Identity>,
+    ) -> FormPost<'_> {
+        let url = format!("{}{path}", self.mtls_url());
+        FormPost::new(self, self.client(identity), url)
+    }
+
+    /// The JWK Set published at `/jwks` on the public listener.
+    pub(crate) async fn jwks(&self) -> Value {
+        let url = format!("{}/jwks", self.public_url());
+        fetch_json(self.client(None).get(url)).await
+    }
+
+    /// Verifies `jwt` with the published key its header's `kid` names (R21); returns its claims.
+    pub(crate) async fn verify(&self, jwt: &str) -> Map<String, Value> {
+        let header = portcullis_core::jose::peek_header(jwt).unwrap();
+        let jwks = self.jwks().await;
+        let key = jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["kid"] == header["kid"])
+            .expect("R21: the kid is published");
+        portcullis_core::jose::verify(jwt, key.as_object().unwrap()).unwrap()
     }
 
     pub(crate) fn now(&self) -> Timestamp {
