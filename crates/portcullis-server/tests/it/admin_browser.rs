@@ -11,9 +11,9 @@ use serde_json::json;
 
 use crate::admin::clients::client_credentials;
 use crate::admin::registry::register;
-use crate::flow::{self, Fixture, VERIFIER};
 use crate::support::TestServer;
 use crate::support::client::{DpopKey, JwtClient, PASSWORD, form, post_form};
+use crate::support::flow::{self, Fixture};
 use crate::support::webdriver::{self, Browser};
 
 /// Saves `admin-<name>.png` (1280 pixels wide) and `admin-<name>-phone.png` (430 wide).
@@ -132,10 +132,7 @@ async fn admin_browser_manages_clients_tokens_keys_and_users() {
     let f = Fixture::with_user(server, budget, "bob");
     let mut user_browser = crate::support::browser::Browser::new(&f.server);
     let dpop = DpopKey::new();
-    let back = flow::authorize(&f, &mut user_browser, Some(&dpop)).await;
-    let (status, tokens) =
-        flow::exchange(&f, &back["code"], VERIFIER, Some(&dpop), &f.client).await;
-    assert_eq!(status, 200, "{tokens:?}");
+    let tokens = f.tokens(&mut user_browser, &dpop).await;
     let (status, machine) = client_credentials(&f.server, &f.client).await;
     assert_eq!(status, 200, "{machine:?}");
     let server = &f.server;

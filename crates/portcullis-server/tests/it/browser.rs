@@ -9,11 +9,9 @@ use serde_json::json;
 
 use crate::support::TestServer;
 use crate::support::client::{DpopKey, JwtClient, PASSWORD, add_user};
+use crate::support::flow::{CHALLENGE, VERIFIER};
 use crate::support::token;
 use crate::support::webdriver::{self, Browser};
-
-const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
 /// Pushes an authorization request of `client` back to `callback` (with `extra` parameters) and
 /// returns the authorization URL.

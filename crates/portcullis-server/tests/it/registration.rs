@@ -12,10 +12,10 @@ use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
-use crate::flow::{self, Fixture};
 use crate::support::TestServer;
 use crate::support::browser::Browser;
 use crate::support::client::{DpopKey, JwtClient, form, post_form, unique};
+use crate::support::flow::{self, Fixture};
 
 const REDIRECT: &str = flow::REDIRECT;
 
@@ -888,11 +888,12 @@ async fn a_client_registered_over_register_completes_the_authorization_code_flow
     let f = Fixture::with_client(server, client).await;
     let mut browser = Browser::new(&f.server);
     let key = DpopKey::new();
-    let params = flow::authorize(&f, &mut browser, Some(&key)).await;
+    let params = f.authorize(&mut browser, Some(&key)).await;
     assert_eq!(params["iss"], f.server.config.issuer);
-    let (status, body) =
-        flow::exchange(&f, &params["code"], flow::VERIFIER, Some(&key), &f.client).await;
-    assert_eq!(status, 200, "{body:?}");
+    let body = f
+        .exchange(&params["code"], flow::VERIFIER, Some(&key), &f.client)
+        .await
+        .assert_ok();
     assert_eq!(body["token_type"], "DPoP");
     assert!(body["id_token"].is_string() && body["refresh_token"].is_string());
     f.server.stop().await;

@@ -6,10 +6,10 @@ use portcullis_store::admin::AuditFilter;
 use serde_json::{Value, json};
 
 use super::{Admin, assert_admin_headers, audit};
-use crate::flow::{self, Fixture, VERIFIER};
 use crate::support::TestServer;
 use crate::support::browser::Browser;
 use crate::support::client::{DpopKey, JwtClient, PASSWORD, form, post_form, unique};
+use crate::support::flow::{self, Fixture};
 
 /// A client_credentials request of `client` with a DPoP proof.
 pub(crate) async fn client_credentials(server: &TestServer, client: &JwtClient) -> (u16, Value) {
@@ -373,10 +373,7 @@ async fn admin_activity_shows_live_tokens_and_revoking_everything_kills_them() {
     let f = Fixture::with_client(server, client).await;
     let mut browser = Browser::new(&f.server);
     let dpop = DpopKey::new();
-    let back = flow::authorize(&f, &mut browser, Some(&dpop)).await;
-    let (status, tokens) =
-        flow::exchange(&f, &back["code"], VERIFIER, Some(&dpop), &f.client).await;
-    assert_eq!(status, 200, "{tokens:?}");
+    let tokens = f.tokens(&mut browser, &dpop).await;
     let (status, cc) = client_credentials(&f.server, &f.client).await;
     assert_eq!(status, 200);
     let access = tokens["access_token"].as_str().unwrap();
@@ -431,10 +428,7 @@ async fn admin_activity_shows_live_tokens_and_revoking_everything_kills_them() {
     );
 
     // One grant at a time, too (after a new authorization).
-    let back = flow::authorize(&f, &mut browser, Some(&dpop)).await;
-    let (status, tokens) =
-        flow::exchange(&f, &back["code"], VERIFIER, Some(&dpop), &f.client).await;
-    assert_eq!(status, 200, "{tokens:?}");
+    let tokens = f.tokens(&mut browser, &dpop).await;
     let page = admin.get(&path).await;
     let grant_id = super::between(&page.body, "id=\"revoke-grant-", "\"").to_owned();
     let page = admin

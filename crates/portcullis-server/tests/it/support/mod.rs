@@ -1,8 +1,9 @@
-//! Test fixtures: a server builder with real TLS and a fresh database, PKI helpers, raw TLS, and
-//! the requests and answers of the JSON endpoints.
+//! Test fixtures: a server builder with real TLS and a fresh database, PKI helpers, raw TLS, the
+//! requests and answers of the JSON endpoints, and the authorization code flow.
 
 pub(crate) mod browser;
 pub(crate) mod client;
+pub(crate) mod flow;
 pub(crate) mod http;
 pub(crate) mod jwks_host;
 pub(crate) mod pki;
