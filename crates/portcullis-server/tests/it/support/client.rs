@@ -22,6 +22,17 @@ pub(crate) fn unique(prefix: &str) -> String {
     )
 }
 
+/// Applies `changes` to `claims`: each member replaces its claim, and `null` removes it.
+pub(crate) fn apply_changes(claims: &mut Map<String, Value>, changes: &Value) {
+    for (k, v) in changes.as_object().unwrap() {
+        if v.is_null() {
+            claims.remove(k);
+        } else {
+            claims.insert(k.clone(), v.clone());
+        }
+    }
+}
+
 /// The claims of a valid assertion for `client_id` at `server`, at the server's clock.
 pub(crate) fn assertion_claims(server: &TestServer, client_id: &str) -> Map<String, Value> {
     let now = server.now().unix();
@@ -84,13 +95,7 @@ impl JwtClient {
     /// An assertion with claims changed (`null` removes a claim).
     pub(crate) fn assertion_with(&self, server: &TestServer, changes: Value) -> String {
         let mut claims = assertion_claims(server, &self.id);
-        for (k, v) in changes.as_object().unwrap() {
-            if v.is_null() {
-                claims.remove(k);
-            } else {
-                claims.insert(k.clone(), v.clone());
-            }
-        }
+        apply_changes(&mut claims, &changes);
         self.key.sign("JWT", claims).unwrap()
     }
 
@@ -132,13 +137,7 @@ impl DpopKey {
                 .as_object()
                 .unwrap()
                 .clone();
-        for (k, v) in changes.as_object().unwrap() {
-            if v.is_null() {
-                claims.remove(k);
-            } else {
-                claims.insert(k.clone(), v.clone());
-            }
-        }
+        apply_changes(&mut claims, &changes);
         self.0.sign_with_jwk("dpop+jwt", claims).unwrap()
     }
 

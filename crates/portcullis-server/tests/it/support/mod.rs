@@ -1,5 +1,6 @@
 //! Test fixtures: a server builder with real TLS and a fresh database, PKI helpers, raw TLS, the
-//! requests and answers of the JSON endpoints, and the authorization code flow.
+//! requests and answers of the JSON endpoints, the authorization code flow and client
+//! registration.
 
 pub(crate) mod browser;
 pub(crate) mod client;
@@ -7,6 +8,7 @@ pub(crate) mod flow;
 pub(crate) mod http;
 pub(crate) mod jwks_host;
 pub(crate) mod pki;
+pub(crate) mod registration;
 pub(crate) mod server;
 pub(crate) mod token;
 pub(crate) mod webdriver;
