@@ -1,4 +1,5 @@
-//! A test client: registers itself, signs client assertions and DPoP proofs, calls endpoints.
+//! A test client and test users: clients registered directly in the store, client assertions and
+//! DPoP proofs they sign, and local users with a known password.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -10,6 +11,9 @@ use serde_json::{Map, Value, json};
 
 use super::pki::ClientCert;
 use super::server::TestServer;
+
+/// Whether `password` matches a stored password hash (the server's own check).
+pub(crate) use portcullis_server::users::verify_password;
 
 static SEQUENCE: AtomicU64 = AtomicU64::new(0);
 
@@ -154,29 +158,6 @@ pub(crate) fn x5c_jwks(cert: &ClientCert) -> Value {
     json!({ "keys": [jwk] })
 }
 
-/// POSTs a form and returns status, headers and JSON body (`Null` for an empty body).
-pub(crate) async fn post_form(
-    http: &reqwest::Client,
-    url: &str,
-    form: &[(String, String)],
-    headers: &[(&str, String)],
-) -> (u16, reqwest::header::HeaderMap, Value) {
-    let mut request = http.post(url).form(form);
-    for (name, value) in headers {
-        request = request.header(*name, value);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let text = response.text().await.unwrap();
-    let body = if text.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text).unwrap_or(Value::String(text))
-    };
-    (status, headers, body)
-}
-
 /// Form pairs from string slices.
 pub(crate) fn form(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs
@@ -185,21 +166,26 @@ pub(crate) fn form(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The password of users made by [`add_user`].
+/// The password of users made by [`create_user`].
 pub(crate) const PASSWORD: &str = "correct horse battery";
 
-/// Creates a local user with [`PASSWORD`] and returns its username.
-pub(crate) async fn add_user(server: &TestServer) -> String {
-    let username = unique("user");
+/// Creates the local user `username` with [`PASSWORD`], an administrator if `admin`.
+pub(crate) async fn create_user(server: &TestServer, username: &str, admin: bool) {
     let state = &server.running().state;
     portcullis_server::users::add(
         state.store.as_ref(),
-        &username,
+        username,
         PASSWORD,
-        false,
+        admin,
         server.now(),
     )
     .await
     .unwrap();
+}
+
+/// Creates a local user with [`PASSWORD`] and returns its username.
+pub(crate) async fn add_user(server: &TestServer) -> String {
+    let username = unique("user");
+    create_user(server, &username, false).await;
     username
 }

@@ -1,7 +1,8 @@
 //! Test fixtures: a server builder with real TLS and a fresh database, PKI helpers, raw TLS, the
-//! requests and answers of the JSON endpoints, the authorization code flow and client
-//! registration.
+//! requests and answers of the JSON endpoints, the authorization code flow, client registration
+//! and the admin UI.
 
+pub(crate) mod admin;
 pub(crate) mod browser;
 pub(crate) mod client;
 pub(crate) mod flow;
