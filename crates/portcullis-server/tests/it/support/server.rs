@@ -9,7 +9,7 @@ use axum::routing::get;
 use axum::{Extension, Json, Router};
 use portcullis_core::Timestamp;
 use portcullis_server::clock::{Clock, FixedClock, SystemClock};
-use portcullis_server::config::Config;
+use portcullis_server::config::{Config, TlsMode};
 use portcullis_server::peer::{Listener, Peer};
 use portcullis_server::state::AppState;
 use portcullis_server::{Listeners, Running};
@@ -225,6 +225,16 @@ impl Builder {
             other.dir.path().join("kek.key"),
         ));
         self
+    }
+
+    /// Plain HTTP behind a TLS-terminating proxy at `trusted` (CIDR), whose certificate headers
+    /// the server believes (RFC 9440).
+    pub(crate) fn behind_proxy(self, trusted: &str) -> Self {
+        let trusted = trusted.parse().unwrap();
+        self.configure(move |c| {
+            c.tls.mode = TlsMode::Proxy;
+            c.proxy.trusted = vec![trusted];
+        })
     }
 
     pub(crate) fn configure(mut self, f: impl FnOnce(&mut Config) + 'static) -> Self {
