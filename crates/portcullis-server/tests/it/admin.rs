@@ -8,145 +8,12 @@ pub(crate) mod registry;
 
 use portcullis_store::admin::AuditFilter;
 
-use crate::support::browser::{Browser, Page};
-use crate::support::client::{JwtClient, PASSWORD, add_user, unique};
+use crate::support::admin::{
+    Admin, add_admin, assert_admin_headers, audit, audit_events, last_event, sign_in_with,
+};
+use crate::support::browser::{Browser, Page, between};
+use crate::support::client::{JwtClient, PASSWORD, add_user, verify_password};
 use crate::support::{Backend, TestServer};
-
-/// The admin pages' Content-Security-Policy.
-const ADMIN_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
-
-/// Creates an administrator with [`PASSWORD`] and returns their username.
-pub(crate) async fn add_admin(server: &TestServer) -> String {
-    let username = unique("admin");
-    let state = &server.running().state;
-    portcullis_server::browser::users::add(
-        state.store.as_ref(),
-        &username,
-        PASSWORD,
-        true,
-        server.now(),
-    )
-    .await
-    .unwrap();
-    username
-}
-
-/// A browser signed in to the admin UI.
-pub(crate) struct Admin {
-    pub(crate) browser: Browser,
-    pub(crate) base: String,
-    pub(crate) username: String,
-    pub(crate) csrf: String,
-}
-
-/// Signs `username` in at `/admin/login` with `password`; returns the response.
-async fn sign_in_with(browser: &mut Browser, base: &str, username: &str, password: &str) -> Page {
-    let form = browser.get(&format!("{base}/admin/login")).await;
-    assert_eq!(form.status, 200, "{}", form.body);
-    let csrf = form.field("csrf_token").expect("a CSRF field");
-    browser
-        .post(
-            &format!("{base}/admin/login"),
-            &[
-                ("csrf_token", &csrf),
-                ("username", username),
-                ("password", password),
-            ],
-        )
-        .await
-}
-
-impl Admin {
-    /// A new administrator, signed in.
-    pub(crate) async fn new(server: &TestServer) -> Self {
-        let username = add_admin(server).await;
-        Self::sign_in(server, &username).await
-    }
-
-    /// `username` (an administrator with [`PASSWORD`]), signed in.
-    pub(crate) async fn sign_in(server: &TestServer, username: &str) -> Self {
-        let mut browser = Browser::new(server);
-        let base = server.public_url();
-        let page = sign_in_with(&mut browser, &base, username, PASSWORD).await;
-        assert_eq!(page.status, 303, "{}", page.body);
-        assert_eq!(page.location(), "/admin/clients");
-        let mut admin = Self {
-            browser,
-            base,
-            username: username.to_owned(),
-            csrf: String::new(),
-        };
-        let clients = admin.get("/admin/clients").await;
-        assert_eq!(clients.status, 200, "{}", clients.body);
-        admin.csrf = clients.field("csrf_token").unwrap();
-        admin
-    }
-
-    pub(crate) async fn get(&mut self, path: &str) -> Page {
-        self.browser.get(&format!("{}{path}", self.base)).await
-    }
-
-    /// POSTs `form` with the session's CSRF token.
-    pub(crate) async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
-        let mut fields = vec![("csrf_token", self.csrf.as_str())];
-        fields.extend_from_slice(form);
-        self.browser
-            .post(&format!("{}{path}", self.base), &fields)
-            .await
-    }
-
-    /// POSTs `form` as it is (no CSRF token added).
-    pub(crate) async fn post_bare(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
-        self.browser
-            .post(&format!("{}{path}", self.base), form)
-            .await
-    }
-}
-
-/// The actions of the audit trail matching `filter`, newest first.
-pub(crate) async fn audit(server: &TestServer, filter: AuditFilter) -> Vec<(String, String)> {
-    let (events, _) = server
-        .running()
-        .state
-        .store
-        .audit_events(&filter, 0, 1000)
-        .await
-        .unwrap();
-    events
-        .into_iter()
-        .map(|e| (e.event.action, e.event.outcome.as_str().to_owned()))
-        .collect()
-}
-
-/// The last audit event.
-pub(crate) async fn last_event(server: &TestServer) -> portcullis_store::admin::AuditEvent {
-    let (events, _) = server
-        .running()
-        .state
-        .store
-        .audit_events(&AuditFilter::default(), 0, 1)
-        .await
-        .unwrap();
-    events.into_iter().next().expect("an audit event").event
-}
-
-/// Asserts the headers every admin page carries.
-pub(crate) fn assert_admin_headers(page: &Page) {
-    let header = |name: &str| {
-        page.headers
-            .get(name)
-            .map(|v| v.to_str().unwrap().to_owned())
-            .unwrap_or_default()
-    };
-    assert_eq!(header("content-security-policy"), ADMIN_CSP);
-    assert_eq!(header("cache-control"), "no-store");
-    assert_eq!(header("x-frame-options"), "DENY");
-    assert_eq!(header("referrer-policy"), "no-referrer");
-    assert!(header("content-type").starts_with("text/html"));
-    for inline in ["<script", "<style", " style=", " onclick=", " onload="] {
-        assert!(!page.body.contains(inline), "inline code: {inline}");
-    }
-}
 
 /// The `Set-Cookie` header that sets cookie `name`.
 fn set_cookie(page: &Page, name: &str) -> Option<String> {
@@ -342,16 +209,10 @@ async fn admin_sign_in_is_throttled_like_the_sign_in_page() {
     let page = sign_in_with(&mut browser, &base, &username, PASSWORD).await;
     assert_eq!(page.status, 303, "{}", page.body);
     // No audit event holds a password.
-    let (events, _) = server
-        .running()
-        .state
-        .store
-        .audit_events(&AuditFilter::default(), 0, 100)
-        .await
-        .unwrap();
+    let (events, _) = audit_events(&server, &AuditFilter::default(), 100).await;
     assert_eq!(events.len(), 8);
     for e in events {
-        let text = format!("{:?}", e.event);
+        let text = format!("{e:?}");
         assert!(!text.contains(PASSWORD) && !text.contains("hunter2"));
     }
     server.stop().await;
@@ -479,10 +340,7 @@ async fn admin_destructive_actions_need_the_administrator_s_password_again() {
     assert_eq!(record.disabled_at, None);
     let user_record = store.user(&user_id).await.unwrap().unwrap();
     assert_eq!(user_record.disabled_at, None);
-    assert!(portcullis_server::browser::users::verify_password(
-        PASSWORD,
-        Some(&user_record.password_hash)
-    ));
+    assert!(verify_password(PASSWORD, Some(&user_record.password_hash)));
     assert_eq!(
         server.running().state.keys.list(server.now()).len(),
         keys_before
@@ -585,14 +443,4 @@ async fn admin_ui_runs_on_sqlite() {
     let page = admin.get("/admin/audit?actor=").await;
     assert!(page.body.contains("user.create") && page.body.contains("admin.sign_in"));
     server.stop().await;
-}
-
-/// The text between `start` and the next `end` in `body`.
-pub(crate) fn between<'a>(body: &'a str, start: &str, end: &str) -> &'a str {
-    let from = body
-        .find(start)
-        .unwrap_or_else(|| panic!("{start} in {body}"))
-        + start.len();
-    let to = body[from..].find(end).unwrap() + from;
-    &body[from..to]
 }

@@ -9,11 +9,11 @@
 use portcullis_core::jose::{Alg, PrivateKey};
 use serde_json::json;
 
-use crate::admin::clients::client_credentials;
-use crate::admin::registry::register;
-use crate::flow::{self, Fixture, VERIFIER};
 use crate::support::TestServer;
-use crate::support::client::{DpopKey, JwtClient, PASSWORD, form, post_form};
+use crate::support::client::{DpopKey, JwtClient, PASSWORD, create_user};
+use crate::support::flow::{Fixture, REDIRECT};
+use crate::support::registration::register_with;
+use crate::support::token;
 use crate::support::webdriver::{self, Browser};
 
 /// Saves `admin-<name>.png` (1280 pixels wide) and `admin-<name>-phone.png` (430 wide).
@@ -29,19 +29,6 @@ async fn shoot(browser: &Browser, name: &str) {
     browser
         .screenshot_page(&format!("admin-{name}-phone"), 6000.0)
         .await;
-}
-
-async fn add_user(server: &TestServer, username: &str, admin: bool) {
-    let state = &server.running().state;
-    portcullis_server::browser::users::add(
-        state.store.as_ref(),
-        username,
-        PASSWORD,
-        admin,
-        server.now(),
-    )
-    .await
-    .unwrap();
 }
 
 /// Signs in on the page the browser shows (the admin or the ordinary sign-in page).
@@ -62,8 +49,8 @@ async fn admin_browser_manages_clients_tokens_keys_and_users() {
         return;
     }
     let server = TestServer::start().await;
-    add_user(&server, "alice", true).await;
-    add_user(&server, "bob", false).await;
+    create_user(&server, "alice", true).await;
+    create_user(&server, "bob", false).await;
     let base = server.public_url();
     let browser = Browser::start().await;
 
@@ -105,7 +92,7 @@ async fn admin_browser_manages_clients_tokens_keys_and_users() {
     browser
         .type_into(
             "#redirect_uris",
-            &format!("https://budget.example/callback\n{}", flow::REDIRECT),
+            &format!("https://budget.example/callback\n{}", REDIRECT),
         )
         .await;
     browser.click("#grant_client_credentials").await;
@@ -132,12 +119,10 @@ async fn admin_browser_manages_clients_tokens_keys_and_users() {
     let f = Fixture::with_user(server, budget, "bob");
     let mut user_browser = crate::support::browser::Browser::new(&f.server);
     let dpop = DpopKey::new();
-    let back = flow::authorize(&f, &mut user_browser, Some(&dpop)).await;
-    let (status, tokens) =
-        flow::exchange(&f, &back["code"], VERIFIER, Some(&dpop), &f.client).await;
-    assert_eq!(status, 200, "{tokens:?}");
-    let (status, machine) = client_credentials(&f.server, &f.client).await;
-    assert_eq!(status, 200, "{machine:?}");
+    let tokens = f.tokens(&mut user_browser, &dpop).await;
+    let machine = token::client_credentials(&f.server, &f.client, "accounts")
+        .await
+        .assert_ok();
     let server = &f.server;
 
     // A tls_client_auth client, identified by its certificate's subject.
@@ -182,8 +167,7 @@ async fn admin_browser_manages_clients_tokens_keys_and_users() {
     let token = browser.property("#token", "value").await;
     assert!(token.len() >= 43);
     shoot(&browser, "initial-access-token").await;
-    let (status, registered) = register(server, &token).await;
-    assert_eq!(status, 201, "{registered:?}");
+    let registered = register_with(server, &token).await.assert_status(201);
     let registered_id = registered["client_id"].as_str().unwrap().to_owned();
     browser.click("#back-to-tokens").await;
     assert!(browser.wait_for("#initial-access-tokens").await);
@@ -216,30 +200,17 @@ async fn admin_browser_manages_clients_tokens_keys_and_users() {
             .await
             .contains("Every token and grant of this client was revoked.")
     );
-    let url = format!("{base}/introspect");
-    for token in [&tokens["access_token"], &machine["access_token"]] {
-        let mut params = form(&[("token", token.as_str().unwrap())]);
-        params.extend(f.client.auth(&f.client.assertion(server)));
-        let (_, _, body) = post_form(&server.client(None), &url, &params, &[]).await;
-        assert_eq!(body["active"], false);
+    for issued in [&tokens["access_token"], &machine["access_token"]] {
+        let introspected = token::introspect(server, &f.client, issued.as_str().unwrap())
+            .send()
+            .await;
+        assert_eq!(introspected.body["active"], false);
     }
-    let token_url = format!("{base}/token");
-    let mut params = form(&[
-        ("grant_type", "refresh_token"),
-        ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
-    ]);
-    params.extend(f.client.auth(&f.client.assertion(server)));
-    let (status, _, body) = post_form(
-        &server.client(None),
-        &token_url,
-        &params,
-        &[("DPoP", dpop.proof(server, "POST", &token_url))],
-    )
-    .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("invalid_grant"))
-    );
+    f.refresh(tokens["refresh_token"].as_str().unwrap())
+        .dpop(&dpop)
+        .send()
+        .await
+        .assert_error(400, "invalid_grant");
 
     // A form posted without its CSRF token, with the browser's own session cookie, is refused.
     let session = browser

@@ -8,41 +8,36 @@ use std::collections::BTreeMap;
 use serde_json::json;
 
 use crate::support::TestServer;
-use crate::support::client::{DpopKey, JwtClient, PASSWORD, add_user, post_form};
+use crate::support::client::{DpopKey, JwtClient, PASSWORD, add_user};
+use crate::support::flow::{CHALLENGE, VERIFIER};
+use crate::support::token;
 use crate::support::webdriver::{self, Browser};
 
-const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
-
+/// Pushes an authorization request of `client` back to `callback` (with `extra` parameters) and
+/// returns the authorization URL.
 async fn push(
     server: &TestServer,
     client: &JwtClient,
     callback: &str,
     extra: &[(&str, &str)],
 ) -> String {
-    let mut params: Vec<(String, String)> = [
-        ("response_type", "code"),
-        ("client_id", client.id.as_str()),
-        ("redirect_uri", callback),
-        ("scope", "openid profile"),
-        ("code_challenge", CHALLENGE),
-        ("code_challenge_method", "S256"),
-        ("state", "browser-state"),
-        ("nonce", "browser-nonce"),
-    ]
-    .iter()
-    .chain(extra)
-    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-    .collect();
-    params.extend(client.auth(&client.assertion(server)));
-    let (status, _, body) = post_form(
-        &server.client(None),
-        &format!("{}/par", server.public_url()),
-        &params,
-        &[],
-    )
-    .await;
-    assert_eq!(status, 201, "{body:?}");
+    let body = server
+        .post("/par")
+        .params(&[
+            ("response_type", "code"),
+            ("client_id", client.id.as_str()),
+            ("redirect_uri", callback),
+            ("scope", "openid profile"),
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256"),
+            ("state", "browser-state"),
+            ("nonce", "browser-nonce"),
+        ])
+        .params(extra)
+        .auth(client)
+        .send()
+        .await
+        .assert_status(201);
     let query = url::form_urlencoded::Serializer::new(String::new())
         .append_pair("client_id", &client.id)
         .append_pair("request_uri", body["request_uri"].as_str().unwrap())
@@ -50,6 +45,7 @@ async fn push(
     format!("{}/authorize?{query}", server.public_url())
 }
 
+/// The query parameters of `url`.
 fn params(url: &str) -> BTreeMap<String, String> {
     let query = url.split_once('?').map(|(_, q)| q).unwrap_or("");
     url::form_urlencoded::parse(query.as_bytes())
@@ -122,22 +118,19 @@ async fn browser_signs_in_consents_and_the_client_gets_tokens() {
 
     // The client exchanges the code.
     let key = DpopKey::new();
-    let url = format!("{}/token", server.public_url());
-    let mut form = vec![
-        ("grant_type".to_owned(), "authorization_code".to_owned()),
-        ("code".to_owned(), back["code"].clone()),
-        ("redirect_uri".to_owned(), callback.clone()),
-        ("code_verifier".to_owned(), VERIFIER.to_owned()),
-    ];
-    form.extend(client.auth(&client.assertion(&server)));
-    let (status, _, tokens) = post_form(
-        &server.client(None),
-        &url,
-        &form,
-        &[("DPoP", key.proof(&server, "POST", &url))],
-    )
-    .await;
-    assert_eq!(status, 200, "{tokens:?}");
+    let tokens = server
+        .post("/token")
+        .params(&[
+            ("grant_type", "authorization_code"),
+            ("code", &back["code"]),
+            ("redirect_uri", &callback),
+            ("code_verifier", VERIFIER),
+        ])
+        .auth(&client)
+        .dpop(&key)
+        .send()
+        .await
+        .assert_ok();
     assert!(tokens["id_token"].is_string() && tokens["refresh_token"].is_string());
 
     // The account page lists the client; removing it revokes the tokens.
@@ -148,25 +141,11 @@ async fn browser_signs_in_consents_and_the_client_gets_tokens() {
     browser.screenshot("account").await;
     browser.click(&format!("#revoke-{}", client.id)).await;
     assert!(browser.wait_for("#no-grants").await);
-    let mut refresh = vec![
-        ("grant_type".to_owned(), "refresh_token".to_owned()),
-        (
-            "refresh_token".to_owned(),
-            tokens["refresh_token"].as_str().unwrap().to_owned(),
-        ),
-    ];
-    refresh.extend(client.auth(&client.assertion(&server)));
-    let (status, _, body) = post_form(
-        &server.client(None),
-        &url,
-        &refresh,
-        &[("DPoP", key.proof(&server, "POST", &url))],
-    )
-    .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("invalid_grant"))
-    );
+    token::refresh(&server, &client, tokens["refresh_token"].as_str().unwrap())
+        .dpop(&key)
+        .send()
+        .await
+        .assert_error(400, "invalid_grant");
 
     // A denial: consent was removed, so the page comes again; the user says no.
     browser

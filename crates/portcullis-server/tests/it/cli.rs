@@ -4,6 +4,8 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+use crate::support::registration::register_with;
+
 fn check(dir: &Path, toml: Option<&str>, env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_portcullis"));
     command
@@ -252,27 +254,6 @@ async fn run_on(server: &crate::support::TestServer, args: &[&str]) -> Output {
         .unwrap()
 }
 
-async fn register_with(server: &crate::support::TestServer, token: &str) -> u16 {
-    let key = portcullis_core::jose::PrivateKey::generate(portcullis_core::jose::Alg::Es256, "k1")
-        .unwrap();
-    let metadata = serde_json::json!({
-        "token_endpoint_auth_method": "private_key_jwt",
-        "jwks": { "keys": [key.public_jwk().unwrap()] },
-        "grant_types": ["client_credentials"],
-        "scope": "accounts",
-    });
-    server
-        .client(None)
-        .post(format!("{}/register", server.public_url()))
-        .bearer_auth(token)
-        .json(&metadata)
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
-}
-
 #[tokio::test]
 async fn initial_access_token_create_prints_the_token_last_and_it_registers_a_client() {
     let server = crate::support::TestServer::start().await;
@@ -302,8 +283,12 @@ async fn initial_access_token_create_prints_the_token_last_and_it_registers_a_cl
     );
     let token = *lines.last().unwrap();
     assert!(token.len() >= 43 && !token.contains(' '), "{stdout}");
-    assert_eq!(register_with(&server, token).await, 201);
-    assert_eq!(register_with(&server, token).await, 401, "one use only");
+    assert_eq!(register_with(&server, token).await.status, 201);
+    assert_eq!(
+        register_with(&server, token).await.status,
+        401,
+        "one use only"
+    );
     let id = lines[0]
         .strip_prefix("initial access token ")
         .and_then(|rest| rest.split(':').next())
@@ -324,7 +309,7 @@ async fn initial_access_token_create_prints_the_token_last_and_it_registers_a_cl
     assert!(stdout.contains("unlimited uses"), "{stdout}");
     let revoked = run_on(&server, &["initial-access-token", "revoke", id]).await;
     assert!(revoked.status.success(), "{revoked:?}");
-    assert_eq!(register_with(&server, &token).await, 401);
+    assert_eq!(register_with(&server, &token).await.status, 401);
 
     // Bad policies and unknown ids are named on one line.
     for (args, needle) in [

@@ -7,46 +7,40 @@ use portcullis_core::jose::{Alg, PrivateKey};
 use serde_json::{Value, json};
 
 use crate::support::TestServer;
-use crate::support::client::{DpopKey, JwtClient, form, post_form, register, unique, x5c_jwks};
+use crate::support::client::{DpopKey, JwtClient, form, register, unique, x5c_jwks};
+use crate::support::http::Answer;
 use crate::support::jwks_host::JwksHost;
 use crate::support::pki::{ClientCert, TestCa};
 
-/// A client_credentials request over the mTLS listener with `auth` and a DPoP proof.
+/// A client_credentials request over the mTLS listener with `auth` and a DPoP proof; no token
+/// response may be cached (R63).
 async fn token_request(
     server: &TestServer,
     auth: Vec<(String, String)>,
     identity: Option<reqwest::Identity>,
-) -> (u16, Value) {
-    let url = format!("{}/token", server.mtls_url());
-    let dpop = DpopKey::new();
-    let mut params = form(&[("grant_type", "client_credentials")]);
-    params.extend(auth);
-    let (status, headers, body) = post_form(
-        &server.client(identity),
-        &url,
-        &params,
-        &[("DPoP", dpop.proof(server, "POST", &url))],
-    )
-    .await;
+) -> Answer {
+    let answer = server
+        .post_mtls("/token", identity)
+        .param("grant_type", "client_credentials")
+        .form(auth)
+        .dpop(&DpopKey::new())
+        .send()
+        .await;
     assert_eq!(
-        headers["cache-control"], "no-store",
+        answer.header("cache-control"),
+        "no-store",
         "R63 on every token response"
     );
-    (status, body)
-}
-
-fn assert_invalid_client(outcome: (u16, Value)) {
-    assert_eq!(outcome.0, 401, "{:?}", outcome.1);
-    assert_eq!(outcome.1["error"], "invalid_client", "{:?}", outcome.1);
+    answer
 }
 
 #[tokio::test]
 async fn r88_private_key_jwt_authenticates_and_each_violation_is_invalid_client() {
     let server = TestServer::start().await;
     let client = JwtClient::register(&server, json!({})).await;
-    let (status, body) =
-        token_request(&server, client.auth(&client.assertion(&server)), None).await;
-    assert_eq!(status, 200, "{body:?}");
+    let body = token_request(&server, client.auth(&client.assertion(&server)), None)
+        .await
+        .assert_ok();
     assert_eq!(body["token_type"], "DPoP");
 
     // R89: alg none.
@@ -57,7 +51,9 @@ async fn r88_private_key_jwt_authenticates_and_each_violation_is_invalid_client(
         "{header}.{}.",
         URL_SAFE_NO_PAD.encode(Value::Object(claims.clone()).to_string())
     );
-    assert_invalid_client(token_request(&server, client.auth(&none), None).await);
+    token_request(&server, client.auth(&none), None)
+        .await
+        .assert_error(401, "invalid_client");
 
     // R89: HS256 keyed with the registered public key.
     let secret = serde_json::to_vec(&client.key.public_jwk().unwrap()).unwrap();
@@ -71,7 +67,9 @@ async fn r88_private_key_jwt_authenticates_and_each_violation_is_invalid_client(
         input.as_bytes(),
     );
     let hs256 = format!("{input}.{}", URL_SAFE_NO_PAD.encode(tag));
-    assert_invalid_client(token_request(&server, client.auth(&hs256), None).await);
+    token_request(&server, client.auth(&hs256), None)
+        .await
+        .assert_error(401, "invalid_client");
 
     let now = server.now().unix();
     for (what, changes) in [
@@ -93,22 +91,20 @@ async fn r88_private_key_jwt_authenticates_and_each_violation_is_invalid_client(
         ("R94 no jti", json!({"jti": null})),
         ("R95 lives a day", json!({"exp": now + 86_400})),
     ] {
-        let outcome = token_request(
+        token_request(
             &server,
             client.auth(&client.assertion_with(&server, changes)),
             None,
         )
-        .await;
-        assert_eq!(
-            outcome.1["error"], "invalid_client",
-            "{what}: {:?}",
-            outcome.1
-        );
+        .await
+        .assert_error_for(what, 401, "invalid_client");
     }
     // R93: 8 seconds ahead is fine.
     let ahead = client.assertion_with(&server, json!({"iat": now + 8, "nbf": now + 8}));
     assert_eq!(
-        token_request(&server, client.auth(&ahead), None).await.0,
+        token_request(&server, client.auth(&ahead), None)
+            .await
+            .status,
         200
     );
 
@@ -120,7 +116,9 @@ async fn r88_private_key_jwt_authenticates_and_each_violation_is_invalid_client(
             crate::support::client::assertion_claims(&server, &client.id),
         )
         .unwrap();
-    assert_invalid_client(token_request(&server, client.auth(&forged), None).await);
+    token_request(&server, client.auth(&forged), None)
+        .await
+        .assert_error(401, "invalid_client");
     server.stop().await;
 }
 
@@ -132,10 +130,12 @@ async fn r94_a_replayed_assertion_is_refused() {
     assert_eq!(
         token_request(&server, client.auth(&assertion), None)
             .await
-            .0,
+            .status,
         200
     );
-    assert_invalid_client(token_request(&server, client.auth(&assertion), None).await);
+    token_request(&server, client.auth(&assertion), None)
+        .await
+        .assert_error(401, "invalid_client");
     server.stop().await;
 }
 
@@ -150,7 +150,7 @@ async fn r94_two_processes_on_one_postgres_accept_a_jti_exactly_once() {
             token_request(&first, client.auth(&assertion), None),
             token_request(&second, client.auth(&assertion), None),
         );
-        let mut statuses = [a.0, b.0];
+        let mut statuses = [a.status, b.status];
         statuses.sort_unstable();
         assert_eq!(statuses, [200, 401], "exactly one wins: {a:?} {b:?}");
     }
@@ -166,41 +166,31 @@ async fn r65_r66_one_method_and_a_matching_client_id() {
     // R66: client_id of another client.
     let mut auth = client.auth(&client.assertion(&server));
     auth.push(("client_id".into(), other.id.clone()));
-    assert_invalid_client(token_request(&server, auth, None).await);
+    token_request(&server, auth, None)
+        .await
+        .assert_error(401, "invalid_client");
     // R65: a Basic header next to an assertion.
-    let url = format!("{}/token", server.mtls_url());
-    let mut params = form(&[("grant_type", "client_credentials")]);
-    params.extend(client.auth(&client.assertion(&server)));
-    let (status, _, body) = post_form(
-        &server.client(None),
-        &url,
-        &params,
-        &[("Authorization", "Basic YTpi".into())],
-    )
-    .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("invalid_request"))
-    );
+    server
+        .post_mtls("/token", None)
+        .param("grant_type", "client_credentials")
+        .auth(&client)
+        .header("Authorization", "Basic YTpi")
+        .send()
+        .await
+        .assert_error(400, "invalid_request");
     // A Basic header alone: 401 with a challenge.
-    let (status, headers, body) = post_form(
-        &server.client(None),
-        &url,
-        &form(&[("grant_type", "client_credentials")]),
-        &[("Authorization", "Basic YTpi".into())],
-    )
-    .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (401, Some("invalid_client"))
-    );
-    assert!(headers.contains_key("www-authenticate"));
+    let basic = server
+        .post_mtls("/token", None)
+        .param("grant_type", "client_credentials")
+        .header("Authorization", "Basic YTpi")
+        .send()
+        .await;
+    basic.assert_error(401, "invalid_client");
+    assert!(basic.headers.contains_key("www-authenticate"));
     // R64: no authentication at all.
-    let (status, body) = token_request(&server, Vec::new(), None).await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (401, Some("invalid_client"))
-    );
+    token_request(&server, Vec::new(), None)
+        .await
+        .assert_error(401, "invalid_client");
     server.stop().await;
 }
 
@@ -236,19 +226,20 @@ async fn jwks_uri_rotation_is_picked_up_on_an_unknown_kid() {
         }
         .auth(&assertion)
     };
-    let first = token_request(&server, sign(&old), None).await;
-    assert_eq!(first.0, 200, "{:?}", first.1);
-    assert_eq!(token_request(&server, sign(&old), None).await.0, 200);
+    token_request(&server, sign(&old), None).await.assert_ok();
+    assert_eq!(token_request(&server, sign(&old), None).await.status, 200);
     assert_eq!(host.fetch_count(), 1, "cached between requests");
 
     // The client rotates: publishes a new key and signs with it. The server refetches once.
     let new = PrivateKey::generate(Alg::Es256, "new").unwrap();
     host.set(json!({ "keys": [new.public_jwk().unwrap()] }));
-    assert_eq!(token_request(&server, sign(&new), None).await.0, 200);
+    assert_eq!(token_request(&server, sign(&new), None).await.status, 200);
     assert_eq!(host.fetch_count(), 2);
     // Another unknown kid within a minute does not trigger another fetch.
     let stranger = PrivateKey::generate(Alg::Es256, "stranger").unwrap();
-    assert_invalid_client(token_request(&server, sign(&stranger), None).await);
+    token_request(&server, sign(&stranger), None)
+        .await
+        .assert_error(401, "invalid_client");
     assert_eq!(host.fetch_count(), 2, "refetches are rate-limited");
     server.stop().await;
 }
@@ -280,7 +271,9 @@ async fn jwks_uri_on_a_private_address_is_not_fetched_by_default() {
         key: PrivateKey::generate(Alg::Es256, "unused").unwrap(),
     }
     .auth(&assertion);
-    assert_invalid_client(token_request(&server, auth, None).await);
+    token_request(&server, auth, None)
+        .await
+        .assert_error(401, "invalid_client");
     assert_eq!(
         host.fetch_count(),
         0,
@@ -309,19 +302,28 @@ async fn r100_tls_client_auth_accepts_the_registered_dn_from_a_trusted_ca_only()
     .await;
     let auth = form(&[("client_id", &id)]);
     let good = ca.issue("partner-one", "Acme", "one.example");
-    let (status, body) = token_request(&server, auth.clone(), Some(good.identity())).await;
-    assert_eq!(status, 200, "{body:?}");
+    token_request(&server, auth.clone(), Some(good.identity()))
+        .await
+        .assert_ok();
 
     // R100, R104: same CA, another DN (another client's certificate).
     let other = ca.issue("partner-two", "Acme", "two.example");
-    assert_invalid_client(token_request(&server, auth.clone(), Some(other.identity())).await);
+    token_request(&server, auth.clone(), Some(other.identity()))
+        .await
+        .assert_error(401, "invalid_client");
     // R100: the right DN from an untrusted CA.
     let rogue = TestCa::new("Rogue CA").issue("partner-one", "Acme", "one.example");
-    assert_invalid_client(token_request(&server, auth.clone(), Some(rogue.identity())).await);
+    token_request(&server, auth.clone(), Some(rogue.identity()))
+        .await
+        .assert_error(401, "invalid_client");
     // R102: no certificate.
-    assert_invalid_client(token_request(&server, auth, None).await);
+    token_request(&server, auth, None)
+        .await
+        .assert_error(401, "invalid_client");
     // R99: no client_id.
-    assert_invalid_client(token_request(&server, Vec::new(), Some(good.identity())).await);
+    token_request(&server, Vec::new(), Some(good.identity()))
+        .await
+        .assert_error(401, "invalid_client");
     server.stop().await;
 }
 
@@ -338,10 +340,13 @@ async fn r101_self_signed_tls_client_auth_needs_the_registered_certificate() {
     )
     .await;
     let auth = form(&[("client_id", &id)]);
-    let (status, body) = token_request(&server, auth.clone(), Some(cert.identity())).await;
-    assert_eq!(status, 200, "{body:?}");
+    token_request(&server, auth.clone(), Some(cert.identity()))
+        .await
+        .assert_ok();
     let stranger = ClientCert::self_signed("self-signed-client");
-    assert_invalid_client(token_request(&server, auth, Some(stranger.identity())).await);
+    token_request(&server, auth, Some(stranger.identity()))
+        .await
+        .assert_error(401, "invalid_client");
     server.stop().await;
 }
 
@@ -355,7 +360,7 @@ async fn a_disabled_client_cannot_authenticate() {
     assert_eq!(
         token_request(&server, client.auth(&client.assertion(&server)), None)
             .await
-            .0,
+            .status,
         200
     );
     server
@@ -365,8 +370,8 @@ async fn a_disabled_client_cannot_authenticate() {
         .disable_client(&client.id, server.now())
         .await
         .unwrap();
-    assert_invalid_client(
-        token_request(&server, client.auth(&client.assertion(&server)), None).await,
-    );
+    token_request(&server, client.auth(&client.assertion(&server)), None)
+        .await
+        .assert_error(401, "invalid_client");
     server.stop().await;
 }

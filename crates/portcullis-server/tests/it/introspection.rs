@@ -1,66 +1,21 @@
 //! Introspection (R150–R155), revocation (R156–R161), and what the database holds.
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::support::TestServer;
-use crate::support::client::{DpopKey, JwtClient, form, post_form};
+use crate::support::client::{DpopKey, JwtClient};
+use crate::support::http::Answer;
+use crate::support::token::{self, client_credentials, revoke};
 
-/// Issues a DPoP-bound token to `client` and returns it.
-async fn token(server: &TestServer, client: &JwtClient) -> String {
-    let url = format!("{}/token", server.public_url());
-    let mut p = form(&[("grant_type", "client_credentials"), ("scope", "a")]);
-    p.extend(client.auth(&client.assertion(server)));
-    let key = DpopKey::new();
-    let (status, _, body) = post_form(
-        &server.client(None),
-        &url,
-        &p,
-        &[("DPoP", key.proof(server, "POST", &url))],
-    )
-    .await;
-    assert_eq!(status, 200, "{body:?}");
+/// Issues a DPoP-bound token for `a` to `client` and returns it.
+async fn issue(server: &TestServer, client: &JwtClient) -> String {
+    let body = client_credentials(server, client, "a").await.assert_ok();
     body["access_token"].as_str().unwrap().to_owned()
 }
 
-async fn introspect(
-    server: &TestServer,
-    caller: &JwtClient,
-    token: &str,
-    accept: Option<&str>,
-) -> (u16, reqwest::header::HeaderMap, Value) {
-    let mut p = form(&[("token", token)]);
-    p.extend(caller.auth(&caller.assertion(server)));
-    let headers: Vec<(&str, String)> = accept
-        .map(|a| vec![("Accept", a.to_owned())])
-        .unwrap_or_default();
-    post_form(
-        &server.client(None),
-        &format!("{}/introspect", server.public_url()),
-        &p,
-        &headers,
-    )
-    .await
-}
-
-async fn revoke(
-    server: &TestServer,
-    caller: &JwtClient,
-    token: &str,
-    hint: Option<&str>,
-) -> (u16, Value) {
-    let mut p = form(&[("token", token)]);
-    if let Some(hint) = hint {
-        p.push(("token_type_hint".into(), hint.into()));
-    }
-    p.extend(caller.auth(&caller.assertion(server)));
-    let (status, _, body) = post_form(
-        &server.client(None),
-        &format!("{}/revoke", server.public_url()),
-        &p,
-        &[],
-    )
-    .await;
-    (status, body)
+/// Introspects `token` as `caller`.
+async fn introspect(server: &TestServer, caller: &JwtClient, token: &str) -> Answer {
+    token::introspect(server, caller, token).send().await
 }
 
 #[tokio::test]
@@ -69,9 +24,13 @@ async fn r151_r152_resource_server_sees_active_tokens_and_nothing_else() {
     let client = JwtClient::register(&server, json!({})).await;
     let rs = JwtClient::register(&server, json!({"resource_server": true})).await;
     let stranger = JwtClient::register(&server, json!({})).await;
-    let token = token(&server, &client).await;
+    let token = issue(&server, &client).await;
 
-    let (status, headers, body) = introspect(&server, &rs, &token, None).await;
+    let Answer {
+        status,
+        headers,
+        body,
+    } = introspect(&server, &rs, &token).await;
     assert_eq!(status, 200);
     assert_eq!(headers["cache-control"], "no-store", "R155");
     assert_eq!(body["active"], true);
@@ -85,24 +44,24 @@ async fn r151_r152_resource_server_sees_active_tokens_and_nothing_else() {
     }
     // The owner may introspect its own token; an unrelated non-resource-server may not.
     assert_eq!(
-        introspect(&server, &client, &token, None).await.2["active"],
+        introspect(&server, &client, &token).await.body["active"],
         true
     );
     assert_eq!(
-        introspect(&server, &stranger, &token, None).await.2,
+        introspect(&server, &stranger, &token).await.body,
         json!({"active": false})
     );
     // Unknown, malformed and huge tokens look the same.
     for bogus in ["nope", "a.b.c", &"x".repeat(5000)] {
         assert_eq!(
-            introspect(&server, &rs, bogus, None).await.2,
+            introspect(&server, &rs, bogus).await.body,
             json!({"active": false})
         );
     }
     // Expired.
     server.clock.advance(301);
     assert_eq!(
-        introspect(&server, &rs, &token, None).await.2,
+        introspect(&server, &rs, &token).await.body,
         json!({"active": false})
     );
     server.stop().await;
@@ -112,24 +71,18 @@ async fn r151_r152_resource_server_sees_active_tokens_and_nothing_else() {
 async fn r150_r153_caller_must_authenticate_and_send_a_token() {
     let server = TestServer::start().await;
     let rs = JwtClient::register(&server, json!({"resource_server": true})).await;
-    let url = format!("{}/introspect", server.public_url());
-    let (status, _, body) =
-        post_form(&server.client(None), &url, &form(&[("token", "x")]), &[]).await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (401, Some("invalid_client"))
-    );
-    let (status, _, body) = post_form(
-        &server.client(None),
-        &url,
-        &rs.auth(&rs.assertion(&server)),
-        &[],
-    )
-    .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("invalid_request"))
-    );
+    server
+        .post("/introspect")
+        .param("token", "x")
+        .send()
+        .await
+        .assert_error(401, "invalid_client");
+    server
+        .post("/introspect")
+        .auth(&rs)
+        .send()
+        .await
+        .assert_error(400, "invalid_request");
     server.stop().await;
 }
 
@@ -138,14 +91,15 @@ async fn r154_jwt_introspection_response_is_signed_for_the_caller() {
     let server = TestServer::start().await;
     let client = JwtClient::register(&server, json!({})).await;
     let rs = JwtClient::register(&server, json!({"resource_server": true})).await;
-    let token = token(&server, &client).await;
-    let (status, headers, body) = introspect(
-        &server,
-        &rs,
-        &token,
-        Some("application/token-introspection+jwt"),
-    )
-    .await;
+    let token = issue(&server, &client).await;
+    let Answer {
+        status,
+        headers,
+        body,
+    } = token::introspect(&server, &rs, &token)
+        .header("Accept", "application/token-introspection+jwt")
+        .send()
+        .await;
     assert_eq!(status, 200);
     assert_eq!(
         headers["content-type"],
@@ -154,22 +108,7 @@ async fn r154_jwt_introspection_response_is_signed_for_the_caller() {
     let jwt = body.as_str().unwrap();
     let header = portcullis_core::jose::peek_header(jwt).unwrap();
     assert_eq!(header["typ"], "token-introspection+jwt");
-    let jwks: Value = server
-        .client(None)
-        .get(format!("{}/jwks", server.public_url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let key = jwks["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|k| k["kid"] == header["kid"])
-        .expect("R21: kid in JWKS");
-    let claims = portcullis_core::jose::verify(jwt, key.as_object().unwrap()).unwrap();
+    let claims = server.verify(jwt).await;
     assert_eq!(claims["iss"], server.config.issuer.as_str());
     assert_eq!(claims["aud"], rs.id.as_str());
     assert!(claims["iat"].is_number());
@@ -187,50 +126,44 @@ async fn r156_to_r161_only_the_owner_revokes_and_revoked_tokens_are_inactive() {
     let owner = JwtClient::register(&server, json!({})).await;
     let other = JwtClient::register(&server, json!({})).await;
     let rs = JwtClient::register(&server, json!({"resource_server": true})).await;
-    let token = token(&server, &owner).await;
+    let token = issue(&server, &owner).await;
 
     // R157: another client's revocation is refused and changes nothing.
-    let (status, body) = revoke(&server, &other, &token, None).await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("unauthorized_client"))
-    );
-    assert_eq!(
-        introspect(&server, &rs, &token, None).await.2["active"],
-        true
-    );
+    revoke(&server, &other, &token)
+        .send()
+        .await
+        .assert_error(400, "unauthorized_client");
+    assert_eq!(introspect(&server, &rs, &token).await.body["active"], true);
     // R160: an unsupported hint type.
-    assert_eq!(
-        revoke(&server, &owner, &token, Some("id_token")).await.1["error"],
-        "unsupported_token_type"
-    );
+    revoke(&server, &owner, &token)
+        .param("token_type_hint", "id_token")
+        .send()
+        .await
+        .assert_error(400, "unsupported_token_type");
     // R160: a wrong (but known) hint still revokes.
-    assert_eq!(
-        revoke(&server, &owner, &token, Some("refresh_token"))
-            .await
-            .0,
-        200
-    );
+    let revoked = revoke(&server, &owner, &token)
+        .param("token_type_hint", "refresh_token")
+        .send()
+        .await;
+    assert_eq!(revoked.status, 200);
     // R161: revoked → inactive.
     assert_eq!(
-        introspect(&server, &rs, &token, None).await.2,
+        introspect(&server, &rs, &token).await.body,
         json!({"active": false})
     );
     // R158: unknown tokens and repeated revocations answer 200.
-    assert_eq!(revoke(&server, &owner, "never-issued", None).await.0, 200);
-    assert_eq!(revoke(&server, &owner, &token, None).await.0, 200);
-    // R156: authentication required.
-    let (status, _, body) = post_form(
-        &server.client(None),
-        &format!("{}/revoke", server.public_url()),
-        &form(&[("token", &token)]),
-        &[],
-    )
-    .await;
     assert_eq!(
-        (status, body["error"].as_str()),
-        (401, Some("invalid_client"))
+        revoke(&server, &owner, "never-issued").send().await.status,
+        200
     );
+    assert_eq!(revoke(&server, &owner, &token).send().await.status, 200);
+    // R156: authentication required.
+    server
+        .post("/revoke")
+        .param("token", &token)
+        .send()
+        .await
+        .assert_error(401, "invalid_client");
     server.stop().await;
 }
 
@@ -240,17 +173,19 @@ async fn no_table_holds_a_raw_token_or_assertion() {
     let client = JwtClient::register(&server, json!({"access_token_format": "jwt"})).await;
     let url = format!("{}/token", server.public_url());
     let assertion = client.assertion(&server);
-    let mut p = form(&[("grant_type", "client_credentials")]);
-    p.extend(client.auth(&assertion));
-    let key = DpopKey::new();
-    let proof = key.proof(&server, "POST", &url);
-    let (status, _, body) =
-        post_form(&server.client(None), &url, &p, &[("DPoP", proof.clone())]).await;
-    assert_eq!(status, 200);
+    let proof = DpopKey::new().proof(&server, "POST", &url);
+    let body = server
+        .post("/token")
+        .param("grant_type", "client_credentials")
+        .form(client.auth(&assertion))
+        .header("DPoP", proof.clone())
+        .send()
+        .await
+        .assert_ok();
     let token = body["access_token"].as_str().unwrap().to_owned();
     let opaque_client =
         JwtClient::register(&server, json!({"access_token_format": "opaque"})).await;
-    let opaque = self::token(&server, &opaque_client).await;
+    let opaque = issue(&server, &opaque_client).await;
     let assertion_jti = portcullis_core::jose::peek_claims(&assertion).unwrap()["jti"]
         .as_str()
         .unwrap()

@@ -4,21 +4,11 @@ use std::collections::BTreeSet;
 use std::process::Command;
 
 use portcullis_core::jose::Alg;
-use serde_json::Value;
 
 use crate::support::{Backend, TestServer};
 
 async fn published(server: &TestServer) -> BTreeSet<String> {
-    let jwks: Value = server
-        .client(None)
-        .get(format!("{}/jwks", server.public_url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    jwks["keys"]
+    server.jwks().await["keys"]
         .as_array()
         .unwrap()
         .iter()

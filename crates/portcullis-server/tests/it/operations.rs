@@ -156,9 +156,8 @@ async fn r42_oversize_bodies_are_refused_with_413() {
 async fn a_connection_that_never_finishes_its_headers_is_closed() {
     let server = TestServer::builder()
         .backend(Backend::Sqlite)
+        .behind_proxy("127.0.0.1/32")
         .configure(|c| {
-            c.tls.mode = portcullis_server::config::TlsMode::Proxy;
-            c.proxy.trusted = vec!["127.0.0.1/32".parse().unwrap()];
             c.http.header_read_timeout_secs = 1;
         })
         .start()
@@ -211,9 +210,8 @@ async fn a_connection_that_sends_nothing_or_goes_idle_is_closed() {
     // Quiet after a request on a kept-alive connection (plain HTTP in proxy mode, to read raw).
     let server = TestServer::builder()
         .backend(Backend::Sqlite)
+        .behind_proxy("127.0.0.1/32")
         .configure(|c| {
-            c.tls.mode = portcullis_server::config::TlsMode::Proxy;
-            c.proxy.trusted = vec!["127.0.0.1/32".parse().unwrap()];
             c.http.idle_timeout_secs = 2;
             c.http.request_timeout_secs = 2;
         })

@@ -3,23 +3,22 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use portcullis_server::config::TlsMode;
 use serde_json::Value;
 
 use crate::support::TestServer;
+use crate::support::http::{Answer, fetch_json};
 use crate::support::pki::ClientCert;
 
-async fn proxy_server(trusted: &'static str) -> TestServer {
+/// A server behind a proxy at `trusted`, which also takes the legacy certificate header.
+async fn proxy_server(trusted: &str) -> TestServer {
     TestServer::builder()
-        .configure(move |c| {
-            c.tls.mode = TlsMode::Proxy;
-            c.proxy.trusted = vec![trusted.parse().unwrap()];
-            c.proxy.legacy_client_cert_header = Some("X-SSL-Client-Cert".into());
-        })
+        .behind_proxy(trusted)
+        .configure(|c| c.proxy.legacy_client_cert_header = Some("X-SSL-Client-Cert".into()))
         .start()
         .await
 }
 
+/// `path` on the plain-HTTP mTLS listener.
 fn url(server: &TestServer, path: &str) -> String {
     format!("http://{}{path}", server.running().mtls_addr)
 }
@@ -30,41 +29,20 @@ async fn r103_trusted_proxy_forwards_the_certificate_in_client_cert() {
     let cert = ClientCert::self_signed("behind-proxy");
     let client = reqwest::Client::new();
     let header = format!(":{}:", STANDARD.encode(&cert.der));
-    let body: Value = client
-        .get(url(&server, "/test/peer"))
-        .header("Client-Cert", header)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let peer = client.get(url(&server, "/test/peer"));
+    let body = fetch_json(peer.header("Client-Cert", header)).await;
     assert_eq!(body["x5t#S256"], cert.x5t_s256());
 
     // The legacy header carries a percent-encoded PEM (nginx `$ssl_client_escaped_cert`).
     let legacy =
         percent_encoding::utf8_percent_encode(&cert.cert_pem, percent_encoding::NON_ALPHANUMERIC)
             .to_string();
-    let body: Value = client
-        .get(url(&server, "/test/peer"))
-        .header("X-SSL-Client-Cert", legacy)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let peer = client.get(url(&server, "/test/peer"));
+    let body = fetch_json(peer.header("X-SSL-Client-Cert", legacy)).await;
     assert_eq!(body["x5t#S256"], cert.x5t_s256());
 
     // No header: no certificate.
-    let body: Value = client
-        .get(url(&server, "/test/peer"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = fetch_json(client.get(url(&server, "/test/peer"))).await;
     assert_eq!(body["x5t#S256"], Value::Null);
 
     // A malformed header from the trusted proxy is refused, not ignored.
@@ -89,10 +67,9 @@ async fn r103_certificate_header_from_an_untrusted_address_is_refused() {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), 400);
-    assert_eq!(response.headers()["cache-control"], "no-store");
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(body["error"], "invalid_request");
+    Answer::read(response)
+        .await
+        .assert_error(400, "invalid_request");
 
     // The same request without the header is served.
     let response = reqwest::Client::new()

@@ -16,34 +16,20 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
 use crate::support::TestServer;
+use crate::support::http::fetch_json;
 use crate::support::pki::ClientCert;
 
 #[tokio::test]
 async fn mtls_listener_hands_the_handler_the_self_signed_certificate_thumbprint() {
     let server = TestServer::start().await;
     let cert = ClientCert::self_signed("client-one");
-    let client = server.client(Some(cert.identity()));
-    let body: Value = client
-        .get(format!("{}/test/peer", server.mtls_url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let url = format!("{}/test/peer", server.mtls_url());
+    let body = fetch_json(server.client(Some(cert.identity())).get(&url)).await;
     assert_eq!(body["listener"], "mtls");
     assert_eq!(body["x5t#S256"], cert.x5t_s256());
 
     // Without a certificate the mTLS listener still serves, and the handler sees none.
-    let body: Value = server
-        .client(None)
-        .get(format!("{}/test/peer", server.mtls_url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = fetch_json(server.client(None).get(&url)).await;
     assert_eq!(body["x5t#S256"], Value::Null);
     server.stop().await;
 }
@@ -53,6 +39,16 @@ async fn mtls_listener_hands_the_handler_the_self_signed_certificate_thumbprint(
 struct Recording {
     asked: AtomicBool,
     key: Arc<CertifiedKey>,
+}
+
+impl Recording {
+    /// A resolver presenting `cert` with its handshake signed by the key in `key_pem`.
+    fn new(cert: &ClientCert, key_pem: &str) -> Arc<Self> {
+        Arc::new(Self {
+            asked: AtomicBool::new(false),
+            key: certified_key(cert, key_pem),
+        })
+    }
 }
 
 impl ResolvesClientCert for Recording {
@@ -76,6 +72,22 @@ fn certified_key(cert: &ClientCert, key_pem: &str) -> Arc<CertifiedKey> {
     ))
 }
 
+/// A raw rustls client configuration trusting `server`'s development CA.
+fn client_config(
+    server: &TestServer,
+) -> rustls::ConfigBuilder<rustls::ClientConfig, rustls::client::WantsClientCert> {
+    let mut roots = RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(&server.ca_pem()) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+}
+
 /// Connects with a raw rustls client using `resolver`, sends `GET path`, returns the response
 /// text or the error.
 async fn raw_get(
@@ -84,17 +96,7 @@ async fn raw_get(
     resolver: Arc<Recording>,
     path: &str,
 ) -> Result<String, String> {
-    let mut roots = RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(&server.ca_pem()) {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::aws_lc_rs::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_client_cert_resolver(resolver);
+    let config = client_config(server).with_client_cert_resolver(resolver);
     let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
     let name = ServerName::try_from("localhost").unwrap();
     let mut tls = TlsConnector::from(Arc::new(config))
@@ -117,10 +119,7 @@ async fn raw_get(
 async fn public_listener_never_requests_a_client_certificate() {
     let server = TestServer::start().await;
     let cert = ClientCert::self_signed("curious");
-    let public = Arc::new(Recording {
-        asked: AtomicBool::new(false),
-        key: certified_key(&cert, &cert.key_pem),
-    });
+    let public = Recording::new(&cert, &cert.key_pem);
     let response = raw_get(
         &server,
         server.running().public_addr.port(),
@@ -137,10 +136,7 @@ async fn public_listener_never_requests_a_client_certificate() {
     );
 
     // Control: the same client on the mTLS listener is asked, and its certificate arrives.
-    let mtls = Arc::new(Recording {
-        asked: AtomicBool::new(false),
-        key: certified_key(&cert, &cert.key_pem),
-    });
+    let mtls = Recording::new(&cert, &cert.key_pem);
     let response = raw_get(
         &server,
         server.running().mtls_addr.port(),
@@ -160,10 +156,7 @@ async fn mtls_listener_refuses_a_certificate_whose_key_the_client_does_not_hold(
     let cert = ClientCert::self_signed("victim");
     let impostor = ClientCert::self_signed("impostor");
     // Certificate of `victim`, handshake signed with the impostor's key.
-    let resolver = Arc::new(Recording {
-        asked: AtomicBool::new(false),
-        key: certified_key(&cert, &impostor.key_pem),
-    });
+    let resolver = Recording::new(&cert, &impostor.key_pem);
     let outcome = raw_get(
         &server,
         server.running().mtls_addr.port(),
@@ -313,17 +306,7 @@ async fn r177_tls13_is_negotiated_when_offered() {
         .unwrap();
     assert_eq!(response.status(), 200);
     // reqwest offers TLS 1.3 and 1.2; the server must pick 1.3. Check with a raw rustls client.
-    let mut roots = RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(&server.ca_pem()) {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::aws_lc_rs::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
+    let config = client_config(&server).with_no_client_auth();
     let tcp = TcpStream::connect(server.running().mtls_addr)
         .await
         .unwrap();

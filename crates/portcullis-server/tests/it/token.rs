@@ -5,22 +5,20 @@
 use serde_json::{Value, json};
 
 use crate::support::TestServer;
-use crate::support::client::{DpopKey, JwtClient, form, post_form, register, unique, x5c_jwks};
+use crate::support::client::{DpopKey, JwtClient, register, unique, x5c_jwks};
+use crate::support::http::{Answer, FormPost};
 use crate::support::pki::ClientCert;
 
-fn params(
-    client: &JwtClient,
-    server: &TestServer,
-    extra: &[(&str, &str)],
-) -> Vec<(String, String)> {
-    let mut p = form(&[("grant_type", "client_credentials")]);
-    p.extend(form(extra));
-    p.extend(client.auth(&client.assertion(server)));
-    p
+/// `request` as a client_credentials request of `client`, authenticated.
+fn client_credentials<'a>(request: FormPost<'a>, client: &JwtClient) -> FormPost<'a> {
+    request
+        .param("grant_type", "client_credentials")
+        .auth(client)
 }
 
+/// The status of `GET {base}/test/resource` through `http` with `token` under `scheme` and a
+/// DPoP proof if given.
 async fn resource(
-    server: &TestServer,
     http: &reqwest::Client,
     base: &str,
     scheme: &str,
@@ -33,7 +31,6 @@ async fn resource(
     if let Some(proof) = proof {
         request = request.header("DPoP", proof);
     }
-    let _ = server;
     request.send().await.unwrap().status().as_u16()
 }
 
@@ -42,15 +39,16 @@ async fn r113_dpop_bound_token_works_with_its_key_only() {
     let server = TestServer::start().await;
     let client = JwtClient::register(&server, json!({"access_token_format": "jwt"})).await;
     let http = server.client(None);
-    let url = format!("{}/token", server.public_url());
     let key = DpopKey::new();
-    let (status, headers, body) = post_form(
-        &http,
-        &url,
-        &params(&client, &server, &[("scope", "a")]),
-        &[("DPoP", key.proof(&server, "POST", &url))],
-    )
-    .await;
+    let Answer {
+        status,
+        headers,
+        body,
+    } = client_credentials(server.post("/token"), &client)
+        .param("scope", "a")
+        .dpop(&key)
+        .send()
+        .await;
     assert_eq!(status, 200, "{body:?}");
     assert_eq!(headers["cache-control"], "no-store");
     assert_eq!(headers["pragma"], "no-cache");
@@ -66,21 +64,7 @@ async fn r113_dpop_bound_token_works_with_its_key_only() {
     // R172: an RFC 9068 JWT, verifiable with the published key, bound to the DPoP key.
     let header = portcullis_core::jose::peek_header(token).unwrap();
     assert_eq!(header["typ"], "at+jwt");
-    let jwks: Value = http
-        .get(format!("{}/jwks", server.public_url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let jwk = jwks["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|k| k["kid"] == header["kid"])
-        .unwrap();
-    let claims = portcullis_core::jose::verify(token, jwk.as_object().unwrap()).unwrap();
+    let claims = server.verify(token).await;
     assert_eq!(claims["cnf"]["jkt"], key.jkt());
     assert_eq!(claims["client_id"], client.id.as_str());
     for name in ["iss", "sub", "aud", "jti", "iat", "exp", "scope"] {
@@ -91,67 +75,35 @@ async fn r113_dpop_bound_token_works_with_its_key_only() {
     let ath = portcullis_core::jose::sha256_b64url(token.as_bytes());
     let good = key.proof_with(&server, "GET", &resource_url, json!({ "ath": ath }));
     assert_eq!(
-        resource(
-            &server,
-            &http,
-            &server.public_url(),
-            "DPoP",
-            token,
-            Some(good)
-        )
-        .await,
+        resource(&http, &server.public_url(), "DPoP", token, Some(good)).await,
         200
     );
     // R115: scheme case-insensitive.
     let good = key.proof_with(&server, "GET", &resource_url, json!({ "ath": ath }));
     assert_eq!(
-        resource(
-            &server,
-            &http,
-            &server.public_url(),
-            "dPoP",
-            token,
-            Some(good)
-        )
-        .await,
+        resource(&http, &server.public_url(), "dPoP", token, Some(good)).await,
         200
     );
     // Token used with another DPoP key.
     let thief = DpopKey::new();
     let stolen = thief.proof_with(&server, "GET", &resource_url, json!({ "ath": ath }));
     assert_eq!(
-        resource(
-            &server,
-            &http,
-            &server.public_url(),
-            "DPoP",
-            token,
-            Some(stolen)
-        )
-        .await,
+        resource(&http, &server.public_url(), "DPoP", token, Some(stolen)).await,
         401
     );
     // R116: downgraded to Bearer, or sent without a proof.
     assert_eq!(
-        resource(&server, &http, &server.public_url(), "Bearer", token, None).await,
+        resource(&http, &server.public_url(), "Bearer", token, None).await,
         401
     );
     assert_eq!(
-        resource(&server, &http, &server.public_url(), "DPoP", token, None).await,
+        resource(&http, &server.public_url(), "DPoP", token, None).await,
         401
     );
     // R115: wrong ath.
     let wrong_ath = key.proof_with(&server, "GET", &resource_url, json!({ "ath": "AAAA" }));
     assert_eq!(
-        resource(
-            &server,
-            &http,
-            &server.public_url(),
-            "DPoP",
-            token,
-            Some(wrong_ath)
-        )
-        .await,
+        resource(&http, &server.public_url(), "DPoP", token, Some(wrong_ath)).await,
         401
     );
     server.stop().await;
@@ -170,35 +122,32 @@ async fn r118_certificate_bound_token_works_over_its_certificate_only() {
     )
     .await;
     let http = server.client(Some(cert.identity()));
-    let (status, _, body) = post_form(
-        &http,
-        &format!("{}/token", server.mtls_url()),
-        &form(&[("grant_type", "client_credentials"), ("client_id", &id)]),
-        &[],
-    )
-    .await;
-    assert_eq!(status, 200, "{body:?}");
+    let body = server
+        .post_mtls("/token", Some(cert.identity()))
+        .params(&[("grant_type", "client_credentials"), ("client_id", &id)])
+        .send()
+        .await
+        .assert_ok();
     assert_eq!(body["token_type"], "Bearer");
     let token = body["access_token"].as_str().unwrap();
     assert!(token.len() >= 43, "R70: at least 256 bits");
 
     assert_eq!(
-        resource(&server, &http, &server.mtls_url(), "Bearer", token, None).await,
+        resource(&http, &server.mtls_url(), "Bearer", token, None).await,
         200
     );
     assert_eq!(
-        resource(&server, &http, &server.mtls_url(), "bearer", token, None).await,
+        resource(&http, &server.mtls_url(), "bearer", token, None).await,
         200
     );
     // R119: another certificate, or none.
     let other = server.client(Some(ClientCert::self_signed("thief").identity()));
     assert_eq!(
-        resource(&server, &other, &server.mtls_url(), "Bearer", token, None).await,
+        resource(&other, &server.mtls_url(), "Bearer", token, None).await,
         401
     );
     assert_eq!(
         resource(
-            &server,
             &server.client(None),
             &server.mtls_url(),
             "Bearer",
@@ -231,54 +180,33 @@ async fn r68_r114_no_proof_of_possession_means_no_token() {
     let server = TestServer::start().await;
     let client = JwtClient::register(&server, json!({})).await;
     // On the public listener there is no certificate, and no DPoP proof is sent.
-    let (status, _, body) = post_form(
-        &server.client(None),
-        &format!("{}/token", server.public_url()),
-        &params(&client, &server, &[]),
-        &[],
-    )
-    .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("invalid_request"))
-    );
+    client_credentials(server.post("/token"), &client)
+        .send()
+        .await
+        .assert_error(400, "invalid_request");
     // R114: a dpop_bound_access_tokens client with a certificate but no proof.
     let bound = JwtClient::register(&server, json!({"dpop_bound_access_tokens": true})).await;
-    let http = server.client(Some(ClientCert::self_signed("any").identity()));
-    let (status, _, body) = post_form(
-        &http,
-        &format!("{}/token", server.mtls_url()),
-        &params(&bound, &server, &[]),
-        &[],
-    )
-    .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("invalid_request"))
-    );
+    let cert = ClientCert::self_signed("any");
+    client_credentials(server.post_mtls("/token", Some(cert.identity())), &bound)
+        .send()
+        .await
+        .assert_error(400, "invalid_request");
     // The same client with a certificate-bound token otherwise: a certificate is enough.
-    let (status, _, body) = post_form(
-        &http,
-        &format!("{}/token", server.mtls_url()),
-        &params(&client, &server, &[]),
-        &[],
-    )
-    .await;
+    let Answer { status, body, .. } =
+        client_credentials(server.post_mtls("/token", Some(cert.identity())), &client)
+            .send()
+            .await;
     assert_eq!((status, body["token_type"].as_str()), (200, Some("Bearer")));
     server.stop().await;
 }
 
-async fn dpop_error(server: &TestServer, client: &JwtClient, proofs: &[String]) -> (u16, Value) {
-    let url = format!("{}/token", server.public_url());
-    let mut request = server
-        .client(None)
-        .post(&url)
-        .form(&params(client, server, &[]));
+/// A client_credentials request of `client` with a `DPoP` header for each of `proofs`.
+async fn with_proofs(server: &TestServer, client: &JwtClient, proofs: &[String]) -> Answer {
+    let mut request = client_credentials(server.post("/token"), client);
     for proof in proofs {
-        request = request.header("DPoP", proof);
+        request = request.header("DPoP", proof.clone());
     }
-    let response = request.send().await.unwrap();
-    (response.status().as_u16(), response.json().await.unwrap())
+    request.send().await
 }
 
 #[tokio::test]
@@ -330,12 +258,9 @@ async fn r105_to_r111_dpop_proofs_are_checked_in_full() {
         ("R106 private key in jwk", vec![private]),
         ("R105 not a JWT", vec!["not-a-jwt".to_owned()]),
     ] {
-        let (status, body) = dpop_error(&server, &client, &proofs).await;
-        assert_eq!(
-            (status, body["error"].as_str()),
-            (400, Some("invalid_dpop_proof")),
-            "{what}: {body:?}"
-        );
+        with_proofs(&server, &client, &proofs)
+            .await
+            .assert_error_for(what, 400, "invalid_dpop_proof");
     }
     // R107: normalisation: upper-case host and the default port... the test server uses a
     // non-default port, so only the host case is exercised here; and R110 extra claims.
@@ -346,19 +271,18 @@ async fn r105_to_r111_dpop_proofs_are_checked_in_full() {
         &upper,
         json!({"nbf": now, "exp": now + 300, "extra": 1}),
     );
-    let (status, body) = dpop_error(&server, &client, std::slice::from_ref(&proof)).await;
-    assert_eq!(status, 200, "{body:?}");
+    with_proofs(&server, &client, std::slice::from_ref(&proof))
+        .await
+        .assert_ok();
     // R109: the same proof again is a replay.
-    let (status, body) = dpop_error(&server, &client, &[proof]).await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("invalid_dpop_proof"))
-    );
+    with_proofs(&server, &client, &[proof])
+        .await
+        .assert_error(400, "invalid_dpop_proof");
     // R108: 10 seconds either way is fine.
     for skew in [-10, 10] {
         let proof = key.proof_with(&server, "POST", &url, json!({"iat": now + skew}));
         assert_eq!(
-            dpop_error(&server, &client, &[proof]).await.0,
+            with_proofs(&server, &client, &[proof]).await.status,
             200,
             "iat {skew:+}"
         );
@@ -380,18 +304,12 @@ async fn r112_nonces_work_across_two_processes() {
     let client = JwtClient::register(&first, json!({})).await;
     let key = DpopKey::new();
     let url = format!("{}/token", first.public_url());
-    let (status, headers, body) = post_form(
-        &first.client(None),
-        &url,
-        &params(&client, &first, &[]),
-        &[("DPoP", key.proof(&first, "POST", &url))],
-    )
-    .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("use_dpop_nonce"))
-    );
-    let nonce = headers["dpop-nonce"].to_str().unwrap().to_owned();
+    let challenged = client_credentials(first.post("/token"), &client)
+        .dpop(&key)
+        .send()
+        .await;
+    challenged.assert_error(400, "use_dpop_nonce");
+    let nonce = challenged.header("dpop-nonce").to_owned();
     assert!(
         nonce.len() >= 22
             && nonce
@@ -402,13 +320,14 @@ async fn r112_nonces_work_across_two_processes() {
     // The nonce from the first process is good at the second (no shared memory).
     let url2 = format!("{}/token", second.public_url());
     let proof = key.proof_with(&second, "POST", &url2, json!({ "nonce": nonce }));
-    let (status, headers, body) = post_form(
-        &second.client(None),
-        &url2,
-        &params(&client, &second, &[]),
-        &[("DPoP", proof)],
-    )
-    .await;
+    let Answer {
+        status,
+        headers,
+        body,
+    } = client_credentials(second.post("/token"), &client)
+        .header("DPoP", proof)
+        .send()
+        .await;
     assert_eq!(status, 200, "{body:?}");
     assert!(
         headers.contains_key("dpop-nonce"),
@@ -416,18 +335,12 @@ async fn r112_nonces_work_across_two_processes() {
     );
     // A made-up nonce is refused with a new challenge.
     let proof = key.proof_with(&first, "POST", &url, json!({ "nonce": "made-up" }));
-    let (status, headers, body) = post_form(
-        &first.client(None),
-        &url,
-        &params(&client, &first, &[]),
-        &[("DPoP", proof)],
-    )
-    .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("use_dpop_nonce"))
-    );
-    assert!(headers.contains_key("dpop-nonce"));
+    let refused = client_credentials(first.post("/token"), &client)
+        .header("DPoP", proof)
+        .send()
+        .await;
+    refused.assert_error(400, "use_dpop_nonce");
+    assert!(refused.headers.contains_key("dpop-nonce"));
     second.stop().await;
     first.stop().await;
 }
@@ -436,7 +349,8 @@ async fn r112_nonces_work_across_two_processes() {
 async fn r67_r187_grant_scope_and_form_errors() {
     let server = TestServer::start().await;
     let client = JwtClient::register(&server, json!({})).await;
-    let http = server.client(Some(ClientCert::self_signed("x").identity()));
+    let cert = ClientCert::self_signed("x");
+    let http = server.client(Some(cert.identity()));
     let url = format!("{}/token", server.mtls_url());
     for (what, extra, status, error) in [
         (
@@ -459,25 +373,22 @@ async fn r67_r187_grant_scope_and_form_errors() {
         ),
         ("no grant_type", vec![], 400, "invalid_request"),
     ] {
-        let mut p = form(&extra);
-        p.extend(client.auth(&client.assertion(&server)));
-        let (got, headers, body) = post_form(&http, &url, &p, &[]).await;
-        assert_eq!(
-            (got, body["error"].as_str()),
-            (status, Some(error)),
-            "{what}"
-        );
-        assert_eq!(headers["cache-control"], "no-store");
-        assert_eq!(headers["content-type"], "application/json");
+        let answer = server
+            .post_mtls("/token", Some(cert.identity()))
+            .params(&extra)
+            .auth(&client)
+            .send()
+            .await;
+        answer.assert_error_for(what, status, error);
+        assert_eq!(answer.header("content-type"), "application/json", "{what}");
     }
     // R187: a repeated parameter.
-    let mut p = params(&client, &server, &[("scope", "a")]);
-    p.push(("scope".into(), "b".into()));
-    let (status, _, body) = post_form(&http, &url, &p, &[]).await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("invalid_request"))
-    );
+    client_credentials(server.post_mtls("/token", Some(cert.identity())), &client)
+        .param("scope", "a")
+        .param("scope", "b")
+        .send()
+        .await
+        .assert_error(400, "invalid_request");
     // Not a form.
     let response = http
         .post(&url)
@@ -494,10 +405,12 @@ async fn r67_r187_grant_scope_and_form_errors() {
         json!({"grant_types": ["authorization_code"], "redirect_uris": ["https://c.example/cb"]}),
     )
     .await;
-    let (status, _, body) = post_form(&http, &url, &params(&code_only, &server, &[]), &[]).await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("unauthorized_client"))
-    );
+    client_credentials(
+        server.post_mtls("/token", Some(cert.identity())),
+        &code_only,
+    )
+    .send()
+    .await
+    .assert_error(400, "unauthorized_client");
     server.stop().await;
 }

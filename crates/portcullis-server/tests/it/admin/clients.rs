@@ -5,34 +5,17 @@ use portcullis_core::jose::{Alg, PrivateKey};
 use portcullis_store::admin::AuditFilter;
 use serde_json::{Value, json};
 
-use super::{Admin, assert_admin_headers, audit};
-use crate::flow::{self, Fixture, VERIFIER};
 use crate::support::TestServer;
-use crate::support::browser::Browser;
-use crate::support::client::{DpopKey, JwtClient, PASSWORD, form, post_form, unique};
+use crate::support::admin::{Admin, assert_admin_headers, audit, audit_events, last_event};
+use crate::support::browser::{Browser, between};
+use crate::support::client::{DpopKey, JwtClient, PASSWORD, unique};
+use crate::support::flow::{Fixture, REDIRECT};
+use crate::support::http::Answer;
+use crate::support::token;
 
-/// A client_credentials request of `client` with a DPoP proof.
-pub(crate) async fn client_credentials(server: &TestServer, client: &JwtClient) -> (u16, Value) {
-    let url = format!("{}/token", server.public_url());
-    let mut params = form(&[("grant_type", "client_credentials"), ("scope", "accounts")]);
-    params.extend(client.auth(&client.assertion(server)));
-    let dpop = DpopKey::new();
-    let (status, _, body) = post_form(
-        &server.client(None),
-        &url,
-        &params,
-        &[("DPoP", dpop.proof(server, "POST", &url))],
-    )
-    .await;
-    (status, body)
-}
-
-/// Introspection of `token` by its own client.
-async fn introspect(server: &TestServer, client: &JwtClient, token: &str) -> Value {
-    let mut params = form(&[("token", token)]);
-    params.extend(client.auth(&client.assertion(server)));
-    let url = format!("{}/introspect", server.public_url());
-    post_form(&server.client(None), &url, &params, &[]).await.2
+/// A client_credentials request of `client` for `accounts` ([`token::client_credentials`]).
+async fn client_credentials(server: &TestServer, client: &JwtClient) -> Answer {
+    token::client_credentials(server, client, "accounts").await
 }
 
 fn key() -> PrivateKey {
@@ -92,9 +75,13 @@ async fn admin_creates_edits_disables_enables_and_deletes_a_client() {
         id: id.clone(),
         key,
     };
-    let (status, body) = client_credentials(&server, &client).await;
-    assert_eq!(status, 200, "the new client works: {body:?}");
-    assert_eq!(body["expires_in"], 120);
+    let answer = client_credentials(&server, &client).await;
+    assert_eq!(
+        answer.status, 200,
+        "the new client works: {:?}",
+        answer.body
+    );
+    assert_eq!(answer.body["expires_in"], 120);
 
     // Edit: the form shows the stored values; saving replaces the metadata.
     let edit = admin.get(&format!("/admin/clients/{id}/edit")).await;
@@ -127,8 +114,7 @@ async fn admin_creates_edits_disables_enables_and_deletes_a_client() {
         metadata.get("access_token_lifetime").is_none(),
         "a full replacement"
     );
-    let (status, body) = client_credentials(&server, &client).await;
-    assert_eq!(status, 200, "{body:?}");
+    let body = client_credentials(&server, &client).await.assert_ok();
     assert_eq!(
         body["access_token"].as_str().unwrap().split('.').count(),
         3,
@@ -146,18 +132,16 @@ async fn admin_creates_edits_disables_enables_and_deletes_a_client() {
         page.location(),
         format!("/admin/clients/{id}?done=client_disabled")
     );
-    let (status, body) = client_credentials(&server, &client).await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (401, Some("invalid_client"))
-    );
+    client_credentials(&server, &client)
+        .await
+        .assert_error(401, "invalid_client");
     let shown = admin.get(&page.location()).await;
     assert!(shown.body.contains("Disabled since") && shown.body.contains("enable-submit"));
     let page = admin
         .post(&format!("/admin/clients/{id}/enable"), &[])
         .await;
     assert_eq!(page.status, 303);
-    assert_eq!(client_credentials(&server, &client).await.0, 200);
+    assert_eq!(client_credentials(&server, &client).await.status, 200);
 
     // Delete: gone with its tokens.
     let page = admin
@@ -169,7 +153,7 @@ async fn admin_creates_edits_disables_enables_and_deletes_a_client() {
     assert_eq!(page.location(), "/admin/clients?done=client_deleted");
     assert!(store.client(&id).await.unwrap().is_none());
     assert_eq!(admin.get(&format!("/admin/clients/{id}")).await.status, 404);
-    assert_eq!(client_credentials(&server, &client).await.0, 401);
+    assert_eq!(client_credentials(&server, &client).await.status, 401);
 
     let actions: Vec<String> = audit(
         &server,
@@ -269,13 +253,7 @@ async fn admin_client_forms_apply_the_fapi_rules_and_keep_what_was_entered() {
             .unwrap()
             .is_empty()
     );
-    let (_, total) = server
-        .running()
-        .state
-        .store
-        .audit_events(&AuditFilter::default(), 0, 100)
-        .await
-        .unwrap();
+    let (_, total) = audit_events(&server, &AuditFilter::default(), 100).await;
     assert_eq!(total, 6, "one sign-in and one failed client.create each");
     server.stop().await;
 }
@@ -365,7 +343,7 @@ async fn admin_activity_shows_live_tokens_and_revoking_everything_kills_them() {
         json!({
             "client_name": "Budget Planner",
             "grant_types": ["authorization_code", "refresh_token", "client_credentials"],
-            "redirect_uris": [flow::REDIRECT],
+            "redirect_uris": [REDIRECT],
             "scope": "openid profile accounts",
         }),
     )
@@ -373,12 +351,8 @@ async fn admin_activity_shows_live_tokens_and_revoking_everything_kills_them() {
     let f = Fixture::with_client(server, client).await;
     let mut browser = Browser::new(&f.server);
     let dpop = DpopKey::new();
-    let back = flow::authorize(&f, &mut browser, Some(&dpop)).await;
-    let (status, tokens) =
-        flow::exchange(&f, &back["code"], VERIFIER, Some(&dpop), &f.client).await;
-    assert_eq!(status, 200, "{tokens:?}");
-    let (status, cc) = client_credentials(&f.server, &f.client).await;
-    assert_eq!(status, 200);
+    let tokens = f.tokens(&mut browser, &dpop).await;
+    let cc = client_credentials(&f.server, &f.client).await.assert_ok();
     let access = tokens["access_token"].as_str().unwrap();
     let refresh = tokens["refresh_token"].as_str().unwrap();
     let machine = cc["access_token"].as_str().unwrap();
@@ -402,27 +376,18 @@ async fn admin_activity_shows_live_tokens_and_revoking_everything_kills_them() {
     let page = admin.get(&page.location()).await;
     assert!(page.body.contains("No live tokens."));
     assert!(page.body.contains("<span class=\"badge off\""));
-    for token in [access, machine] {
-        assert_eq!(
-            introspect(&f.server, &f.client, token).await["active"],
-            false
-        );
+    for access_token in [access, machine] {
+        let introspected = token::introspect(&f.server, &f.client, access_token)
+            .send()
+            .await;
+        assert_eq!(introspected.body["active"], false);
     }
-    let url = format!("{}/token", f.server.public_url());
-    let mut params = form(&[("grant_type", "refresh_token"), ("refresh_token", refresh)]);
-    params.extend(f.client.auth(&f.client.assertion(&f.server)));
-    let (status, _, body) = post_form(
-        &f.server.client(None),
-        &url,
-        &params,
-        &[("DPoP", dpop.proof(&f.server, "POST", &url))],
-    )
-    .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("invalid_grant"))
-    );
-    let event = super::last_event(&f.server).await;
+    f.refresh(refresh)
+        .dpop(&dpop)
+        .send()
+        .await
+        .assert_error(400, "invalid_grant");
+    let event = last_event(&f.server).await;
     assert_eq!(event.action, "client.revoke_tokens");
     let details: Value = serde_json::from_str(&event.details).unwrap();
     assert_eq!(
@@ -431,21 +396,16 @@ async fn admin_activity_shows_live_tokens_and_revoking_everything_kills_them() {
     );
 
     // One grant at a time, too (after a new authorization).
-    let back = flow::authorize(&f, &mut browser, Some(&dpop)).await;
-    let (status, tokens) =
-        flow::exchange(&f, &back["code"], VERIFIER, Some(&dpop), &f.client).await;
-    assert_eq!(status, 200, "{tokens:?}");
+    let tokens = f.tokens(&mut browser, &dpop).await;
     let page = admin.get(&path).await;
-    let grant_id = super::between(&page.body, "id=\"revoke-grant-", "\"").to_owned();
+    let grant_id = between(&page.body, "id=\"revoke-grant-", "\"").to_owned();
     let page = admin
         .post(&format!("{path}/grants/{grant_id}/revoke"), &[])
         .await;
     assert_eq!(page.location(), format!("{path}?done=grant_revoked"));
     let access = tokens["access_token"].as_str().unwrap();
-    assert_eq!(
-        introspect(&f.server, &f.client, access).await["active"],
-        false
-    );
+    let introspected = token::introspect(&f.server, &f.client, access).send().await;
+    assert_eq!(introspected.body["active"], false);
     // A grant of another client cannot be revoked through this client's page.
     let page = admin
         .post(

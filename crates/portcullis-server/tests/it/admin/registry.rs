@@ -2,38 +2,16 @@
 //! `/register`, revoked), signing keys (listed, rotated), users (created, disabled, enabled, new
 //! passwords) and the audit trail with its filters.
 
-use portcullis_core::jose::{Alg, PrivateKey};
+use portcullis_core::jose::Alg;
 use portcullis_core::keys::KeyState;
 use portcullis_store::admin::AuditFilter;
-use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use super::{Admin, add_admin, assert_admin_headers, audit, between};
 use crate::support::TestServer;
-use crate::support::browser::Browser;
-use crate::support::client::{PASSWORD, add_user, unique};
-
-/// POSTs client metadata to `/register` with an initial access token.
-pub(crate) async fn register(server: &TestServer, token: &str) -> (StatusCode, Value) {
-    let key = PrivateKey::generate(Alg::Es256, &unique("kid")).unwrap();
-    let metadata = json!({
-        "client_name": "Self-registered",
-        "token_endpoint_auth_method": "private_key_jwt",
-        "jwks": { "keys": [key.public_jwk().unwrap()] },
-        "grant_types": ["client_credentials"],
-        "scope": "accounts",
-    });
-    let response = server
-        .client(None)
-        .post(format!("{}/register", server.public_url()))
-        .bearer_auth(token)
-        .json(&metadata)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
+use crate::support::admin::{Admin, add_admin, assert_admin_headers, audit, last_event};
+use crate::support::browser::{Browser, between};
+use crate::support::client::{PASSWORD, add_user, verify_password};
+use crate::support::registration::register_with;
 
 #[tokio::test]
 async fn admin_issues_initial_access_tokens_shown_once_and_revokes_them() {
@@ -73,8 +51,7 @@ async fn admin_issues_initial_access_tokens_shown_once_and_revokes_them() {
     );
 
     // The developer registers a client with it; the list shows the use, never the token.
-    let (status, body) = register(&server, &token).await;
-    assert_eq!(status, 201, "{body:?}");
+    let body = register_with(&server, &token).await.assert_status(201);
     let client_id = body["client_id"].as_str().unwrap();
     let list = admin.get("/admin/initial-access-tokens").await;
     assert!(!list.body.contains(&token));
@@ -82,8 +59,11 @@ async fn admin_issues_initial_access_tokens_shown_once_and_revokes_them() {
     assert!(row.contains("used up") && row.contains(client_id), "{row}");
     let client = admin.get(&format!("/admin/clients/{client_id}")).await;
     assert!(client.body.contains(&format!("initial access token {id}")));
-    let (status, _) = register(&server, &token).await;
-    assert_eq!(status, 401, "single use");
+    assert_eq!(
+        register_with(&server, &token).await.status,
+        401,
+        "single use"
+    );
 
     // A second token, revoked, registers nothing; the audit trail never holds a token.
     let page = admin
@@ -105,8 +85,7 @@ async fn admin_issues_initial_access_tokens_shown_once_and_revokes_them() {
         page.location(),
         "/admin/initial-access-tokens?done=iat_revoked"
     );
-    let (status, _) = register(&server, &second).await;
-    assert_eq!(status, 401);
+    assert_eq!(register_with(&server, &second).await.status, 401);
     let list = admin
         .get("/admin/initial-access-tokens?done=iat_revoked")
         .await;
@@ -183,7 +162,7 @@ async fn admin_lists_published_keys_and_rotates_them() {
         )
         .await;
     assert_eq!(page.status, 400);
-    let event = super::last_event(&server).await;
+    let event = last_event(&server).await;
     assert_eq!(
         (event.action.as_str(), event.outcome.as_str()),
         ("key.rotate", "failed")
@@ -266,11 +245,11 @@ async fn admin_creates_disables_enables_users_and_sets_their_passwords() {
         .await;
     assert_eq!(page.location(), "/admin/users?done=password_reset");
     let carol = store.user(&carol.user_id).await.unwrap().unwrap();
-    assert!(!portcullis_server::browser::users::verify_password(
+    assert!(!verify_password(
         "carols first password",
         Some(&carol.password_hash)
     ));
-    assert!(portcullis_server::browser::users::verify_password(
+    assert!(verify_password(
         "carols second password",
         Some(&carol.password_hash)
     ));
@@ -381,7 +360,7 @@ async fn admin_audit_trail_records_every_action_and_filters_it() {
     .map(|(a, o)| ((*a).to_owned(), (*o).to_owned()))
     .collect();
     assert_eq!(all, expected);
-    let event = super::last_event(&server).await;
+    let event = last_event(&server).await;
     assert_eq!(event.actor_name.as_deref(), Some(admin.username.as_str()));
     assert_eq!(event.address, "127.0.0.1");
     assert_eq!(event.target.as_deref(), Some(user.as_str()));

@@ -136,3 +136,13 @@ impl Browser {
         self.keep(response).await
     }
 }
+
+/// The text between `start` and the next `end` in `body`.
+pub(crate) fn between<'a>(body: &'a str, start: &str, end: &str) -> &'a str {
+    let from = body
+        .find(start)
+        .unwrap_or_else(|| panic!("{start} in {body}"))
+        + start.len();
+    let to = body[from..].find(end).unwrap() + from;
+    &body[from..to]
+}

@@ -1,4 +1,5 @@
-//! A test client: registers itself, signs client assertions and DPoP proofs, calls endpoints.
+//! A test client and test users: clients registered directly in the store, client assertions and
+//! DPoP proofs they sign, and local users with a known password.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -11,6 +12,9 @@ use serde_json::{Map, Value, json};
 use super::pki::ClientCert;
 use super::server::TestServer;
 
+/// Whether `password` matches a stored password hash (the server's own check).
+pub(crate) use portcullis_server::browser::users::verify_password;
+
 static SEQUENCE: AtomicU64 = AtomicU64::new(0);
 
 /// A fresh value for `jti`s.
@@ -20,6 +24,17 @@ pub(crate) fn unique(prefix: &str) -> String {
         std::process::id(),
         SEQUENCE.fetch_add(1, Ordering::SeqCst)
     )
+}
+
+/// Applies `changes` to `claims`: each member replaces its claim, and `null` removes it.
+pub(crate) fn apply_changes(claims: &mut Map<String, Value>, changes: &Value) {
+    for (k, v) in changes.as_object().unwrap() {
+        if v.is_null() {
+            claims.remove(k);
+        } else {
+            claims.insert(k.clone(), v.clone());
+        }
+    }
 }
 
 /// The claims of a valid assertion for `client_id` at `server`, at the server's clock.
@@ -84,13 +99,7 @@ impl JwtClient {
     /// An assertion with claims changed (`null` removes a claim).
     pub(crate) fn assertion_with(&self, server: &TestServer, changes: Value) -> String {
         let mut claims = assertion_claims(server, &self.id);
-        for (k, v) in changes.as_object().unwrap() {
-            if v.is_null() {
-                claims.remove(k);
-            } else {
-                claims.insert(k.clone(), v.clone());
-            }
-        }
+        apply_changes(&mut claims, &changes);
         self.key.sign("JWT", claims).unwrap()
     }
 
@@ -132,13 +141,7 @@ impl DpopKey {
                 .as_object()
                 .unwrap()
                 .clone();
-        for (k, v) in changes.as_object().unwrap() {
-            if v.is_null() {
-                claims.remove(k);
-            } else {
-                claims.insert(k.clone(), v.clone());
-            }
-        }
+        apply_changes(&mut claims, &changes);
         self.0.sign_with_jwk("dpop+jwt", claims).unwrap()
     }
 
@@ -155,29 +158,6 @@ pub(crate) fn x5c_jwks(cert: &ClientCert) -> Value {
     json!({ "keys": [jwk] })
 }
 
-/// POSTs a form and returns status, headers and JSON body (`Null` for an empty body).
-pub(crate) async fn post_form(
-    http: &reqwest::Client,
-    url: &str,
-    form: &[(String, String)],
-    headers: &[(&str, String)],
-) -> (u16, reqwest::header::HeaderMap, Value) {
-    let mut request = http.post(url).form(form);
-    for (name, value) in headers {
-        request = request.header(*name, value);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let text = response.text().await.unwrap();
-    let body = if text.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text).unwrap_or(Value::String(text))
-    };
-    (status, headers, body)
-}
-
 /// Form pairs from string slices.
 pub(crate) fn form(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs
@@ -186,21 +166,26 @@ pub(crate) fn form(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The password of users made by [`add_user`].
+/// The password of users made by [`create_user`].
 pub(crate) const PASSWORD: &str = "correct horse battery";
 
-/// Creates a local user with [`PASSWORD`] and returns its username.
-pub(crate) async fn add_user(server: &TestServer) -> String {
-    let username = unique("user");
+/// Creates the local user `username` with [`PASSWORD`], an administrator if `admin`.
+pub(crate) async fn create_user(server: &TestServer, username: &str, admin: bool) {
     let state = &server.running().state;
     portcullis_server::browser::users::add(
         state.store.as_ref(),
-        &username,
+        username,
         PASSWORD,
-        false,
+        admin,
         server.now(),
     )
     .await
     .unwrap();
+}
+
+/// Creates a local user with [`PASSWORD`] and returns its username.
+pub(crate) async fn add_user(server: &TestServer) -> String {
+    let username = unique("user");
+    create_user(server, &username, false).await;
     username
 }

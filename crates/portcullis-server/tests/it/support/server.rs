@@ -8,15 +8,17 @@ use std::time::Duration;
 use axum::routing::get;
 use axum::{Extension, Json, Router};
 use portcullis_core::Timestamp;
-use portcullis_server::config::Config;
 use portcullis_server::setup::clock::{Clock, FixedClock, SystemClock};
-use portcullis_server::state::AppState;
+use portcullis_server::config::{Config, TlsMode};
 use portcullis_server::transport::peer::{Listener, Peer};
+use portcullis_server::state::AppState;
 use portcullis_server::{Listeners, Running};
 use portcullis_store::testing::TestDatabase;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use tempfile::TempDir;
 use tokio::net::TcpListener;
+
+use super::http::{FormPost, fetch_json};
 
 /// Which database a test server uses.
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]
@@ -55,8 +57,7 @@ async fn resource(
         state.config.issuer.clone()
     };
     let url = format!("{base}/test/resource");
-    match portcullis_server::tokens::resource::authorize(&state, &peer, &headers, "GET", &url).await
-    {
+    match portcullis_server::tokens::resource::authorize(&state, &peer, &headers, "GET", &url).await {
         Ok(grant) => {
             Json(json!({ "client_id": grant.client_id, "scope": grant.scope.to_string() }))
                 .into_response()
@@ -151,6 +152,41 @@ impl TestServer {
         builder.build().unwrap()
     }
 
+    /// A form POST to `path` on the public listener.
+    pub(crate) fn post(&self, path: &str) -> FormPost<'_> {
+        let url = format!("{}{path}", self.public_url());
+        FormPost::new(self, self.client(None), url)
+    }
+
+    /// A form POST to `path` on the mTLS listener, presenting `identity` if given.
+    pub(crate) fn post_mtls(
+        &self,
+        path: &str,
+        identity: Option<reqwest::Identity>,
+    ) -> FormPost<'_> {
+        let url = format!("{}{path}", self.mtls_url());
+        FormPost::new(self, self.client(identity), url)
+    }
+
+    /// The JWK Set published at `/jwks` on the public listener.
+    pub(crate) async fn jwks(&self) -> Value {
+        let url = format!("{}/jwks", self.public_url());
+        fetch_json(self.client(None).get(url)).await
+    }
+
+    /// Verifies `jwt` with the published key its header's `kid` names (R21); returns its claims.
+    pub(crate) async fn verify(&self, jwt: &str) -> Map<String, Value> {
+        let header = portcullis_core::jose::peek_header(jwt).unwrap();
+        let jwks = self.jwks().await;
+        let key = jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["kid"] == header["kid"])
+            .expect("R21: the kid is published");
+        portcullis_core::jose::verify(jwt, key.as_object().unwrap()).unwrap()
+    }
+
     pub(crate) fn now(&self) -> Timestamp {
         self.clock.now()
     }
@@ -189,6 +225,16 @@ impl Builder {
             other.dir.path().join("kek.key"),
         ));
         self
+    }
+
+    /// Plain HTTP behind a TLS-terminating proxy at `trusted` (CIDR), whose certificate headers
+    /// the server believes (RFC 9440).
+    pub(crate) fn behind_proxy(self, trusted: &str) -> Self {
+        let trusted = trusted.parse().unwrap();
+        self.configure(move |c| {
+            c.tls.mode = TlsMode::Proxy;
+            c.proxy.trusted = vec![trusted];
+        })
     }
 
     pub(crate) fn configure(mut self, f: impl FnOnce(&mut Config) + 'static) -> Self {

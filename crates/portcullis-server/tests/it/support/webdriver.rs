@@ -177,15 +177,16 @@ impl Browser {
         .to_owned()
     }
 
+    /// POSTs `body` to the element command `command` of the element at `css`.
+    async fn act(&self, css: &str, command: &str, body: Value) {
+        let id = self.element(css).await;
+        let path = format!("/element/{id}/{command}");
+        self.call(reqwest::Method::POST, &path, Some(body)).await;
+    }
+
     /// Empties an input or textarea.
     pub(crate) async fn clear(&self, css: &str) {
-        let id = self.element(css).await;
-        self.call(
-            reqwest::Method::POST,
-            &format!("/element/{id}/clear"),
-            Some(json!({})),
-        )
-        .await;
+        self.act(css, "clear", json!({})).await;
     }
 
     /// The cookies the browser holds for the current page, as WebDriver reports them
@@ -208,24 +209,14 @@ impl Browser {
         .await;
     }
 
+    /// Types `text` into the element at `css`.
     pub(crate) async fn type_into(&self, css: &str, text: &str) {
-        let id = self.element(css).await;
-        self.call(
-            reqwest::Method::POST,
-            &format!("/element/{id}/value"),
-            Some(json!({ "text": text })),
-        )
-        .await;
+        self.act(css, "value", json!({ "text": text })).await;
     }
 
+    /// Clicks the element at `css`.
     pub(crate) async fn click(&self, css: &str) {
-        let id = self.element(css).await;
-        self.call(
-            reqwest::Method::POST,
-            &format!("/element/{id}/click"),
-            Some(json!({})),
-        )
-        .await;
+        self.act(css, "click", json!({})).await;
     }
 
     /// Waits until the page at `prefix` has loaded.
