@@ -21,5 +21,6 @@ mod keys;
 mod operations;
 mod proxy;
 mod registration;
+mod resource_server;
 mod tls;
 mod token;
