@@ -16,7 +16,7 @@ use portcullis_core::scope::Scope;
 use portcullis_core::{ErrorCode, OAuthError, Timestamp};
 
 use crate::binding::{self, DpopCheck, Unbound};
-use crate::cache::Shards;
+use crate::cache::{Insert, Shards};
 use crate::certificate::{self, peer_addr};
 use crate::clock::{Clock, millis, seconds};
 use crate::error::{Limit, Refusal, Scheme};
@@ -26,7 +26,7 @@ use crate::http::{AsClient, ClientAuth, random_b64url};
 use crate::keys::{Keys, Metadata};
 use crate::report::{self, Counter, Event, EventKind, Evidence, Reporter};
 use crate::settings::{Budget, Settings, Validation};
-use crate::validate::{Checked, Introspector};
+use crate::validate::{Checked, Introspector, VerifiedJwts};
 use crate::{ConnectError, Stats};
 
 const NO_SCHEME: OAuthError = OAuthError::new(
@@ -57,6 +57,8 @@ pub(crate) struct Inner {
     pub(crate) client: Option<Arc<ClientAuth>>,
     pub(crate) keys: Keys,
     pub(crate) introspector: Option<Introspector>,
+    /// JWTs verified before, by SHA-256, with the `kid` that verified them.
+    pub(crate) verified: Option<VerifiedJwts>,
     pub(crate) dpop: DpopCheck,
     pub(crate) guard: Guard,
     pub(crate) reporter: Option<Reporter>,
@@ -122,6 +124,8 @@ impl Inner {
             dpop: DpopCheck::new(&settings.dpop)?,
             guard: Guard::new(&settings.enumeration, settings.reporting.repeat_secs),
             unbound_reported: Shards::new(100_000),
+            verified: (settings.jwt_cache_entries > 0)
+                .then(|| Shards::new(settings.jwt_cache_entries)),
             settings,
             clock,
             http,
@@ -191,7 +195,13 @@ impl Inner {
             certificate.as_deref(),
             self.settings.require_sender_constraint,
         ) {
-            self.report_unbound(parts, &valid, token, &route, unbound, now, now_ms);
+            let seen = Seen {
+                parts,
+                valid: &valid,
+                route: &route,
+                now,
+            };
+            self.report_unbound(&seen, token, unbound, now_ms);
             return Err(Refusal::invalid_token(unbound.description(), scheme));
         }
 
@@ -229,16 +239,13 @@ impl Inner {
                         parts.method,
                         route
                     );
-                    let event = self.event(
+                    let seen = Seen {
                         parts,
-                        &valid,
-                        &route,
-                        EventKind::BudgetExceeded,
-                        evidence,
-                        text,
+                        valid: &valid,
+                        route: &route,
                         now,
-                    );
-                    self.send(event);
+                    };
+                    self.send(seen.event(EventKind::BudgetExceeded, evidence, text));
                 }
                 return Err(Refusal::TooManyRequests {
                     limit,
@@ -285,16 +292,13 @@ impl Inner {
                             settings.window_secs,
                             counter_name(counter)
                         );
-                        let event = self.event(
+                        let seen = Seen {
                             parts,
-                            &valid,
-                            &route,
-                            EventKind::EnumerationSuspected,
-                            evidence,
-                            text,
+                            valid: &valid,
+                            route: &route,
                             now,
-                        );
-                        self.send(event);
+                        };
+                        self.send(seen.event(EventKind::EnumerationSuspected, evidence, text));
                     }
                     return Err(Refusal::TooManyRequests {
                         limit: Limit::Enumeration,
@@ -312,27 +316,12 @@ impl Inner {
         self.dpop.next_nonce(seconds(self.clock.now()))
     }
 
-    /// Reports a bound token presented without its key, once per token per report period.
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "the request's facts, all needed for the event"
-    )]
-    fn report_unbound(
-        &self,
-        parts: &Parts,
-        valid: &ValidToken,
-        token: &str,
-        route: &str,
-        unbound: Unbound,
-        now: Timestamp,
-        now_ms: i64,
-    ) {
-        if self.reporter.is_none() {
-            return;
-        }
+    /// Reports (and logs) a bound token presented without its key, once per token per report
+    /// period.
+    fn report_unbound(&self, seen: &Seen<'_>, token: &str, unbound: Unbound, now_ms: i64) {
         let key = *TokenHash::of(token.as_bytes()).as_bytes();
         let until = now_ms.saturating_add(self.settings.reporting.repeat_secs.max(0) * 1000);
-        if self.unbound_reported.insert_new(key, (), until, now_ms) != crate::cache::Insert::Fresh {
+        if self.unbound_reported.insert_new(key, (), until, now_ms) != Insert::Fresh {
             return;
         }
         let evidence = Evidence {
@@ -341,53 +330,46 @@ impl Inner {
         };
         let text = format!(
             "a token of client {} was presented at {} {} without its key ({})",
-            valid.client_id,
-            parts.method,
-            route,
+            seen.valid.client_id,
+            seen.parts.method,
+            seen.route,
             unbound.as_str()
         );
-        let event = self.event(
-            parts,
-            valid,
-            route,
-            EventKind::UnboundToken,
-            evidence,
-            text,
-            now,
-        );
-        self.send(event);
+        self.send(seen.event(EventKind::UnboundToken, evidence, text));
     }
 
-    #[expect(clippy::too_many_arguments, reason = "an event names all of these")]
-    fn event(
-        &self,
-        parts: &Parts,
-        valid: &ValidToken,
-        route: &str,
-        kind: EventKind,
-        evidence: Evidence,
-        text: String,
-        now: Timestamp,
-    ) -> Event {
-        Event {
-            id: random_b64url(16).unwrap_or_default(),
-            kind,
-            time: now.unix(),
-            client_id: valid.client_id.clone(),
-            subject: Some(valid.subject.clone()),
-            token_jti: valid.jti.clone(),
-            route: Some(route.to_owned()),
-            method: Some(parts.method.to_string()),
-            address: peer_addr(parts).map(|a| a.ip().to_string()),
-            evidence,
-            text,
-        }
-    }
-
+    /// Logs an event and queues its report.
     fn send(&self, event: Event) {
         tracing::warn!(kind = event.kind.as_str(), client_id = %event.client_id, route = event.route.as_deref().unwrap_or(""), "{}", event.text);
         if let Some(reporter) = &self.reporter {
             reporter.report(event, &self.stats);
+        }
+    }
+}
+
+/// What an event says about the request that raised it.
+struct Seen<'a> {
+    parts: &'a Parts,
+    valid: &'a ValidToken,
+    route: &'a str,
+    now: Timestamp,
+}
+
+impl Seen<'_> {
+    /// An event of `kind` about this request.
+    fn event(&self, kind: EventKind, evidence: Evidence, text: String) -> Event {
+        Event {
+            id: random_b64url(16).unwrap_or_default(),
+            kind,
+            time: self.now.unix(),
+            client_id: self.valid.client_id.clone(),
+            subject: Some(self.valid.subject.clone()),
+            token_jti: self.valid.jti.clone(),
+            route: Some(self.route.to_owned()),
+            method: Some(self.parts.method.to_string()),
+            address: peer_addr(self.parts).map(|a| a.ip().to_string()),
+            evidence,
+            text,
         }
     }
 }

@@ -165,6 +165,12 @@ impl Keys {
         }
     }
 
+    /// Whether the key named `kid` is in a key set younger than `jwks.max_age_secs`: a token it
+    /// verified before may be taken as verified again.
+    pub(crate) fn holds(&self, kid: &str, now: Timestamp) -> bool {
+        matches!(self.lookup(kid, now), Lookup::Fresh(_))
+    }
+
     fn lookup(&self, kid: &str, now: Timestamp) -> Lookup {
         let set = self.set.read().unwrap_or_else(|p| p.into_inner());
         match set.keys.get(kid) {

@@ -23,6 +23,10 @@ pub struct Settings {
     /// How tokens are checked.
     #[serde(default)]
     pub validation: Validation,
+    /// JWT access tokens verified before are remembered by their SHA-256 until they expire, so a
+    /// token sent again skips the signature check; this many at most (0: verify every time).
+    #[serde(default = "defaults::jwt_cache_entries")]
+    pub jwt_cache_entries: usize,
     /// The API's own client registration at the authorization server, for introspection and
     /// reports (`private_key_jwt` over mutual TLS).
     #[serde(default)]
@@ -66,6 +70,7 @@ impl Settings {
             resource: resource.to_owned(),
             base_url: base_url.trim_end_matches('/').to_owned(),
             validation: Validation::default(),
+            jwt_cache_entries: defaults::jwt_cache_entries(),
             client: None,
             ca_files: Vec::new(),
             http_timeout_secs: defaults::http_timeout_secs(),
@@ -306,6 +311,9 @@ mod defaults {
 
     pub(super) fn yes() -> bool {
         true
+    }
+    pub(super) fn jwt_cache_entries() -> usize {
+        100_000
     }
     pub(super) fn http_timeout_secs() -> u64 {
         5

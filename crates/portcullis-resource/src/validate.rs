@@ -29,6 +29,9 @@ const NOT_JWT: OAuthError = invalid("the access token is not a JWT of this issue
 const UNKNOWN_KEY: OAuthError = invalid("the access token is signed with an unknown key");
 const BAD_SIGNATURE: OAuthError = invalid("the access token signature does not verify");
 
+/// JWTs verified before, by SHA-256, with the `kid` of the key that verified each.
+pub(crate) type VerifiedJwts = Shards<[u8; 32], (Arc<ValidToken>, Arc<str>)>;
+
 /// The outcome of checking a token.
 #[derive(Clone, Debug)]
 pub(crate) enum Checked {
@@ -63,7 +66,7 @@ impl Inner {
             return Checked::Invalid(TOO_LONG);
         }
         match &self.introspector {
-            None => self.check_jwt(token, now).await,
+            None => self.check_jwt(token, now, now_ms).await,
             Some(introspector) => self.introspect(introspector, token, now, now_ms).await,
         }
     }
@@ -77,23 +80,43 @@ impl Inner {
     }
 
     /// R172, R173: a JWT access token, verified with the issuer's key its `kid` names.
-    async fn check_jwt(&self, token: &str, now: Timestamp) -> Checked {
-        match self.verify_issuer_jws(token, now).await {
-            Ok(verified) => match access_token::check_jwt(&verified, &self.expect(now)) {
-                Ok(valid) => Checked::Valid(Arc::new(valid)),
-                Err(e) => Checked::Invalid(e),
-            },
+    ///
+    /// A token verified before is found by its SHA-256 in `verified` and only its expiry is
+    /// checked again, as long as the key that verified it is still in a fresh key set: a client
+    /// sends one token many times, and the signature check is most of the cost.
+    async fn check_jwt(&self, token: &str, now: Timestamp, now_ms: i64) -> Checked {
+        let hash = *TokenHash::of(token.as_bytes()).as_bytes();
+        if let Some((valid, kid)) = self.verified.as_ref().and_then(|c| c.get(&hash, now_ms))
+            && valid.expires_at > now
+            && self.keys.holds(&kid, now)
+        {
+            return Checked::Valid(valid);
+        }
+        let (verified, kid) = match self.verify_issuer_jws(token, now).await {
+            Ok(verified) => verified,
+            Err(e) => return Checked::Invalid(e),
+        };
+        match access_token::check_jwt(&verified, &self.expect(now)) {
+            Ok(valid) => {
+                let valid = Arc::new(valid);
+                let until_ms = valid.expires_at.unix().saturating_mul(1000);
+                // A full cache only means the next request verifies again.
+                if let Some(cache) = &self.verified {
+                    cache.insert(hash, (Arc::clone(&valid), kid), until_ms, now_ms);
+                }
+                Checked::Valid(valid)
+            }
             Err(e) => Checked::Invalid(e),
         }
     }
 
     /// Verifies a JWS signed by the authorization server (a JWT access token, a signed
-    /// introspection response).
+    /// introspection response); also returns the `kid` of the key that verified it.
     async fn verify_issuer_jws(
         &self,
         jws: &str,
         now: Timestamp,
-    ) -> Result<jose::Verified, OAuthError> {
+    ) -> Result<(jose::Verified, Arc<str>), OAuthError> {
         let header = jose::peek_header(jws).map_err(|_| NOT_JWT)?;
         let kid = header.get("kid").and_then(Value::as_str).ok_or(NOT_JWT)?;
         let key = self
@@ -101,7 +124,8 @@ impl Inner {
             .key(kid, &self.http, now, &self.stats)
             .await
             .ok_or(UNKNOWN_KEY)?;
-        jose::verify_jws(jws, &key).map_err(|_| BAD_SIGNATURE)
+        let verified = jose::verify_jws(jws, &key).map_err(|_| BAD_SIGNATURE)?;
+        Ok((verified, kid.into()))
     }
 
     /// R151, R154: introspection, through the cache.
@@ -183,7 +207,7 @@ impl Inner {
                 return Err("the answer is not a signed introspection response".into());
             }
             let jwt = std::str::from_utf8(&answer.body).map_err(|_| "the answer is not text")?;
-            let verified = self
+            let (verified, _) = self
                 .verify_issuer_jws(jwt.trim(), now)
                 .await
                 .map_err(|e| e.description.to_owned())?;
