@@ -165,3 +165,89 @@ async fn r172_r173_a_token_for_another_resource_or_of_another_kind_is_refused() 
     api.stop().await;
     server.stop().await;
 }
+
+#[tokio::test]
+async fn r112_an_api_that_requires_nonces_answers_use_dpop_nonce_then_accepts_it() {
+    let server = authorization_server("jwt").await;
+    let api = Api::start(&server, |s| s.dpop.require_nonce = true).await;
+    let caller = Caller::dpop(&server, SCOPE).await;
+    let Binding::Dpop(key) = &caller.binding else {
+        unreachable!()
+    };
+    let token = caller.token.as_str();
+
+    let answer = api.call(&server, &caller, "/accounts/1").await;
+    assert_refused(&answer, 401, "DPoP", "use_dpop_nonce");
+    let nonce = answer.header("dpop-nonce").to_owned();
+    assert!(
+        !nonce.is_empty(),
+        "RFC 9449 §9: the nonce comes with the challenge"
+    );
+    // A made-up nonce is no better than none.
+    let made_up = api.get(&server, "/accounts/1").authorization("DPoP", token);
+    let answer = made_up
+        .proof_with(key, token, json!({"nonce": "made-up"}))
+        .send()
+        .await;
+    assert_refused(&answer, 401, "DPoP", "use_dpop_nonce");
+
+    let retry = api.get(&server, "/accounts/1").authorization("DPoP", token);
+    let answer = retry
+        .proof_with(key, token, json!({ "nonce": nonce }))
+        .send()
+        .await;
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    assert!(
+        !answer.header("dpop-nonce").is_empty(),
+        "a fresh nonce on success"
+    );
+    api.stop().await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn r103_a_forwarded_certificate_binds_only_from_a_trusted_proxy() {
+    use base64::Engine as _;
+    let server = authorization_server("jwt").await;
+    let caller = Caller::mtls(&server, SCOPE).await;
+    let Binding::Certificate(certificate) = &caller.binding else {
+        unreachable!()
+    };
+    let header = format!(
+        ":{}:",
+        base64::engine::general_purpose::STANDARD.encode(&certificate.der)
+    );
+    // The test client, at 127.0.0.1, plays the TLS-terminating proxy.
+    let behind_proxy = Api::start(&server, |s| {
+        s.proxy.trusted = vec!["127.0.0.1/32".parse().unwrap()]
+    })
+    .await;
+    let call = behind_proxy
+        .get(&server, "/accounts/4")
+        .authorization("Bearer", &caller.token);
+    call.header("Client-Cert", header.clone())
+        .send()
+        .await
+        .assert_ok();
+    let stranger = ClientCert::self_signed("stranger");
+    let other = format!(
+        ":{}:",
+        base64::engine::general_purpose::STANDARD.encode(&stranger.der)
+    );
+    let call = behind_proxy
+        .get(&server, "/accounts/4")
+        .authorization("Bearer", &caller.token);
+    let answer = call.header("Client-Cert", other).send().await;
+    assert_refused(&answer, 401, "Bearer", "invalid_token");
+    behind_proxy.stop().await;
+
+    // Without a trusted proxy the header is refused, even naming the right certificate.
+    let direct = Api::start(&server, |_| {}).await;
+    let call = direct
+        .get(&server, "/accounts/4")
+        .authorization("Bearer", &caller.token);
+    let answer = call.header("Client-Cert", header).send().await;
+    assert_refused(&answer, 400, "Bearer", "invalid_request");
+    direct.stop().await;
+    server.stop().await;
+}

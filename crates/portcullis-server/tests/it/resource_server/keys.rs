@@ -96,3 +96,30 @@ async fn a_rotated_key_is_fetched_before_it_signs() {
     api.stop().await;
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_withdrawn_key_stops_verifying_even_tokens_verified_before() {
+    let server = authorization_server("jwt").await;
+    let api = Api::start(&server, |s| s.jwks.max_age_secs = 60).await;
+    let caller = Caller::mtls(&server, SCOPE).await;
+    // Verified once, then taken from the cache of verified tokens.
+    api.call(&server, &caller, "/accounts/1").await.assert_ok();
+    api.call(&server, &caller, "/accounts/1").await.assert_ok();
+
+    // An emergency rotation: the old key leaves the JWK Set at once.
+    let state = &server.running().state;
+    state
+        .keys
+        .rotate(Alg::Es256, server.now(), 0, 0)
+        .await
+        .unwrap();
+    // Once the API's key set is older than its max age, the old token (still unexpired) fails.
+    server.clock.advance(61);
+    let answer = api.call(&server, &caller, "/accounts/1").await;
+    assert_refused(&answer, 401, "Bearer", "invalid_token");
+    assert_eq!(api.stats().jwks_fetches, 2);
+    let fresh = Caller::mtls(&server, SCOPE).await;
+    api.call(&server, &fresh, "/accounts/1").await.assert_ok();
+    api.stop().await;
+    server.stop().await;
+}
