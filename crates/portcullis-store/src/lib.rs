@@ -185,7 +185,9 @@ pub trait Store:
     /// Stores an issued access token (by hash).
     async fn insert_access_token(&self, token: &AccessTokenRecord) -> Result<(), StoreError>;
 
-    /// The access token with this hash.
+    /// The access token with this hash. Its `revoked_at` is also set when its grant is revoked
+    /// (R74), in the same read: a token inserted after a replayed code revoked its grant (which
+    /// the revocation's cascade could not see) is never reported live.
     async fn access_token(&self, hash: &TokenHash)
     -> Result<Option<AccessTokenRecord>, StoreError>;
 

@@ -96,6 +96,7 @@ async fn handle(
         request: serde_json::to_string(&validated)
             .map_err(|e| unavailable("serializing a pushed request failed", &e))?,
         expires_at: now.plus(lifetime),
+        extended_at: None,
     };
     state
         .store

@@ -247,7 +247,7 @@ macro_rules! sql_store {
                 &self,
                 hash: &portcullis_core::hash::TokenHash,
             ) -> Result<Option<$crate::AccessTokenRecord>, $crate::StoreError> {
-                let row: Option<$crate::sql::tokens::AccessTokenRow> =
+                let row: Option<$crate::sql::tokens::AccessTokenReadRow> =
                     sqlx::query_as($crate::sql::tokens::SELECT_ACCESS_TOKEN)
                         .bind(&hash.as_bytes()[..])
                         .fetch_optional(&self.pool)
