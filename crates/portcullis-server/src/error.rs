@@ -52,7 +52,7 @@ impl IntoResponse for TokenError {
             ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_REQUEST,
         };
-        let body = json!({ "error": code.as_str(), "error_description": self.error.description });
+        let body = json!({ "error": code.as_str(), "error_description": self.error.description() });
         let mut response = (status, Json(body)).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -141,7 +141,7 @@ impl IntoResponse for BearerError {
                     _ => StatusCode::UNAUTHORIZED,
                 };
                 let code = e.code.as_str();
-                let description = e.description;
+                let description = e.description();
                 (
                     status,
                     format!(

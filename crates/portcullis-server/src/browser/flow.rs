@@ -336,7 +336,7 @@ pub(crate) async fn redirect_error(
         pending,
         &[
             ("error", error.code.as_str()),
-            ("error_description", error.description),
+            ("error_description", error.description()),
         ],
     )
     .await

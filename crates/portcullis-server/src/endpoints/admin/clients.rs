@@ -181,8 +181,8 @@ pub(crate) async fn create(
     {
         Ok(client) => client,
         Err(RegisterError::Invalid(e)) => {
-            failed(&state, session, act.0, None, e.description).await;
-            return refuse(e.description);
+            failed(&state, session, act.0, None, e.description()).await;
+            return refuse(e.description());
         }
         Err(RegisterError::Taken) => {
             let problem = "this client_id is already registered";
@@ -230,8 +230,8 @@ pub(crate) async fn update(
     let client = match registry::validate(&state.config, &client_id, metadata) {
         Ok(client) => client,
         Err(e) => {
-            failed(&state, session, act.0, act.1, e.description).await;
-            return refuse(e.description);
+            failed(&state, session, act.0, act.1, e.description()).await;
+            return refuse(e.description());
         }
     };
     let now = state.clock.now();
