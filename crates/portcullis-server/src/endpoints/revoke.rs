@@ -10,7 +10,7 @@ use portcullis_store::Revocation;
 
 use crate::endpoints::authenticate;
 use crate::error::TokenError;
-use crate::error::unavailable;
+use crate::error::store_failed;
 use crate::extract::Params;
 use crate::state::AppState;
 use crate::transport::peer::Peer;
@@ -81,6 +81,6 @@ async fn handle(
             )
             .into())
         }
-        Err(e) => Err(unavailable("revocation failed", &e).into()),
+        Err(e) => Err(store_failed("revocation failed", &e).into()),
     }
 }
