@@ -8,10 +8,10 @@ use std::time::Duration;
 use axum::routing::get;
 use axum::{Extension, Json, Router};
 use portcullis_core::Timestamp;
-use portcullis_server::setup::clock::{Clock, FixedClock, SystemClock};
 use portcullis_server::config::{Config, TlsMode};
-use portcullis_server::transport::peer::{Listener, Peer};
+use portcullis_server::setup::clock::{Clock, FixedClock, SystemClock};
 use portcullis_server::state::AppState;
+use portcullis_server::transport::peer::{Listener, Peer};
 use portcullis_server::{Listeners, Running};
 use portcullis_store::testing::TestDatabase;
 use serde_json::{Map, Value, json};
@@ -57,7 +57,8 @@ async fn resource(
         state.config.issuer.clone()
     };
     let url = format!("{base}/test/resource");
-    match portcullis_server::tokens::resource::authorize(&state, &peer, &headers, "GET", &url).await {
+    match portcullis_server::tokens::resource::authorize(&state, &peer, &headers, "GET", &url).await
+    {
         Ok(grant) => {
             Json(json!({ "client_id": grant.client_id, "scope": grant.scope.to_string() }))
                 .into_response()
