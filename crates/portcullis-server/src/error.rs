@@ -3,7 +3,9 @@
 //! Handlers return these types; only this module decides status codes and headers:
 //! [`TokenError`] and [`RegistrationError`] for the JSON endpoints, [`BearerError`] for protected
 //! resources, [`PageError`] for the pages of the authorization flow and the account page (HTML,
-//! never a redirect: R52), [`AdminError`] for the admin UI.
+//! never a redirect: R52), `AdminError` for the admin UI; each type's status follows from its
+//! value in one `match` (why pages answer HTML:
+//! `docs/decisions/0009-browser-pages-answer-html-error-pages.md`).
 //! The token-style family (token, PAR, introspection, revocation, registration and every JSON
 //! endpoint) answers with a JSON body `{"error", "error_description"}`, `Cache-Control: no-store`,
 //! and for `invalid_client` 401 with `WWW-Authenticate` when the client tried the `Authorization`

@@ -4,9 +4,17 @@
 //!
 //! A redirect back to the client is only ever built from a [`Pending`] request, whose redirect
 //! URI was checked against the registration when it was pushed; anything that fails before a
-//! pending request is found renders an error page instead (R52: no open redirect). The person
-//! may refuse on the sign-in page (Cancel) as on the consent page (Deny): [`refuse`] uses the
-//! request up and tells the client `access_denied` (R51, R57).
+//! pending request is found renders an error page instead (R52: no open redirect). Once one is
+//! found, the outcomes the client must hear (`access_denied`, `login_required`,
+//! `consent_required`) go back to it by redirect, while a refused form or an internal failure
+//! still renders a [`PageError`] page (decision record
+//! `docs/decisions/0009-browser-pages-answer-html-error-pages.md`). The person may refuse on the
+//! sign-in page (Cancel) as on the consent page (Deny): [`refuse`] uses the request up and tells
+//! the client `access_denied` (R51, R57).
+//!
+//! [`issue`] takes the pushed request (one statement) before the transaction that writes the
+//! grant, the code and the consent: if that transaction fails, the request is used up and the
+//! user must start again from the client.
 
 use std::sync::Arc;
 

@@ -48,8 +48,8 @@ pub(crate) fn set_cookie(name: &str, value: &str, max_age: i64) -> Option<Header
 }
 
 /// R62: whether a form's CSRF token `sent` is the `expected` one (the session's, or the
-/// sign-in form's double-submit cookie), compared in constant time; nothing is expected of a
-/// form that has neither.
+/// sign-in form's double-submit cookie), compared in constant time. A missing token on either
+/// side never holds. The one CSRF check of the pages and the admin UI.
 pub(crate) fn csrf_holds(sent: Option<&str>, expected: Option<&str>) -> bool {
     match (sent, expected) {
         (Some(sent), Some(expected)) => same_secret(sent, expected),

@@ -3,6 +3,12 @@
 //! (R64–R66, R88–R104). The rules are in `portcullis_core::client_auth`; this module finds the
 //! client, its keys and its certificate, validates certificate chains, and spends assertion
 //! `jti`s in the store so that a replay fails on every server process (R94).
+//!
+//! An `Authorization` header is refused (no client has a secret). An assertion names its client,
+//! read unverified only to find it; the client's keys (by value, or from `jwks_uri`, fetched again
+//! once on an unknown `kid`) verify it, and only then is its `jti` spent. Mutual TLS takes the
+//! `client_id` parameter and the connection's certificate. Endpoints call
+//! [`Clients::authenticate`] through `endpoints::authenticate`.
 
 use std::sync::Arc;
 

@@ -3,10 +3,11 @@
 //!
 //! Registering needs an initial access token (`Authorization: Bearer`) or a software statement
 //! of a trusted directory, or both (R162). The metadata is validated by the same rules as every
-//! client (`Client::validate`: R164, R165), after the statement's claims were laid over it
-//! (R166), and must fit the initial access token's policy. Each registered client gets a
-//! registration access token (R171: 256 random bits, stored hashed) to read, replace and delete
-//! its registration at its client configuration endpoint; every update rotates it.
+//! client (`registry::validate`: `Client::validate`, R164, R165, and the server's signing
+//! algorithms), after the statement's claims were laid over it (R166), and must fit the initial
+//! access token's policy. Each registered client gets a registration access token (R171: 256
+//! random bits, stored hashed) to read, replace and delete its registration at its client
+//! configuration endpoint; every update rotates it.
 
 use axum::Json;
 use axum::body::Bytes;

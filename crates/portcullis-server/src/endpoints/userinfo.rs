@@ -1,6 +1,6 @@
 //! `GET|POST /userinfo` (OIDC Core §5.3; R144–R149): a protected resource. The access token
 //! comes in the `Authorization` header only, with its DPoP proof or over its certificate
-//! (`resource.rs`); it must carry `openid`; claims follow the granted scopes. hyper adds the
+//! (`tokens::resource`); it must carry `openid`; claims follow the granted scopes. hyper adds the
 //! `Date` header (R149).
 
 use axum::Extension;
