@@ -19,7 +19,7 @@ use portcullis_core::{ErrorCode, OAuthError, Timestamp};
 use portcullis_store::JtiUse;
 
 use super::registry::Clients;
-use crate::error::TokenError;
+use crate::error::{TokenError, store_failed};
 use crate::transport::peer::PeerCertificate;
 
 /// A client that proved who it is on this request.
@@ -48,13 +48,6 @@ pub struct Credentials<'a> {
 
 fn invalid_client(description: &'static str) -> TokenError {
     TokenError::from(OAuthError::new(ErrorCode::InvalidClient, description))
-}
-
-fn temporarily_unavailable() -> TokenError {
-    TokenError::from(OAuthError::new(
-        ErrorCode::TemporarilyUnavailable,
-        "try again later",
-    ))
 }
 
 impl Clients {
@@ -107,10 +100,7 @@ impl Clients {
         match self.get(client_id).await {
             Ok(Some(client)) => Ok(client),
             Ok(None) => Err(invalid_client("unknown or disabled client")),
-            Err(e) => {
-                tracing::error!(error = %e, "client lookup failed");
-                Err(temporarily_unavailable())
-            }
+            Err(e) => Err(store_failed("client lookup failed", &e).into()),
         }
     }
 
@@ -159,10 +149,7 @@ impl Clients {
         match self.store.record_jti(&key, assertion.expires_at).await {
             Ok(JtiUse::Fresh) => Ok(client),
             Ok(JtiUse::Replayed) => Err(invalid_client("client_assertion has been used before")),
-            Err(e) => {
-                tracing::error!(error = %e, "recording the assertion jti failed");
-                Err(temporarily_unavailable())
-            }
+            Err(e) => Err(store_failed("recording the assertion jti failed", &e).into()),
         }
     }
 

@@ -20,7 +20,7 @@ use serde_json::{Map, Value, json};
 
 use crate::endpoints::authenticate;
 use crate::error::TokenError;
-use crate::error::unavailable;
+use crate::error::{store_failed, unavailable};
 use crate::extract::Params;
 use crate::state::AppState;
 use crate::transport::peer::Peer;
@@ -117,7 +117,7 @@ async fn introspect(
     {
         Ok(Some(record)) => record,
         Ok(None) => return Ok(inactive()),
-        Err(e) => return Err(unavailable("introspection lookup failed", &e).into()),
+        Err(e) => return Err(store_failed("introspection lookup failed", &e).into()),
     };
     let grant = &record.grant;
     let visible = resource_server || grant.client_id == caller;
@@ -129,6 +129,6 @@ async fn introspect(
     match state.clients.get(&grant.client_id).await {
         Ok(Some(_)) => Ok(grant.introspection(&state.config.issuer)),
         Ok(None) => Ok(inactive()),
-        Err(e) => Err(unavailable("client lookup failed", &e).into()),
+        Err(e) => Err(store_failed("client lookup failed", &e).into()),
     }
 }

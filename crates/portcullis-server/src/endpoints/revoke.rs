@@ -18,7 +18,7 @@ use portcullis_store::Revocation;
 
 use crate::endpoints::authenticate;
 use crate::error::TokenError;
-use crate::error::unavailable;
+use crate::error::store_failed;
 use crate::extract::Params;
 use crate::state::AppState;
 use crate::transport::peer::Peer;
@@ -89,6 +89,6 @@ async fn handle(
             )
             .into())
         }
-        Err(e) => Err(unavailable("revocation failed", &e).into()),
+        Err(e) => Err(store_failed("revocation failed", &e).into()),
     }
 }
