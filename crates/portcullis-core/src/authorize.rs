@@ -57,7 +57,7 @@ const NO_REDIRECT_URI: OAuthError = invalid("redirect_uri is required");
 const REDIRECT_URI: OAuthError = invalid("redirect_uri is not registered for this client");
 const SCOPE: OAuthError = OAuthError::new(
     ErrorCode::InvalidScope,
-    "scope is malformed or not allowed for this client",
+    "scope is malformed: scope tokens are separated by spaces and use printable ASCII without quotes or backslashes",
 );
 const CODE_CHALLENGE: OAuthError =
     invalid("code_challenge is required and must be an S256 challenge");
@@ -70,6 +70,17 @@ const RESPONSE_MODE: OAuthError = invalid("response_mode must be query, jwt or q
 const PROMPT: OAuthError = invalid("prompt must be none alone, or login and consent");
 const MAX_AGE: OAuthError = invalid("max_age must be a non-negative integer");
 const CLAIMS: OAuthError = invalid("claims must be a JSON object");
+
+/// R35: `invalid_scope` naming the first scope token the client did not register.
+pub fn unregistered_scope(token: &str) -> OAuthError {
+    OAuthError::naming(
+        ErrorCode::InvalidScope,
+        "scope ",
+        token,
+        " is not registered for this client",
+        "a requested scope is not registered for this client",
+    )
+}
 
 /// How the authorization response reaches the client.
 #[derive(Clone, Copy, Debug, Eq, PartialEq, Serialize, Deserialize)]
@@ -182,9 +193,13 @@ pub fn validate(
     // No scope means an empty scope: the registered scope is never implied.
     let scope = match get("scope") {
         None => Scope::default(),
-        Some(text) => Scope::parse(text)
-            .filter(|s| s.is_subset(&client.scope))
-            .ok_or(SCOPE)?,
+        Some(text) => {
+            let scope = Scope::parse(text).ok_or(SCOPE)?;
+            if let Some(unregistered) = scope.iter().find(|s| !client.scope.contains(s)) {
+                return Err(unregistered_scope(unregistered));
+            }
+            scope
+        }
     };
     // R34: PKCE with S256 only (FAPI2-SP §5.3.2.2-5; RFC 7636 §4.3).
     let code_challenge = get("code_challenge")

@@ -219,6 +219,24 @@ fn r35_scope_must_be_valid_and_registered() {
 }
 
 #[test]
+fn r35_a_malformed_scope_and_an_unregistered_one_are_told_apart() {
+    let refusal = |scope: &str| {
+        let e = validate(&with(&[("scope", Some(scope))]), &client(), None, false).unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidScope, "{scope}");
+        e.description().to_owned()
+    };
+    // A scope the client did not register is named.
+    assert_eq!(
+        refusal("openid admin"),
+        "scope admin is not registered for this client"
+    );
+    // A malformed one is called malformed, and nothing of it is echoed.
+    let malformed = refusal("accounts a\"b");
+    assert!(malformed.starts_with("scope is malformed"), "{malformed}");
+    assert!(!malformed.contains("a\""), "{malformed}");
+}
+
+#[test]
 fn r58_scope_order_is_irrelevant_and_no_scope_means_none() {
     assert_eq!(
         ok(&with(&[("scope", Some("payments  openid accounts"))])).scope,

@@ -321,19 +321,27 @@ impl Client {
                 "tls_client_auth_* attributes are only for tls_client_auth",
             ));
         }
+        let resource_server = metadata.resource_server.unwrap_or(false);
+        // RFC 7591 §2: an omitted grant_types means authorization_code.
         let grant_types: BTreeSet<String> = metadata
             .grant_types
             .clone()
             .unwrap_or_else(|| vec!["authorization_code".to_owned()])
             .into_iter()
             .collect();
-        if grant_types.is_empty()
-            || !grant_types
-                .iter()
-                .all(|g| GRANT_TYPES.contains(&g.as_str()))
+        if !grant_types
+            .iter()
+            .all(|g| GRANT_TYPES.contains(&g.as_str()))
         {
             return Err(bad(
                 "grant_types may only hold authorization_code, refresh_token, client_credentials",
+            ));
+        }
+        // R164: an empty list (RFC 7591 allows it) suits only a resource server, which
+        // authenticates to introspect and uses no grant; any other client could do nothing.
+        if grant_types.is_empty() && !resource_server {
+            return Err(bad(
+                "grant_types is empty: only a resource_server may register no grant type",
             ));
         }
         if let Some(types) = &metadata.response_types
@@ -428,7 +436,7 @@ impl Client {
             userinfo_signed_response_alg,
             access_token_format,
             access_token_lifetime: metadata.access_token_lifetime,
-            resource_server: metadata.resource_server.unwrap_or(false),
+            resource_server,
             metadata,
         })
     }

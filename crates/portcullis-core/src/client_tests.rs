@@ -165,6 +165,30 @@ fn r164_redirect_uris_are_https_without_fragment() {
 }
 
 #[test]
+fn r164_only_a_resource_server_may_register_no_grant_type() {
+    // RFC 7591 allows an empty list: a bearer-only resource server introspects and uses no
+    // grant.
+    let rs = ClientMetadata {
+        grant_types: Some(Vec::new()),
+        resource_server: Some(true),
+        ..pkjwt()
+    };
+    let client = Client::validate("rs1", rs, POLICY).unwrap();
+    assert!(client.grant_types.is_empty() && client.resource_server);
+    for grant in GRANT_TYPES {
+        assert!(!client.allows_grant(grant), "{grant}");
+    }
+    // Any other client with no grant type is refused, saying why.
+    let none = ClientMetadata {
+        grant_types: Some(Vec::new()),
+        ..pkjwt()
+    };
+    let e = code(&none);
+    assert_eq!(e.code, ErrorCode::InvalidClientMetadata);
+    assert!(e.description().contains("resource_server"), "{e}");
+}
+
+#[test]
 fn r164_grant_and_response_types_and_algs_are_fapi_ones() {
     let m = ClientMetadata {
         grant_types: Some(vec!["password".into()]),

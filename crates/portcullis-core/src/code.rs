@@ -3,7 +3,9 @@
 //!
 //! The store spends the code once (R73, R74); [`redeem`] then decides whether the spent code
 //! yields tokens for this request. A code presented by another client also ends its grant, since
-//! it has leaked (R72).
+//! it has leaked (R72). A refused redemption leaves the code spent, whatever the reason: a code
+//! gets one attempt, so its verifier, key or redirect URI cannot be guessed at (RFC 6749 does not
+//! say a failed redemption keeps the code usable).
 
 use crate::error::{ErrorCode, OAuthError};
 use crate::pkce;
@@ -28,7 +30,7 @@ pub struct IssuedCode<'a> {
 pub struct Presented<'a> {
     /// The authenticated client.
     pub client_id: &'a str,
-    /// The `redirect_uri` parameter, if sent.
+    /// The `redirect_uri` parameter, if sent (it is required: R75).
     pub redirect_uri: Option<&'a str>,
     /// The `code_verifier` parameter, if sent.
     pub code_verifier: Option<&'a str>,
@@ -37,7 +39,7 @@ pub struct Presented<'a> {
 }
 
 /// Why a spent code yields nothing.
-#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+#[derive(Clone, Debug, Eq, PartialEq)]
 pub enum Refusal {
     /// R72: presented by another client; the grant must be revoked too.
     OtherClient,
@@ -55,8 +57,8 @@ impl Refusal {
     }
 
     /// Whether the grant behind the code must be revoked.
-    pub fn revokes_grant(self) -> bool {
-        self == Self::OtherClient
+    pub fn revokes_grant(&self) -> bool {
+        *self == Self::OtherClient
     }
 }
 
@@ -70,14 +72,21 @@ pub fn redeem(code: &IssuedCode<'_>, presented: &Presented<'_>) -> Result<(), Re
     if code.client_id != presented.client_id {
         return Err(Refusal::OtherClient);
     }
-    // R75: the same redirect URI, if sent.
-    if presented
-        .redirect_uri
-        .is_some_and(|uri| uri != code.redirect_uri)
-    {
-        return Err(Refusal::Invalid(invalid_grant(
-            "redirect_uri does not match the authorization request",
-        )));
+    // R75: the redirect URI of the authorization request, byte for byte. Every pushed request
+    // carries one (R31), so the token request must too (RFC 6749 §4.1.3).
+    match presented.redirect_uri {
+        None => {
+            return Err(Refusal::Invalid(OAuthError::new(
+                ErrorCode::InvalidRequest,
+                "redirect_uri is required: send the one of the authorization request",
+            )));
+        }
+        Some(uri) if uri != code.redirect_uri => {
+            return Err(Refusal::Invalid(invalid_grant(
+                "redirect_uri does not match the authorization request",
+            )));
+        }
+        Some(_) => {}
     }
     // R76, R77: the PKCE verifier for the recorded S256 challenge.
     match presented.code_verifier {
@@ -130,20 +139,28 @@ mod tests {
         }
     }
 
-    fn refused(code: &IssuedCode<'_>, p: &Presented<'_>) -> &'static str {
-        let e = redeem(code, p).unwrap_err();
-        assert_eq!(e.error().code, ErrorCode::InvalidGrant);
-        e.error().description
+    fn refused(code: &IssuedCode<'_>, p: &Presented<'_>) -> String {
+        let e = redeem(code, p).unwrap_err().error();
+        assert_eq!(e.code, ErrorCode::InvalidGrant);
+        e.description().to_owned()
     }
 
     #[test]
     fn a_matching_request_redeems_the_code() {
         assert_eq!(redeem(&code(None, false), &presented()), Ok(()));
+    }
+
+    #[test]
+    fn r75_the_redirect_uri_is_required() {
         let no_uri = Presented {
             redirect_uri: None,
             ..presented()
         };
-        assert_eq!(redeem(&code(None, false), &no_uri), Ok(()));
+        let e = redeem(&code(None, false), &no_uri).unwrap_err();
+        assert!(!e.revokes_grant());
+        let e = e.error();
+        assert_eq!(e.code, ErrorCode::InvalidRequest);
+        assert!(e.description().contains("redirect_uri"), "{e}");
     }
 
     #[test]

@@ -83,7 +83,7 @@ pub struct Proof {
 }
 
 /// Why a proof was refused.
-#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+#[derive(Clone, Debug, Eq, PartialEq)]
 pub enum DpopRejection {
     /// The proof is invalid: `invalid_dpop_proof` (R111).
     Invalid(OAuthError),
@@ -94,7 +94,7 @@ pub enum DpopRejection {
 
 impl DpopRejection {
     /// The OAuth error to send: `invalid_dpop_proof` or `use_dpop_nonce`.
-    pub const fn error(self) -> OAuthError {
+    pub fn error(self) -> OAuthError {
         match self {
             Self::Invalid(e) => e,
             Self::UseNonce => OAuthError::new(ErrorCode::UseDpopNonce, "a DPoP nonce is required"),

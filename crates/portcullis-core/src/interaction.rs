@@ -31,6 +31,17 @@ pub struct SignedIn {
     pub fresh: bool,
 }
 
+/// R59: a session as the rules see it on a request whose interaction started at `started` (when
+/// the browser first reached the authorization endpoint with it; `None` if it never did). A
+/// sign-in at or after that moment was made for this request, so it satisfies `prompt=login` and
+/// `max_age` on every later step (the consent page, its form, a reload); an older one does not.
+pub fn signed_in(auth_time: Timestamp, started: Option<Timestamp>) -> SignedIn {
+    SignedIn {
+        auth_time,
+        fresh: started.is_some_and(|started| auth_time >= started),
+    }
+}
+
 /// R46–R48: a pushed request is used only by the client that pushed it, before it expires (an
 /// unknown or already used `request_uri` is never found, so it fails the same way).
 pub fn pushed_request_usable(
@@ -165,6 +176,22 @@ mod tests {
             next_step(&max_age, session(60, false), Some(&granted), NOW),
             Ok(Step::Issue)
         );
+    }
+
+    #[test]
+    fn r59_a_sign_in_counts_as_fresh_only_after_the_interaction_started() {
+        let started = NOW.plus(-30);
+        assert!(signed_in(NOW.plus(-10), Some(started)).fresh);
+        assert!(signed_in(started, Some(started)).fresh);
+        assert!(!signed_in(NOW.plus(-31), Some(started)).fresh);
+        assert!(!signed_in(NOW, None).fresh, "no interaction, nothing fresh");
+        // The consent form of a prompt=login request, posted by a session older than the
+        // request, needs a new sign-in; one made for the request does not.
+        let login = request("openid", &["login"], None);
+        let old = signed_in(NOW.plus(-3600), Some(started));
+        assert_eq!(next_step(&login, Some(old), None, NOW), Ok(Step::Login));
+        let new = signed_in(NOW.plus(-5), Some(started));
+        assert_eq!(next_step(&login, Some(new), None, NOW), Ok(Step::Consent));
     }
 
     #[test]

@@ -316,14 +316,20 @@ impl Policy {
         Ok(())
     }
 
+    /// The scopes a client may register under this policy; `None`: any.
+    pub fn scope(&self) -> Option<Scope> {
+        // A malformed policy scope (never written by `check`ed code) allows nothing.
+        self.scope
+            .as_deref()
+            .map(|s| Scope::parse(s).unwrap_or_default())
+    }
+
     /// Whether `client` (already validated) may be registered under this policy.
     pub fn permits(&self, client: &Client) -> Result<(), OAuthError> {
-        if let Some(allowed) = &self.scope {
-            // A malformed policy scope (never written by `check`ed code) allows nothing.
-            let allowed = Scope::parse(allowed).unwrap_or_default();
-            if !client.scope.is_subset(&allowed) {
-                return Err(bad("scope is not allowed by the initial access token"));
-            }
+        if let Some(allowed) = self.scope()
+            && !client.scope.is_subset(&allowed)
+        {
+            return Err(bad("scope is not allowed by the initial access token"));
         }
         if !self.grant_types.is_empty()
             && !client

@@ -54,7 +54,7 @@ const TOO_LONG: OAuthError = invalid("request object lives longer than an hour")
 const FUTURE_IAT: OAuthError = invalid("request object iat is in the future or not an integer");
 
 /// Why a request object was refused.
-#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+#[derive(Clone, Debug, Eq, PartialEq)]
 pub enum RequestObjectError {
     /// No registered key matches the header: the server may refetch the client's `jwks_uri`
     /// once and try again.
@@ -65,7 +65,7 @@ pub enum RequestObjectError {
 
 impl RequestObjectError {
     /// The OAuth error to send once the server gives up (`invalid_request_object`).
-    pub const fn error(self) -> OAuthError {
+    pub fn error(self) -> OAuthError {
         match self {
             Self::UnknownKey => UNKNOWN_KEY,
             Self::Rejected(e) => e,

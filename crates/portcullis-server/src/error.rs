@@ -3,16 +3,23 @@
 //! Handlers return these types; only this module decides status codes and headers:
 //! [`TokenError`] and [`RegistrationError`] for the JSON endpoints, [`BearerError`] for protected
 //! resources, [`PageError`] for the pages of the authorization flow and the account page (HTML,
-//! never a redirect: R52), [`AdminError`] for the admin UI.
+//! never a redirect: R52), `AdminError` for the admin UI; each type's status follows from its
+//! value in one `match` (why pages answer HTML:
+//! `docs/decisions/0009-browser-pages-answer-html-error-pages.md`).
 //! The token-style family (token, PAR, introspection, revocation, registration and every JSON
 //! endpoint) answers with a JSON body `{"error", "error_description"}`, `Cache-Control: no-store`,
 //! and for `invalid_client` 401 with `WWW-Authenticate` when the client tried the `Authorization`
 //! header (RFC 6749 §5.2).
+//!
+//! A database that cannot be reached is never the client's fault: every family answers 503 with
+//! `Retry-After` ([`RETRY_AFTER_SECS`]) then, never a 401 or a 400 that would make a client drop
+//! a good token or registration ([`store_failed`], [`PageError::store`]).
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use portcullis_core::{ErrorCode, OAuthError};
+use portcullis_store::StoreError;
 use serde_json::json;
 
 use crate::pages::admin::{ErrorPage as AdminErrorPage, Nav};
@@ -20,6 +27,31 @@ use crate::pages::{BRAND, render_admin};
 
 /// The `DPoP-Nonce` response header (RFC 9449 §8).
 pub const DPOP_NONCE: header::HeaderName = header::HeaderName::from_static("dpop-nonce");
+
+/// Seconds a client is asked to wait (`Retry-After`, RFC 9110 §10.2.3) after a 503: a few probe
+/// intervals of the store, so that a retry usually finds the database back.
+pub const RETRY_AFTER_SECS: u64 = 2;
+
+/// Adds `Retry-After` to a 503 `response`.
+fn retry_after(response: &mut Response) {
+    if response.status() == StatusCode::SERVICE_UNAVAILABLE {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+    }
+}
+
+/// A store failure as a protocol error: `temporarily_unavailable` (503 with `Retry-After`) when
+/// the database cannot be reached or cannot do it now, `server_error` (500) when it refused the
+/// statement. Logged here, once: a warning during an outage (the store logs the outage itself,
+/// once, and every request of it would otherwise add an error line), an error otherwise.
+pub(crate) fn store_failed(what: &str, e: &StoreError) -> OAuthError {
+    if let StoreError::Unavailable(_) = e {
+        tracing::warn!(error = %e, "{what}");
+        return OAuthError::new(ErrorCode::TemporarilyUnavailable, "try again later");
+    }
+    unavailable(what, e)
+}
 
 /// A token-style error response.
 #[derive(Debug)]
@@ -52,7 +84,7 @@ impl IntoResponse for TokenError {
             ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_REQUEST,
         };
-        let body = json!({ "error": code.as_str(), "error_description": self.error.description });
+        let body = json!({ "error": code.as_str(), "error_description": self.error.description() });
         let mut response = (status, Json(body)).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -63,6 +95,7 @@ impl IntoResponse for TokenError {
         if let Some(nonce) = self.dpop_nonce.and_then(|n| HeaderValue::from_str(&n).ok()) {
             headers.insert(DPOP_NONCE, nonce);
         }
+        retry_after(&mut response);
         response
     }
 }
@@ -126,6 +159,16 @@ impl From<OAuthError> for BearerError {
 
 impl IntoResponse for BearerError {
     fn into_response(self) -> Response {
+        // Not a problem of the token: no challenge, the token-style body, and for a database
+        // outage 503 with Retry-After (never a 401 that would make the client drop its token).
+        if let Some(e) = &self.error
+            && matches!(
+                e.code,
+                ErrorCode::TemporarilyUnavailable | ErrorCode::ServerError
+            )
+        {
+            return TokenError::from(e.clone()).into_response();
+        }
         let algs = portcullis_core::jose::Alg::ALL
             .map(|a| a.as_str())
             .join(" ");
@@ -141,7 +184,7 @@ impl IntoResponse for BearerError {
                     _ => StatusCode::UNAUTHORIZED,
                 };
                 let code = e.code.as_str();
-                let description = e.description;
+                let description = e.description();
                 (
                     status,
                     format!(
@@ -192,6 +235,16 @@ impl PageError {
         Self::new(ErrorCode::TemporarilyUnavailable, "Please try again later.")
     }
 
+    /// A store failure: [`Self::unavailable`] when the database cannot be reached or cannot do
+    /// it now, [`Self::internal`] otherwise; logged like [`store_failed`].
+    pub(crate) fn store(what: &str, e: &StoreError) -> Self {
+        if store_failed(what, e).code == ErrorCode::TemporarilyUnavailable {
+            Self::unavailable()
+        } else {
+            Self::internal()
+        }
+    }
+
     /// A form without a valid CSRF token (R62): nothing was changed.
     pub const fn csrf() -> Self {
         Self::new(
@@ -214,13 +267,22 @@ impl PageError {
 
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
-        crate::pages::error(
+        let mut response = crate::pages::error(
             self.status(),
             "This request cannot be completed",
             self.message,
             self.code.as_str(),
-        )
+        );
+        retry_after(&mut response);
+        response
     }
+}
+
+/// Adds `Retry-After` to a page answered with 503 (the sign-in page while sign-in is
+/// unavailable).
+pub(crate) fn page_retry_after(mut response: Response) -> Response {
+    retry_after(&mut response);
+    response
 }
 
 /// A failure in the admin UI: an admin error page, with the navigation bar when someone is
@@ -306,7 +368,7 @@ impl IntoResponse for AdminError {
                 "The admin UI cannot reach its database right now. Please try again.".to_owned(),
             ),
         };
-        render_admin(
+        let mut response = render_admin(
             status,
             &AdminErrorPage {
                 brand: BRAND,
@@ -315,6 +377,8 @@ impl IntoResponse for AdminError {
                 title,
                 message,
             },
-        )
+        );
+        retry_after(&mut response);
+        response
     }
 }

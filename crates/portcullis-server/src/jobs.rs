@@ -1,4 +1,12 @@
 //! Background jobs of a running server: reloading the key set and purging expired rows.
+//!
+//! Every process runs both. The reload, every `keys.refresh_secs`, decrypts only the keys it has
+//! not seen and keeps the previous set when it fails, so a rotation made elsewhere arrives within
+//! that period. The hourly purge deletes signing keys past `unpublish_at`; spent `jti`s, access
+//! tokens, sessions, admin sessions, pushed requests, codes, initial access tokens and refresh
+//! tokens past their expiry (for refresh tokens, the absolute one); per-address sign-in failure
+//! counts a day old; and audit events older than `admin.audit_retention_days` (0 keeps them).
+//! Users, grants and consents are never purged.
 
 use std::time::Duration;
 

@@ -6,17 +6,19 @@
 //! security headers; [`routes`] maps the path to one handler in `endpoints`, which asks
 //! `portcullis_core` for the decision and persists it through `portcullis_store`.
 //!
-//! The top-level modules form layers, each importing only from those below it (a test keeps it
-//! so):
+//! The top-level modules form layers, listed here from the bottom up: a module imports only from
+//! earlier rows and from the modules before it in its own row (a test in `layering.rs` fails on
+//! any import circle):
 //!
 //! | layer | modules |
 //! |---|---|
-//! | leaves | [`error`], [`secret`], `pages` (view models), [`config`], [`setup`] |
-//! | services the state holds | [`transport`], [`clients`] |
+//! | foundations | `pages` (view models), [`error`], [`secret`], [`config`] |
+//! | bytes to requests | [`transport`] |
+//! | what the state holds | [`setup`] (clock, keys, first-run files), [`clients`] |
 //! | the state | [`state`] |
 //! | request services | [`tokens`], [`browser`], `audit` |
 //! | requests | [`extract`], `endpoints`, [`routes`] |
-//! | the process | `run`, `jobs`, [`cli`] |
+//! | the process | `jobs`, `run`, [`cli`] |
 
 mod audit;
 pub mod browser;

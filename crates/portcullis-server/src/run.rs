@@ -1,6 +1,19 @@
 //! Starting and stopping a server: the application with its layers ([`app`]), the listeners,
 //! and [`start_on`], which prepares first-run files, opens the database, loads the keys and
 //! spawns the accept loops and background jobs.
+//!
+//! The layers of [`app`], outermost first: the request id (the caller's `x-request-id`, or a new
+//! UUID) set and copied to the response; the `request` span (method, path, never the query) with
+//! one line per response; the security headers; `CatchPanicLayer` (a panic becomes the generic
+//! `500`, inside the header layer so that it carries the headers too); the request timeout (`503`
+//! after `http.request_timeout_secs`); the body limit (`413` above `http.body_limit_bytes`); and
+//! `transport::peer::forwarded_certificate` (certificate headers only from a trusted proxy).
+//!
+//! [`start_on`] runs in this order, and the first failure ends it: validate the configuration;
+//! find or create the first-run files; open and migrate the database; derive the DPoP nonce key
+//! from the KEK; create a signing key for each configured algorithm that has none and load the key
+//! set; build the discovery document once; build the client registry; spawn the two accept loops,
+//! the key reload and the purge.
 
 use std::net::SocketAddr;
 use std::sync::Arc;

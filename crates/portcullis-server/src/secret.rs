@@ -1,7 +1,7 @@
 //! Secrets: how they are made, compared, sealed at rest and kept out of log lines.
 //!
 //! Fresh values (codes, tokens, session ids, CSRF tokens) come from the system CSPRNG through
-//! [`random_b64url`]; secrets are compared with [`same_secret`] in constant time; the
+//! `random_b64url`; secrets are compared with `same_secret` in constant time; the
 //! key-encryption key [`Kek`] seals private signing keys (AES-256-GCM) and derives the secrets
 //! every process must share; [`redact_url`] strips passwords from database URLs before they
 //! reach a log line or an error message.

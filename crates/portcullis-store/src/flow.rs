@@ -51,6 +51,10 @@ pub struct PushedRequest {
     pub request: String,
     /// Expiry of the request_uri.
     pub expires_at: Timestamp,
+    /// When the browser first reached the authorization endpoint with it and its lifetime was
+    /// extended (once); `None` before that. Set only by
+    /// [`FlowStore::extend_pushed_request`] (an insert ignores it).
+    pub extended_at: Option<Timestamp>,
 }
 
 /// A user's authorization of a client.
@@ -204,14 +208,16 @@ pub trait FlowStore: Send + Sync {
         now: Timestamp,
     ) -> Result<Option<PushedRequest>, StoreError>;
 
-    /// Gives an unexpired pushed request until `until` to complete: the user has reached the
-    /// authorization endpoint in time and now signs in and consents at a person's pace.
+    /// Gives an unexpired pushed request until `until` to complete, once: the user has reached
+    /// the authorization endpoint in time and now signs in and consents at a person's pace. Only a
+    /// request never extended before is (its `extended_at` becomes `now`), and a lifetime is never
+    /// shortened. Returns whether it was extended.
     async fn extend_pushed_request(
         &self,
         hash: &TokenHash,
         until: Timestamp,
         now: Timestamp,
-    ) -> Result<(), StoreError>;
+    ) -> Result<bool, StoreError>;
 
     /// Records an authorization in one transaction: the grant, its code, and the consent.
     async fn issue_code(

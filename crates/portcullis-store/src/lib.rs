@@ -11,6 +11,7 @@
 
 pub mod admin;
 pub mod flow;
+mod health;
 mod postgres;
 pub mod registration;
 mod sql;
@@ -38,19 +39,24 @@ pub enum StoreError {
     /// A stored value could not be read back (a row that no code path writes).
     #[error("corrupt row: {0}")]
     Corrupt(&'static str),
+    /// The database refused a statement (not an outage: trying again will not help).
+    #[error("database error: {0}")]
+    Failed(String),
     /// The URL names no supported backend, or is malformed.
     #[error("{0}")]
     InvalidUrl(String),
-    /// The database could not be reached or answered with an error.
+    /// The database cannot be reached, or cannot do it right now: trying again later may work.
+    /// While the database is known to be unreachable, every operation fails with this at once.
     #[error("database unavailable: {0}")]
     Unavailable(String),
 }
 
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
-        match &e {
-            sqlx::Error::Database(db) if db.is_unique_violation() => Self::Conflict,
-            _ => Self::Unavailable(e.to_string()),
+        match health::classify(&e) {
+            health::Class::Conflict => Self::Conflict,
+            health::Class::Outage | health::Class::Transient => Self::Unavailable(e.to_string()),
+            health::Class::Failure => Self::Failed(e.to_string()),
         }
     }
 }
@@ -179,7 +185,9 @@ pub trait Store:
     /// Stores an issued access token (by hash).
     async fn insert_access_token(&self, token: &AccessTokenRecord) -> Result<(), StoreError>;
 
-    /// The access token with this hash.
+    /// The access token with this hash. Its `revoked_at` is also set when its grant is revoked
+    /// (R74), in the same read: a token inserted after a replayed code revoked its grant (which
+    /// the revocation's cascade could not see) is never reported live.
     async fn access_token(&self, hash: &TokenHash)
     -> Result<Option<AccessTokenRecord>, StoreError>;
 

@@ -1,13 +1,15 @@
 //! The Postgres backend: the production store, shared by any number of server processes.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::Connection as _;
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
 
 use crate::StoreError;
+use crate::health::{GuardedPool, Health};
 use crate::sql::sql_backend;
 
 static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/postgres");
@@ -17,6 +19,11 @@ const MAX_CONNECTIONS: u32 = 16;
 
 /// Connections of the asynchronous-commit pool (see [`PgStore`]).
 const MAX_FAST_CONNECTIONS: u32 = 8;
+
+/// How long a statement waits for a connection. Short, because while Postgres refuses
+/// connections the pool retries until this passes; once that has happened the database is marked
+/// down and statements fail at once (`health`).
+pub(crate) const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// [`Store`](crate::Store) on Postgres.
 ///
@@ -28,19 +35,22 @@ const MAX_FAST_CONNECTIONS: u32 = 8;
 /// already used in that instant and is still unexpired. Decision record 0007.
 #[derive(Clone, Debug)]
 pub struct PgStore {
-    pool: PgPool,
-    fast: PgPool,
+    pool: GuardedPool<sqlx::Postgres>,
+    fast: GuardedPool<sqlx::Postgres>,
 }
 
 impl PgStore {
     /// Connects to `url`, failing fast when the server cannot be reached.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let options = PgConnectOptions::from_str(url)
-            .map_err(|e| StoreError::InvalidUrl(format!("invalid Postgres URL: {e}")))?;
+            .map_err(|e| StoreError::InvalidUrl(format!("invalid Postgres URL: {e}")))?
+            // Notices (such as the migrator's "relation _sqlx_migrations already exists,
+            // skipping") are not for operators; warnings and errors still reach the log.
+            .options([("client_min_messages", "warning")]);
         let main = || {
             PgPoolOptions::new()
                 .max_connections(MAX_CONNECTIONS)
-                .acquire_timeout(Duration::from_secs(5))
+                .acquire_timeout(ACQUIRE_TIMEOUT)
                 .connect_with(options.clone())
         };
         let pool = match main().await {
@@ -55,13 +65,18 @@ impl PgStore {
         };
         let fast = PgPoolOptions::new()
             .max_connections(MAX_FAST_CONNECTIONS)
-            .acquire_timeout(Duration::from_secs(5))
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_lazy_with(options.options([("synchronous_commit", "off")]));
-        Ok(Self { pool, fast })
+        // One database: an outage seen on either pool makes both fail fast.
+        let health = Health::of(&pool);
+        Ok(Self {
+            pool: GuardedPool::new(pool, Arc::clone(&health)),
+            fast: GuardedPool::new(fast, health),
+        })
     }
 
     /// The pool for the token endpoint's inserts.
-    fn fast_pool(&self) -> &PgPool {
+    fn fast_pool(&self) -> &GuardedPool<sqlx::Postgres> {
         &self.fast
     }
 }

@@ -4,9 +4,11 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::migrate::Migrator;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 
 use crate::StoreError;
+use crate::health::{GuardedPool, Health};
+use crate::postgres::ACQUIRE_TIMEOUT;
 use crate::sql::sql_backend;
 
 static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/sqlite");
@@ -17,7 +19,7 @@ const MAX_CONNECTIONS: u32 = 4;
 /// [`Store`](crate::Store) on an SQLite file (WAL mode, foreign keys on).
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
-    pool: SqlitePool,
+    pool: GuardedPool<sqlx::Sqlite>,
 }
 
 impl SqliteStore {
@@ -31,14 +33,17 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(5));
         let pool = SqlitePoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
-            .acquire_timeout(Duration::from_secs(5))
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(options)
             .await?;
-        Ok(Self { pool })
+        let health = Health::of(&pool);
+        Ok(Self {
+            pool: GuardedPool::new(pool, health),
+        })
     }
 
     /// The pool for the token endpoint's inserts: the same one (SQLite has one writer).
-    fn fast_pool(&self) -> &SqlitePool {
+    fn fast_pool(&self) -> &GuardedPool<sqlx::Sqlite> {
         &self.pool
     }
 }

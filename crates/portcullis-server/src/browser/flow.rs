@@ -4,7 +4,17 @@
 //!
 //! A redirect back to the client is only ever built from a [`Pending`] request, whose redirect
 //! URI was checked against the registration when it was pushed; anything that fails before a
-//! pending request is found renders an error page instead (R52: no open redirect).
+//! pending request is found renders an error page instead (R52: no open redirect). Once one is
+//! found, the outcomes the client must hear (`access_denied`, `login_required`,
+//! `consent_required`) go back to it by redirect, while a refused form or an internal failure
+//! still renders a [`PageError`] page (decision record
+//! `docs/decisions/0009-browser-pages-answer-html-error-pages.md`). The person may refuse on the
+//! sign-in page (Cancel) as on the consent page (Deny): [`refuse`] uses the request up and tells
+//! the client `access_denied` (R51, R57).
+//!
+//! [`issue`] takes the pushed request (one statement) before the transaction that writes the
+//! grant, the code and the consent: if that transaction fails, the request is used up and the
+//! user must start again from the client.
 
 use std::sync::Arc;
 
@@ -16,7 +26,7 @@ use portcullis_core::hash::TokenHash;
 use portcullis_core::interaction::{self, SignedIn, Step};
 use portcullis_core::jose::Alg;
 use portcullis_core::scope::Scope;
-use portcullis_core::{ErrorCode, OAuthError, jarm};
+use portcullis_core::{ErrorCode, OAuthError, Timestamp, jarm};
 use portcullis_store::flow::{CodeRecord, ConsentRecord, GrantRecord};
 use url::form_urlencoded;
 
@@ -26,12 +36,14 @@ use crate::pages::{self, BRAND, ConsentPage, LoginPage, ScopeLine};
 use crate::secret::random_b64url;
 use crate::state::AppState;
 
-/// A pushed request that is being authorized: the client, the validated request, and the
-/// request_uri it was pushed under.
+/// A pushed request that is being authorized: the client, the validated request, the
+/// request_uri it was pushed under, and when the browser first reached the authorization
+/// endpoint with it (`None` before that).
 pub(crate) struct Pending {
     pub(crate) client: Arc<Client>,
     pub(crate) request: AuthorizationRequest,
     pub(crate) request_uri: String,
+    pub(crate) started: Option<Timestamp>,
 }
 
 /// Finds the pending request for `client_id` and `request_uri`, or the error page.
@@ -55,10 +67,7 @@ pub(crate) async fn load(
                 "The application is not known here.",
             ));
         }
-        Err(e) => {
-            tracing::error!(error = %e, "client lookup failed");
-            return Err(PageError::unavailable());
-        }
+        Err(e) => return Err(PageError::store("client lookup failed", &e)),
     };
     // R44: only pushed requests.
     let Some(request_uri) = request_uri else {
@@ -67,17 +76,11 @@ pub(crate) async fn load(
             "Authorization requests must be pushed first (PAR).",
         ));
     };
-    let pushed = match state
+    let pushed = state
         .store
         .pushed_request(&TokenHash::of(request_uri.as_bytes()))
         .await
-    {
-        Ok(pushed) => pushed,
-        Err(e) => {
-            tracing::error!(error = %e, "pushed request lookup failed");
-            return Err(PageError::unavailable());
-        }
-    };
+        .map_err(|e| PageError::store("pushed request lookup failed", &e))?;
     // R46, R47, R48: issued to this client, unexpired, unused.
     let Some(pushed) = pushed.filter(|p| {
         interaction::pushed_request_usable(
@@ -101,7 +104,18 @@ pub(crate) async fn load(
         client,
         request,
         request_uri: request_uri.to_owned(),
+        started: pushed.extended_at,
     })
+}
+
+/// R59: `session` as the rules see it for `pending`: fresh when the person signed in during this
+/// request's interaction, or `fresh_login` (right now, on this very request).
+fn signed_in(pending: &Pending, session: &Session, fresh_login: bool) -> SignedIn {
+    let signed_in = interaction::signed_in(session.record.auth_time, pending.started);
+    SignedIn {
+        fresh: signed_in.fresh || fresh_login,
+        ..signed_in
+    }
 }
 
 /// Continues the flow for `pending` with the session (if any). `fresh_login` is true right
@@ -115,22 +129,16 @@ pub(crate) async fn proceed(
     let now = state.clock.now();
     let remembered = match &session {
         None => None,
-        Some(session) => match state
+        Some(session) => state
             .store
             .consent(&session.user.user_id, &pending.client.client_id)
             .await
-        {
-            Ok(consent) => consent.and_then(|c| Scope::parse(&c.scope)),
-            Err(e) => {
-                tracing::error!(error = %e, "consent lookup failed");
-                return Err(PageError::unavailable());
-            }
-        },
+            .map_err(|e| PageError::store("consent lookup failed", &e))?
+            .and_then(|c| Scope::parse(&c.scope)),
     };
-    let signed_in = session.as_ref().map(|s| SignedIn {
-        auth_time: s.record.auth_time,
-        fresh: fresh_login,
-    });
+    let signed_in = session
+        .as_ref()
+        .map(|s| signed_in(&pending, s, fresh_login));
     // R59: sign-in, consent or the code; prompt=none errors go back to the client.
     let step = match interaction::next_step(&pending.request, signed_in, remembered.as_ref(), now) {
         Ok(step) => step,
@@ -145,8 +153,61 @@ pub(crate) async fn proceed(
     }
 }
 
+/// The consent form's approval (R57): issues the code, unless the rules ask for a new sign-in
+/// first (R59: a session older than a `prompt=login` request, or than its `max_age`, cannot
+/// approve by posting the form; it gets the sign-in page, as at the authorization endpoint).
+pub(crate) async fn approve(
+    state: &AppState,
+    pending: Pending,
+    session: Session,
+) -> Result<Response, PageError> {
+    let now = state.clock.now();
+    let signed_in = signed_in(&pending, &session, false);
+    // The person approves now, so no remembered consent is needed.
+    match interaction::next_step(&pending.request, Some(signed_in), None, now) {
+        Ok(Step::Login) => login_page(&pending, None, "", StatusCode::OK),
+        Ok(Step::Consent | Step::Issue) => issue(state, &pending, &session).await,
+        Err(e) => redirect_error(state, &pending, e).await,
+    }
+}
+
+/// The person refused: Deny on the consent page, or Cancel on the sign-in page. The pushed
+/// request is used up (R48) and the client gets `access_denied` with `state` and `iss`, or in
+/// its JARM response (R51, R57).
+pub(crate) async fn refuse(
+    state: &AppState,
+    pending: &Pending,
+    description: &'static str,
+) -> Result<Response, PageError> {
+    let hash = TokenHash::of(pending.request_uri.as_bytes());
+    let taken = state
+        .store
+        .take_pushed_request(&hash, &pending.client.client_id, state.clock.now())
+        .await
+        .map_err(|e| PageError::store("taking the pushed request failed", &e))?;
+    if taken.is_none() {
+        return Err(used_up());
+    }
+    tracing::info!(client_id = %pending.client.client_id, "{description}");
+    redirect_error(
+        state,
+        pending,
+        OAuthError::new(ErrorCode::AccessDenied, description),
+    )
+    .await
+}
+
+/// R48: the page for a request that was completed, refused or expired meanwhile.
+fn used_up() -> PageError {
+    PageError::new(
+        ErrorCode::InvalidRequestUri,
+        "This sign-in link has expired or was already used.",
+    )
+}
+
 /// The sign-in page of a pending request, with a fresh double-submit CSRF cookie. Signing in
-/// may redirect straight to the client (remembered consent), so its origin is a form target.
+/// may redirect straight to the client (remembered consent), so its origin is a form target;
+/// so may Cancel, which returns to the client.
 pub(crate) fn login_page(
     pending: &Pending,
     error: Option<&str>,
@@ -257,22 +318,13 @@ pub(crate) async fn issue(
     let request = &pending.request;
     // R48: the request_uri is used up now, at the moment of authorization, by one atomic take.
     let hash = TokenHash::of(pending.request_uri.as_bytes());
-    match state
+    let taken = state
         .store
         .take_pushed_request(&hash, &pending.client.client_id, now)
         .await
-    {
-        Ok(Some(_)) => {}
-        Ok(None) => {
-            return Err(PageError::new(
-                ErrorCode::InvalidRequestUri,
-                "This sign-in link has expired or was already used.",
-            ));
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "taking the pushed request failed");
-            return Err(PageError::internal());
-        }
+        .map_err(|e| PageError::store("taking the pushed request failed", &e))?;
+    if taken.is_none() {
+        return Err(used_up());
     }
     let (Ok(code), Ok(grant_id)) = (random_b64url(32), random_b64url(16)) else {
         return Err(PageError::internal());
@@ -317,10 +369,11 @@ pub(crate) async fn issue(
         scope: consented,
         granted_at: now,
     };
-    if let Err(e) = state.store.issue_code(&grant, &code_record, &consent).await {
-        tracing::error!(error = %e, "issuing a code failed");
-        return Err(PageError::internal());
-    }
+    state
+        .store
+        .issue_code(&grant, &code_record, &consent)
+        .await
+        .map_err(|e| PageError::store("issuing a code failed", &e))?;
     tracing::info!(client_id = %pending.client.client_id, "authorization code issued");
     redirect(state, pending, &[("code", code.as_str())]).await
 }
@@ -336,7 +389,7 @@ pub(crate) async fn redirect_error(
         pending,
         &[
             ("error", error.code.as_str()),
-            ("error_description", error.description),
+            ("error_description", error.description()),
         ],
     )
     .await

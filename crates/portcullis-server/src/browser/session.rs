@@ -8,8 +8,10 @@
 use axum::http::{HeaderMap, HeaderValue, header};
 use portcullis_core::Timestamp;
 use portcullis_core::hash::TokenHash;
+use portcullis_store::StoreError;
 use portcullis_store::flow::{SessionRecord, UserRecord};
 
+use crate::error::PageError;
 use crate::secret::{random_b64url, same_secret};
 use crate::state::AppState;
 
@@ -46,8 +48,8 @@ pub(crate) fn set_cookie(name: &str, value: &str, max_age: i64) -> Option<Header
 }
 
 /// R62: whether a form's CSRF token `sent` is the `expected` one (the session's, or the
-/// sign-in form's double-submit cookie), compared in constant time; nothing is expected of a
-/// form that has neither.
+/// sign-in form's double-submit cookie), compared in constant time. A missing token on either
+/// side never holds. The one CSRF check of the pages and the admin UI.
 pub(crate) fn csrf_holds(sent: Option<&str>, expected: Option<&str>) -> bool {
     match (sent, expected) {
         (Some(sent), Some(expected)) => same_secret(sent, expected),
@@ -55,43 +57,70 @@ pub(crate) fn csrf_holds(sent: Option<&str>, expected: Option<&str>) -> bool {
     }
 }
 
-/// The request's live session, if any: known, unexpired, and its user enabled.
-pub(crate) async fn current(state: &AppState, headers: &HeaderMap) -> Option<Session> {
-    let id = cookie(headers, SESSION_COOKIE)?;
+/// The request's live session, if any: known, unexpired, and its user enabled. A database that
+/// cannot answer is an error, never "nobody is signed in": that would show a signed-in person
+/// the sign-in page, or tell them their session ended, during an outage.
+pub(crate) async fn current(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<Session>, StoreError> {
+    let Some(id) = cookie(headers, SESSION_COOKIE) else {
+        return Ok(None);
+    };
     let id_hash = TokenHash::of(id.as_bytes());
-    let record = state.store.session(&id_hash).await.ok()??;
+    let Some(record) = state.store.session(&id_hash).await? else {
+        return Ok(None);
+    };
     if state.clock.now() >= record.expires_at {
-        return None;
+        return Ok(None);
     }
-    let user = state.store.user(&record.user_id).await.ok()??;
+    let Some(user) = state.store.user(&record.user_id).await? else {
+        return Ok(None);
+    };
     if user.disabled_at.is_some() {
-        return None;
+        return Ok(None);
     }
-    Some(Session {
+    Ok(Some(Session {
         id_hash,
         record,
         user,
-    })
+    }))
+}
+
+/// [`current`] on a page: a database failure is the page's 503.
+pub(crate) async fn on_page(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<Session>, PageError> {
+    current(state, headers)
+        .await
+        .map_err(|e| PageError::store("session lookup failed", &e))
 }
 
 /// Starts a session for `user`, authenticated now; returns it and its cookie.
-pub(crate) async fn start(state: &AppState, user: UserRecord) -> Option<(Session, HeaderValue)> {
+pub(crate) async fn start(
+    state: &AppState,
+    user: UserRecord,
+) -> Result<(Session, HeaderValue), PageError> {
     let now: Timestamp = state.clock.now();
-    let id = random_b64url(32).ok()?;
+    let (Ok(id), Ok(csrf_token)) = (random_b64url(32), random_b64url(32)) else {
+        return Err(PageError::internal());
+    };
     let id_hash = TokenHash::of(id.as_bytes());
     let lifetime = state.config.flow.session_lifetime_secs;
     let record = SessionRecord {
         user_id: user.user_id.clone(),
         auth_time: now,
-        csrf_token: random_b64url(32).ok()?,
+        csrf_token,
         expires_at: now.plus(lifetime),
     };
-    if let Err(e) = state.store.insert_session(&id_hash, &record).await {
-        tracing::error!(error = %e, "storing a session failed");
-        return None;
-    }
-    let cookie = set_cookie(SESSION_COOKIE, &id, lifetime)?;
-    Some((
+    state
+        .store
+        .insert_session(&id_hash, &record)
+        .await
+        .map_err(|e| PageError::store("storing a session failed", &e))?;
+    let cookie = set_cookie(SESSION_COOKIE, &id, lifetime).ok_or_else(PageError::internal)?;
+    Ok((
         Session {
             id_hash,
             record,

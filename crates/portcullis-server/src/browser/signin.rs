@@ -38,6 +38,11 @@ pub(crate) async fn sign_in(
     password: &str,
     address: &str,
 ) -> Result<UserRecord, Failure> {
+    // No user has a name that breaks the username rules (a NUL byte, 10,000 characters): it is
+    // an unknown user, found without a database look-up (Postgres refuses a NUL in text).
+    if !users::username_is_valid(username) {
+        return check(state, None, password, address).await;
+    }
     let user = match state.store.user_by_username(username).await {
         Ok(user) => user,
         Err(e) => {

@@ -75,10 +75,14 @@ pub(super) async fn client(
                     } else {
                         "enabled"
                     },
-                    metadata
+                    match metadata
                         .grant_types
                         .unwrap_or_else(|| vec!["authorization_code".to_owned()])
-                        .join(","),
+                    {
+                        // R164: a resource server that only introspects.
+                        grants if grants.is_empty() => "none".to_owned(),
+                        grants => grants.join(","),
+                    },
                     metadata.client_name.unwrap_or_default(),
                 );
             }

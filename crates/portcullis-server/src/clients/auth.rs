@@ -3,6 +3,12 @@
 //! (R64–R66, R88–R104). The rules are in `portcullis_core::client_auth`; this module finds the
 //! client, its keys and its certificate, validates certificate chains, and spends assertion
 //! `jti`s in the store so that a replay fails on every server process (R94).
+//!
+//! An `Authorization` header is refused (no client has a secret). An assertion names its client,
+//! read unverified only to find it; the client's keys (by value, or from `jwks_uri`, fetched again
+//! once on an unknown `kid`) verify it, and only then is its `jti` spent. Mutual TLS takes the
+//! `client_id` parameter and the connection's certificate. Endpoints call
+//! [`Clients::authenticate`] through `endpoints::authenticate`.
 
 use std::sync::Arc;
 
@@ -13,7 +19,7 @@ use portcullis_core::{ErrorCode, OAuthError, Timestamp};
 use portcullis_store::JtiUse;
 
 use super::registry::Clients;
-use crate::error::TokenError;
+use crate::error::{TokenError, store_failed};
 use crate::transport::peer::PeerCertificate;
 
 /// A client that proved who it is on this request.
@@ -42,13 +48,6 @@ pub struct Credentials<'a> {
 
 fn invalid_client(description: &'static str) -> TokenError {
     TokenError::from(OAuthError::new(ErrorCode::InvalidClient, description))
-}
-
-fn temporarily_unavailable() -> TokenError {
-    TokenError::from(OAuthError::new(
-        ErrorCode::TemporarilyUnavailable,
-        "try again later",
-    ))
 }
 
 impl Clients {
@@ -101,10 +100,7 @@ impl Clients {
         match self.get(client_id).await {
             Ok(Some(client)) => Ok(client),
             Ok(None) => Err(invalid_client("unknown or disabled client")),
-            Err(e) => {
-                tracing::error!(error = %e, "client lookup failed");
-                Err(temporarily_unavailable())
-            }
+            Err(e) => Err(store_failed("client lookup failed", &e).into()),
         }
     }
 
@@ -153,10 +149,7 @@ impl Clients {
         match self.store.record_jti(&key, assertion.expires_at).await {
             Ok(JtiUse::Fresh) => Ok(client),
             Ok(JtiUse::Replayed) => Err(invalid_client("client_assertion has been used before")),
-            Err(e) => {
-                tracing::error!(error = %e, "recording the assertion jti failed");
-                Err(temporarily_unavailable())
-            }
+            Err(e) => Err(store_failed("recording the assertion jti failed", &e).into()),
         }
     }
 

@@ -1,6 +1,7 @@
-//! Dynamic client registration outside the endpoints: the trusted software statement
-//! directories from configuration, and initial access tokens as an administrator issues them
-//! (`portcullis initial-access-token create`, later the admin UI).
+//! Dynamic client registration outside the endpoints: initial access tokens as an administrator
+//! issues them, with `portcullis initial-access-token create` or on the admin UI's initial access
+//! tokens page. The directories trusted to sign software statements are read with the
+//! configuration (`config::directories`).
 
 use anyhow::bail;
 use portcullis_core::Timestamp;

@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use portcullis_core::Timestamp;
 use portcullis_core::client::{Client, ClientMetadata, ClientPolicy, KeySource};
+use portcullis_core::scope::Scope;
 use portcullis_core::{ErrorCode, OAuthError};
 use portcullis_store::{ClientRecord, Store, StoreError};
 use tokio::time::Instant;
@@ -52,15 +53,38 @@ pub fn policy(config: &Config) -> ClientPolicy {
     }
 }
 
-/// Validates `metadata` for `client_id` with the limits of `config` (R164, R165).
+/// Validates `metadata` for `client_id` with the limits of `config` (R164, R165). Every way of
+/// registering a client comes here, so this is the one place a client without a `scope` member
+/// gets `registration.default_scope` (RFC 7591 §2), narrowed to `scope_limit` when the
+/// registration may only hold those scopes (an initial access token's policy): the metadata
+/// then holds the scope as registered, which the registration response, `client show` and the
+/// admin UI all show.
 pub fn validate(
     config: &Config,
     client_id: &str,
-    metadata: ClientMetadata,
+    mut metadata: ClientMetadata,
+    scope_limit: Option<&Scope>,
 ) -> Result<Client, OAuthError> {
+    if metadata.scope.is_none() {
+        metadata.scope = Some(default_scope(config, scope_limit));
+    }
     let client = Client::validate(client_id, metadata, policy(config))?;
     check_server_algs(&client, config)?;
     Ok(client)
+}
+
+/// `registration.default_scope`, without the tokens outside `limit` if there is one.
+fn default_scope(config: &Config, limit: Option<&Scope>) -> String {
+    // A malformed default is refused at start (`Config::validate`), so it parses here.
+    let default = Scope::parse(&config.registration.default_scope).unwrap_or_default();
+    match limit {
+        None => default.to_string(),
+        Some(limit) => default
+            .iter()
+            .filter(|token| limit.contains(token))
+            .collect::<Vec<_>>()
+            .join(" "),
+    }
 }
 
 /// The record of a validated client, created (and last changed) at `now`.
@@ -86,7 +110,7 @@ pub async fn register(
         .client_id
         .clone()
         .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
-    let client = validate(config, &client_id, metadata).map_err(RegisterError::Invalid)?;
+    let client = validate(config, &client_id, metadata, None).map_err(RegisterError::Invalid)?;
     let record = record(&client, now).map_err(RegisterError::Store)?;
     match store.insert_client(&record).await {
         Ok(()) => Ok(client),
@@ -150,6 +174,12 @@ impl Clients {
 
     /// The enabled client with this identifier; `None` if unknown or disabled.
     pub async fn get(&self, client_id: &str) -> Result<Option<Arc<Client>>, StoreError> {
+        // No client is registered under an identifier that breaks the rules of every client_id
+        // (a NUL byte, 10,000 characters): such a value is unknown without a database look-up,
+        // which Postgres would refuse (it stores no NUL in text) with an error.
+        if !portcullis_core::client::client_id_is_valid(client_id) {
+            return Ok(None);
+        }
         if let Some(cached) = self
             .cache
             .lock()

@@ -173,6 +173,10 @@ pub struct Registration {
     /// Directories whose signed software statements may register clients (RFC 7591 §2.3);
     /// empty: only initial access tokens can.
     pub software_statement_issuers: Vec<SoftwareStatementIssuer>,
+    /// The scope a client registers when its metadata has no `scope` member (RFC 7591 §2),
+    /// however it is registered (`portcullis client create`, `/register`, the admin UI); empty:
+    /// none, and such a client can request no scope at all.
+    pub default_scope: String,
 }
 
 impl Default for Registration {
@@ -180,6 +184,7 @@ impl Default for Registration {
         Self {
             enabled: true,
             software_statement_issuers: Vec::new(),
+            default_scope: "openid profile offline_access".to_owned(),
         }
     }
 }

@@ -115,6 +115,11 @@ impl Config {
             );
         }
         directories(&self.registration)?;
+        if portcullis_core::scope::Scope::parse(&self.registration.default_scope).is_none() {
+            bail!(
+                "registration.default_scope must be scope tokens separated by spaces (printable ASCII without quotes or backslashes)"
+            );
+        }
         let admin = &self.admin;
         if !(60..=admin.session_lifetime_secs).contains(&admin.idle_timeout_secs)
             || admin.session_lifetime_secs > 7 * 24 * 3600

@@ -18,17 +18,14 @@ pub(crate) async fn get(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
-    let Some(session) = session::current(&state, &headers).await else {
+    let Some(session) = session::on_page(&state, &headers).await? else {
         return flow::plain_login_page(None, "", StatusCode::OK);
     };
     let consents = state
         .store
         .consents(&session.user.user_id)
         .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "consent listing failed");
-            PageError::unavailable()
-        })?;
+        .map_err(|e| PageError::store("consent listing failed", &e))?;
     let mut grants = Vec::with_capacity(consents.len());
     for consent in consents {
         let name = match state.clients.get(&consent.client_id).await {
@@ -68,7 +65,7 @@ pub(crate) async fn revoke(
     headers: HeaderMap,
     params: Params,
 ) -> Result<Response, PageError> {
-    let Some(session) = session::current(&state, &headers).await else {
+    let Some(session) = session::on_page(&state, &headers).await? else {
         return flow::plain_login_page(None, "", StatusCode::UNAUTHORIZED);
     };
     if !session::csrf_holds(params.get("csrf_token"), Some(&session.record.csrf_token)) {
@@ -89,10 +86,7 @@ pub(crate) async fn revoke(
             tracing::info!(user_id = %session.user.user_id, client_id, "the user removed an application's access");
             Ok(see_other("/account"))
         }
-        Err(e) => {
-            tracing::error!(error = %e, "revoking a consent failed");
-            Err(PageError::unavailable())
-        }
+        Err(e) => Err(PageError::store("revoking a consent failed", &e)),
     }
 }
 
@@ -102,7 +96,7 @@ pub(crate) async fn logout(
     headers: HeaderMap,
     params: Params,
 ) -> Result<Response, PageError> {
-    let Some(session) = session::current(&state, &headers).await else {
+    let Some(session) = session::on_page(&state, &headers).await? else {
         return Ok(see_other("/login"));
     };
     if !session::csrf_holds(params.get("csrf_token"), Some(&session.record.csrf_token)) {

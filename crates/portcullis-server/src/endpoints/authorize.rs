@@ -25,14 +25,22 @@ pub(crate) async fn get(
             .map(|(_, v)| v.into_owned())
     };
     let (client_id, request_uri) = (first("client_id"), first("request_uri"));
-    let pending = flow::load(&state, client_id.as_deref(), request_uri.as_deref()).await?;
-    // The browser came in time: the user now has the interaction lifetime to finish.
+    let mut pending = flow::load(&state, client_id.as_deref(), request_uri.as_deref()).await?;
+    // R47, R48: the browser came in time, so the user now has the interaction lifetime to
+    // finish; once: loading the page again extends nothing (an endless reload must not keep the
+    // request alive).
     let now = state.clock.now();
     let until = now.plus(state.config.flow.interaction_lifetime_secs);
     let hash = TokenHash::of(pending.request_uri.as_bytes());
-    if let Err(e) = state.store.extend_pushed_request(&hash, until, now).await {
-        tracing::error!(error = %e, "extending a pushed request failed");
+    let extended = state
+        .store
+        .extend_pushed_request(&hash, until, now)
+        .await
+        .map_err(|e| PageError::store("extending a pushed request failed", &e))?;
+    if extended {
+        // R59: the interaction starts now; a sign-in from here on is fresh for this request.
+        pending.started = Some(now);
     }
-    let session = session::current(&state, &headers).await;
+    let session = session::on_page(&state, &headers).await?;
     flow::proceed(&state, pending, session, false).await
 }

@@ -1,23 +1,25 @@
-//! `POST /consent` (R57): the user allows or denies the pushed request.
+//! `POST /consent` (R57): the user allows or denies the pushed request. Allowing is held to the
+//! same re-authentication rules as the authorization endpoint (R59: `prompt=login`, `max_age`),
+//! so a session cookie alone cannot post its way past them.
 
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use portcullis_core::hash::TokenHash;
-use portcullis_core::{ErrorCode, OAuthError};
+use portcullis_core::ErrorCode;
 
 use crate::browser::{flow, session};
 use crate::error::PageError;
 use crate::extract::Params;
 use crate::state::AppState;
 
-/// POST: approve issues the code; deny ends the request with `access_denied` (R51).
+/// POST: approve issues the code (R59 permitting); deny ends the request with `access_denied`
+/// (R51).
 pub(crate) async fn post(
     State(state): State<AppState>,
     headers: HeaderMap,
     params: Params,
 ) -> Result<Response, PageError> {
-    let Some(session) = session::current(&state, &headers).await else {
+    let Some(session) = session::on_page(&state, &headers).await? else {
         return Err(PageError::new(
             ErrorCode::LoginRequired,
             "Your session has ended. Go back to the application and start again.",
@@ -29,22 +31,9 @@ pub(crate) async fn post(
     }
     let pending = flow::load(&state, params.get("client_id"), params.get("request_uri")).await?;
     match params.get("decision") {
-        Some("approve") => flow::issue(&state, &pending, &session).await,
-        Some("deny") => {
-            // The request is over: use it up, then tell the client.
-            let hash = TokenHash::of(pending.request_uri.as_bytes());
-            let _ = state
-                .store
-                .take_pushed_request(&hash, &pending.client.client_id, state.clock.now())
-                .await;
-            tracing::info!(client_id = %pending.client.client_id, "the user denied access");
-            flow::redirect_error(
-                &state,
-                &pending,
-                OAuthError::new(ErrorCode::AccessDenied, "the user denied access"),
-            )
-            .await
-        }
+        Some("approve") => flow::approve(&state, pending, session).await,
+        // The request is over: used up, and the client told.
+        Some("deny") => flow::refuse(&state, &pending, "the user denied access").await,
         _ => Err(PageError::new(
             ErrorCode::InvalidRequest,
             "Choose Allow or Deny.",

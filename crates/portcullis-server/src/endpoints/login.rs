@@ -1,16 +1,19 @@
 //! `GET|POST /login`: the sign-in page of local users (argon2id), with CSRF protection (R62) and
 //! throttling per account and per address that slows guessing without locking anyone out for
-//! good (`crate::browser::signin`, `portcullis_core::login`).
+//! good (`crate::browser::signin`, `portcullis_core::login`). Inside a flow the page also offers
+//! Cancel, which ends the request and returns to the client with `access_denied` (R51, R57).
 
 use axum::Extension;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
+use portcullis_core::ErrorCode;
 
 use crate::browser::flow;
 use crate::browser::session::{self, CSRF_COOKIE};
 use crate::browser::signin::{self, Refusal};
-use crate::error::PageError;
+use crate::browser::users;
+use crate::error::{PageError, page_retry_after};
 use crate::extract::Params;
 use crate::pages::see_other;
 use crate::state::AppState;
@@ -21,7 +24,7 @@ pub(crate) async fn get(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
-    if session::current(&state, &headers).await.is_some() {
+    if session::on_page(&state, &headers).await?.is_some() {
         return Ok(see_other("/account"));
     }
     flow::plain_login_page(None, "", StatusCode::OK)
@@ -47,11 +50,27 @@ pub(crate) async fn post(
         }
         _ => None,
     };
+    // R57: the person refuses before signing in; the client is told.
+    if params.get("cancel").is_some() {
+        let Some(pending) = pending else {
+            return Err(PageError::new(
+                ErrorCode::InvalidRequest,
+                "There is no request to cancel.",
+            ));
+        };
+        return flow::refuse(&state, &pending, "the user cancelled the sign-in").await;
+    }
     let username = params.get("username").unwrap_or("");
     let password = params.get("password").unwrap_or("");
+    // The form comes back with the name typed, unless no user could have it.
+    let typed = if users::username_is_valid(username) {
+        username
+    } else {
+        ""
+    };
     let retry = |message: &str, status: StatusCode| match &pending {
-        Some(p) => flow::login_page(p, Some(message), username, status),
-        None => flow::plain_login_page(Some(message), username, status),
+        Some(p) => flow::login_page(p, Some(message), typed, status),
+        None => flow::plain_login_page(Some(message), typed, status),
     };
     let address = peer.remote.ip().to_string();
     let user = match signin::sign_in(&state, username, password, &address).await {
@@ -65,7 +84,8 @@ pub(crate) async fn post(
                 Refusal::Unavailable => retry(
                     "Sign-in is unavailable right now. Please try again.",
                     StatusCode::SERVICE_UNAVAILABLE,
-                ),
+                )
+                .map(page_retry_after),
                 Refusal::Wrong => retry(
                     "The user name or password is not right.",
                     StatusCode::UNAUTHORIZED,
@@ -73,9 +93,7 @@ pub(crate) async fn post(
             };
         }
     };
-    let (session, cookie) = session::start(&state, user)
-        .await
-        .ok_or_else(PageError::internal)?;
+    let (session, cookie) = session::start(&state, user).await?;
     tracing::info!(user_id = %session.user.user_id, "signed in");
     let mut response = match pending {
         Some(pending) => flow::proceed(&state, pending, Some(session), true).await?,

@@ -17,7 +17,7 @@ use serde_json::json;
 
 use crate::endpoints::authenticate;
 use crate::error::TokenError;
-use crate::error::unavailable;
+use crate::error::{store_failed, unavailable};
 use crate::extract::Params;
 use crate::secret::random_b64url;
 use crate::state::AppState;
@@ -96,12 +96,13 @@ async fn handle(
         request: serde_json::to_string(&validated)
             .map_err(|e| unavailable("serializing a pushed request failed", &e))?,
         expires_at: now.plus(lifetime),
+        extended_at: None,
     };
     state
         .store
         .insert_pushed_request(&TokenHash::of(request_uri.as_bytes()), &pushed)
         .await
-        .map_err(|e| unavailable("storing a pushed request failed", &e))?;
+        .map_err(|e| store_failed("storing a pushed request failed", &e))?;
     // R26: 201, JSON, not cacheable; R27: expires_in under 600.
     let mut response = (
         StatusCode::CREATED,

@@ -3,10 +3,11 @@
 //!
 //! Registering needs an initial access token (`Authorization: Bearer`) or a software statement
 //! of a trusted directory, or both (R162). The metadata is validated by the same rules as every
-//! client (`Client::validate`: R164, R165), after the statement's claims were laid over it
-//! (R166), and must fit the initial access token's policy. Each registered client gets a
-//! registration access token (R171: 256 random bits, stored hashed) to read, replace and delete
-//! its registration at its client configuration endpoint; every update rotates it.
+//! client (`registry::validate`: `Client::validate`, R164, R165, and the server's signing
+//! algorithms), after the statement's claims were laid over it (R166), and must fit the initial
+//! access token's policy. Each registered client gets a registration access token (R171: 256
+//! random bits, stored hashed) to read, replace and delete its registration at its client
+//! configuration endpoint; every update rotates it.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -22,7 +23,7 @@ use serde_json::Value;
 use crate::clients::registration::{TOKEN_BYTES, is_live};
 use crate::clients::registry as clients;
 use crate::error::RegistrationError;
-use crate::error::unavailable;
+use crate::error::{store_failed, unavailable};
 use crate::secret::random_b64url;
 use crate::state::AppState;
 
@@ -90,7 +91,7 @@ async fn register(
                 .store
                 .initial_access_token(&hash)
                 .await
-                .map_err(|e| unavailable("initial access token lookup failed", &e))?
+                .map_err(|e| store_failed("initial access token lookup failed", &e))?
                 .filter(|t| is_live(t, now))
                 .ok_or_else(|| {
                     invalid_token(
@@ -114,8 +115,9 @@ async fn register(
     let metadata = registration::metadata(request.members, statement.as_ref())?;
     // R171: the server chooses the client_id (never a user-like `sub`).
     let client_id = uuid::Uuid::new_v4().simple().to_string();
-    // R164, R165: the FAPI client rules, as for every client.
-    let client = clients::validate(&state.config, &client_id, metadata)?;
+    // R164, R165: the FAPI client rules, as for every client; an omitted scope is the default
+    // within what the token allows.
+    let client = clients::validate(&state.config, &client_id, metadata, policy.scope().as_ref())?;
     policy.permits(&client)?;
     if let Some((hash, _)) = &initial {
         // R162: one statement spends the use; of concurrent registrations for the last use,
@@ -124,7 +126,7 @@ async fn register(
             .store
             .use_initial_access_token(hash, now)
             .await
-            .map_err(|e| unavailable("spending an initial access token failed", &e))?;
+            .map_err(|e| store_failed("spending an initial access token failed", &e))?;
         if spent.is_none() {
             return Err(invalid_token(
                 "the initial access token is unknown, expired, revoked or used up",
@@ -132,7 +134,7 @@ async fn register(
         }
     }
     let registration_token = random_b64url(TOKEN_BYTES)?;
-    let record = clients::record(&client, now).map_err(|e| unavailable("client record", &e))?;
+    let record = clients::record(&client, now).map_err(|e| store_failed("client record", &e))?;
     let registration = RegistrationRecord {
         client_id: client_id.clone(),
         token_hash: TokenHash::of(registration_token.as_bytes()),
@@ -145,7 +147,7 @@ async fn register(
         .store
         .insert_registered_client(&record, &registration)
         .await
-        .map_err(|e| unavailable("storing a registered client failed", &e))?;
+        .map_err(|e| store_failed("storing a registered client failed", &e))?;
     tracing::info!(
         client_id = %client_id,
         software_statement = registration.software_statement.is_some(),
@@ -199,9 +201,10 @@ async fn update(
     )?;
     let metadata = registration::metadata(request.members, statement.as_ref().map(|s| &s.claims))?;
     // R169: validated again, and held to the policy it was registered under.
-    let client = clients::validate(&state.config, client_id, metadata)?;
-    parse_policy(&found.registration.policy)?.permits(&client)?;
-    let record = clients::record(&client, now).map_err(|e| unavailable("client record", &e))?;
+    let policy = parse_policy(&found.registration.policy)?;
+    let client = clients::validate(&state.config, client_id, metadata, policy.scope().as_ref())?;
+    policy.permits(&client)?;
+    let record = clients::record(&client, now).map_err(|e| store_failed("client record", &e))?;
     let next = random_b64url(TOKEN_BYTES)?;
     let jwt = statement.as_ref().map(|s| s.jwt.as_str());
     let replaced = state
@@ -215,7 +218,7 @@ async fn update(
             now,
         })
         .await
-        .map_err(|e| unavailable("replacing client metadata failed", &e))?;
+        .map_err(|e| store_failed("replacing client metadata failed", &e))?;
     if !replaced {
         // A concurrent update rotated the token first.
         return Err(invalid_token(
@@ -245,7 +248,7 @@ async fn remove(
         .store
         .delete_client(client_id)
         .await
-        .map_err(|e| unavailable("deleting a client failed", &e))?;
+        .map_err(|e| store_failed("deleting a client failed", &e))?;
     state.clients.forget(client_id);
     tracing::info!(client_id, "deleted client (RFC 7592)");
     let mut response = StatusCode::NO_CONTENT.into_response();
@@ -267,7 +270,7 @@ async fn authorize<'h>(
         .store
         .client_by_registration_token(&TokenHash::of(token.as_bytes()))
         .await
-        .map_err(|e| unavailable("registration lookup failed", &e))?
+        .map_err(|e| store_failed("registration lookup failed", &e))?
         .filter(|f| f.client.client_id == client_id && f.client.disabled_at.is_none())
         .ok_or_else(|| {
             invalid_token("the registration access token is not valid for this client")

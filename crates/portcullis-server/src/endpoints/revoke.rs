@@ -1,4 +1,12 @@
 //! `POST /revoke` (RFC 7009; R156–R161): the owner of a token revokes it.
+//!
+//! The caller authenticates like at the token endpoint. Both kinds of token are searched, access
+//! tokens first unless `token_type_hint=refresh_token` (R160); revoking a refresh token revokes its
+//! grant with every token issued from it (R159). Database round trips after client
+//! authentication, in the hinted order, the second kind only when the first does not know the
+//! token: for an access token one `UPDATE … WHERE token_hash = ? AND client_id = ?` (and, when it
+//! changed nothing, a read that tells another client's token from an unknown one); for a refresh
+//! token a read, then its grant's revocation in one transaction.
 
 use axum::Extension;
 use axum::extract::State;
@@ -10,7 +18,7 @@ use portcullis_store::Revocation;
 
 use crate::endpoints::authenticate;
 use crate::error::TokenError;
-use crate::error::unavailable;
+use crate::error::store_failed;
 use crate::extract::Params;
 use crate::state::AppState;
 use crate::transport::peer::Peer;
@@ -81,6 +89,6 @@ async fn handle(
             )
             .into())
         }
-        Err(e) => Err(unavailable("revocation failed", &e).into()),
+        Err(e) => Err(store_failed("revocation failed", &e).into()),
     }
 }

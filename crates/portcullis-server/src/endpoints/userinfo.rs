@@ -1,6 +1,6 @@
 //! `GET|POST /userinfo` (OIDC Core §5.3; R144–R149): a protected resource. The access token
 //! comes in the `Authorization` header only, with its DPoP proof or over its certificate
-//! (`resource.rs`); it must carry `openid`; claims follow the granted scopes. hyper adds the
+//! (`tokens::resource`); it must carry `openid`; claims follow the granted scopes. hyper adds the
 //! `Date` header (R149).
 
 use axum::Extension;
@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use portcullis_core::{ErrorCode, OAuthError};
 use serde_json::{Map, Value, json};
 
-use crate::error::BearerError;
+use crate::error::{BearerError, store_failed};
 use crate::state::AppState;
 use crate::tokens::dpop;
 use crate::tokens::resource;
@@ -48,12 +48,7 @@ async fn claims(
                 OAuthError::new(ErrorCode::InvalidToken, "the user is no longer active").into(),
             );
         }
-        Err(e) => {
-            tracing::error!(error = %e, "user lookup failed");
-            return Err(
-                OAuthError::new(ErrorCode::TemporarilyUnavailable, "try again later").into(),
-            );
-        }
+        Err(e) => return Err(store_failed("user lookup failed", &e).into()),
     };
     // R146: `sub` as in the ID token; other claims only for the scopes granted.
     let mut claims = Map::new();
@@ -62,7 +57,11 @@ async fn claims(
         claims.insert("preferred_username".into(), json!(user.username));
         claims.insert("name".into(), json!(user.username));
     }
-    let client = state.clients.get(&grant.client_id).await.ok().flatten();
+    let client = state
+        .clients
+        .get(&grant.client_id)
+        .await
+        .map_err(|e| BearerError::from(store_failed("client lookup failed", &e)))?;
     let signed = client.as_ref().and_then(|c| c.userinfo_signed_response_alg);
     let mut response = match signed {
         // R148: a signed response when the client registered for one.

@@ -15,6 +15,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use portcullis_core::hash::TokenHash;
+use portcullis_store::StoreError;
 use portcullis_store::admin::{AdminSessionRecord, AuditOutcome};
 use portcullis_store::flow::UserRecord;
 use serde_json::json;
@@ -76,6 +77,15 @@ impl AdminSession {
     /// The page for an action that failed inside the server.
     pub(crate) fn failure(&self) -> AdminError {
         self.error(AdminErrorKind::Failure)
+    }
+
+    /// The page for a database failure: 503 when the database cannot be reached or cannot do it
+    /// now, the failure page otherwise. The caller has logged it.
+    pub(crate) fn store_failure(&self, e: &StoreError) -> AdminError {
+        match e {
+            StoreError::Unavailable(_) => self.error(AdminErrorKind::Unavailable),
+            _ => self.failure(),
+        }
     }
 
     /// The administrator as the audit trail names them.
@@ -141,10 +151,15 @@ async fn find(
     let Some(id) = session::cookie(headers, ADMIN_COOKIE).filter(|v| !v.is_empty()) else {
         // A user signed in to the ordinary pages who is no administrator is refused outright;
         // anyone else may sign in to the admin UI.
-        if let Some(user_session) = session::current(state, headers).await
-            && !user_session.user.is_admin
-        {
-            return Err(Refused::NotAdmin(user_session.user));
+        match session::current(state, headers).await {
+            Ok(Some(user_session)) if !user_session.user.is_admin => {
+                return Err(Refused::NotAdmin(user_session.user));
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "session lookup failed");
+                return Err(Refused::Unavailable);
+            }
         }
         return Err(Refused::SignIn { ended: false });
     };

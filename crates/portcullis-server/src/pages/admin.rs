@@ -218,6 +218,8 @@ pub(crate) struct ClientFormPage {
     pub(crate) max_lifetime: i64,
     pub(crate) default_lifetime: i64,
     pub(crate) default_format: String,
+    /// `registration.default_scope`: what a blank scope registers.
+    pub(crate) default_scope: String,
 }
 
 /// An initial access token in the list.

@@ -183,7 +183,8 @@ impl ClientForm {
     }
 
     /// The metadata the form describes, or what is wrong with the form itself (the rules of
-    /// the metadata are `Client::validate`'s). Blank fields are omitted members.
+    /// the metadata are `Client::validate`'s). Blank fields are omitted members; no grant type
+    /// ticked is an empty `grant_types`, which only a resource server may register.
     pub(crate) fn to_metadata(&self) -> Result<ClientMetadata, &'static str> {
         let jwks =
             match text(&self.jwks) {
@@ -192,9 +193,6 @@ impl ClientForm {
                     |_| "jwks is not valid JSON: paste the whole JWK Set, {\"keys\": […]}",
                 )?),
             };
-        if self.grant_types.is_empty() {
-            return Err("choose at least one grant type");
-        }
         let redirect_uris: Vec<String> = self.redirect_uris.lines().filter_map(text).collect();
         let access_token_lifetime = text(&self.access_token_lifetime)
             .map(|l| l.parse::<i64>())
@@ -313,9 +311,11 @@ mod tests {
                 .unwrap_err()
                 .contains("access_token_lifetime")
         );
+        // No grant type is the empty list, for `Client::validate` to judge (R164: resource
+        // servers only).
         let mut form = ClientForm::new_client();
         form.grant_types.clear();
-        assert!(form.to_metadata().unwrap_err().contains("grant type"));
+        assert_eq!(form.to_metadata().unwrap().grant_types, Some(Vec::new()));
         let mut form = ClientForm::new_client();
         form.binding = "bearer".into();
         assert!(form.to_metadata().is_err());

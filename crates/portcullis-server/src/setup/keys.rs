@@ -5,6 +5,10 @@
 //! memory and reloads it from the database every `keys.refresh_secs`, so a rotation made by one
 //! process (or by `portcullis keys rotate`) reaches all of them. The lifecycle rules themselves
 //! (which key signs, which are published) live in `portcullis_core::keys`.
+//!
+//! The current key of `tokens.signing_alg` signs JWT access tokens and signed introspection
+//! responses. ID tokens, JARM responses and signed userinfo responses are signed by the current
+//! key of the algorithm the client registered (PS256 for ID tokens and for JARM when none is).
 
 use std::collections::HashMap;
 use std::fmt;

@@ -7,7 +7,7 @@ use portcullis_core::hash::TokenHash;
 use portcullis_core::{ErrorCode, OAuthError};
 use portcullis_store::JtiUse;
 
-use crate::error::TokenError;
+use crate::error::{TokenError, store_failed};
 use crate::state::AppState;
 use crate::transport::peer::Listener;
 
@@ -72,10 +72,7 @@ pub(crate) async fn proof(
             "the DPoP proof has been used before",
         )
         .into()),
-        Err(e) => {
-            tracing::error!(error = %e, "recording the DPoP jti failed");
-            Err(OAuthError::new(ErrorCode::TemporarilyUnavailable, "try again later").into())
-        }
+        Err(e) => Err(store_failed("recording the DPoP jti failed", &e).into()),
     }
 }
 

@@ -11,7 +11,7 @@ use portcullis_core::{ErrorCode, OAuthError};
 use portcullis_store::flow::{GrantRecord, RefreshTokenRecord};
 use serde_json::{Map, Value, json};
 
-use crate::error::unavailable;
+use crate::error::{store_failed, unavailable};
 use crate::secret::random_b64url;
 use crate::state::AppState;
 use crate::tokens::issue;
@@ -54,7 +54,7 @@ pub(crate) async fn tokens_for_grant(
             .store
             .insert_refresh_token(&record)
             .await
-            .map_err(|e| unavailable("storing a refresh token failed", &e))?;
+            .map_err(|e| store_failed("storing a refresh token failed", &e))?;
         body["refresh_token"] = json!(refresh);
     }
     if scope.contains("openid") {

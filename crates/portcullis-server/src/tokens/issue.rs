@@ -10,7 +10,7 @@ use portcullis_core::scope::Scope;
 use portcullis_core::token::{Confirmation, Grant};
 use portcullis_store::AccessTokenRecord;
 
-use crate::error::unavailable;
+use crate::error::{store_failed, unavailable};
 use crate::secret::random_b64url;
 use crate::state::AppState;
 
@@ -64,6 +64,6 @@ pub(crate) async fn issue(
         .store
         .insert_access_token(&record)
         .await
-        .map_err(|e| unavailable("storing an access token failed", &e))?;
+        .map_err(|e| store_failed("storing an access token failed", &e))?;
     Ok((token, grant))
 }

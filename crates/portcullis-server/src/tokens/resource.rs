@@ -7,7 +7,7 @@ use portcullis_core::hash::TokenHash;
 use portcullis_core::token::{Confirmation, Grant, binding_holds};
 use portcullis_core::{ErrorCode, OAuthError};
 
-use crate::error::BearerError;
+use crate::error::{BearerError, store_failed};
 use crate::state::AppState;
 use crate::tokens::dpop;
 use crate::transport::peer::Peer;
@@ -56,21 +56,16 @@ pub async fn authorize(
     {
         Ok(Some(record)) => record,
         Ok(None) => return Err(invalid_token("unknown access token")),
-        Err(e) => {
-            tracing::error!(error = %e, "access token lookup failed");
-            return Err(
-                OAuthError::new(ErrorCode::TemporarilyUnavailable, "try again later").into(),
-            );
-        }
+        Err(e) => return Err(store_failed("access token lookup failed", &e).into()),
     };
     if record.revoked_at.is_some() || state.clock.now() >= record.grant.expires_at {
         return Err(invalid_token("the access token is revoked or expired"));
     }
-    if !matches!(
-        state.clients.get(&record.grant.client_id).await,
-        Ok(Some(_))
-    ) {
-        return Err(invalid_token("the access token's client is disabled"));
+    // A database that cannot answer says nothing about the token: 503, never invalid_token.
+    match state.clients.get(&record.grant.client_id).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return Err(invalid_token("the access token's client is disabled")),
+        Err(e) => return Err(store_failed("client lookup failed", &e).into()),
     }
     // R115: a DPoP-bound token needs a proof by its key, covering this token (`ath`).
     let proof_jkt = match (&record.grant.confirmation, dpop_scheme) {

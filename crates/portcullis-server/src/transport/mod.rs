@@ -1,6 +1,6 @@
-//! Bytes to requests: the accept loops ([`serve`]) with their timeouts ([`idle`]), rustls for the
+//! Bytes to requests: the accept loops (`serve`) with their timeouts (`idle`), rustls for the
 //! public and mTLS listeners ([`tls`]), who is on the other end of a request ([`peer`]), and the
-//! security headers every response carries ([`security`]).
+//! security headers every response carries (`security`).
 
 pub(crate) mod idle;
 pub mod peer;

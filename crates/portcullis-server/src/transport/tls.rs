@@ -6,7 +6,8 @@
 //! - The mTLS listener requests a client certificate but does not require one, and accepts any
 //!   well-formed certificate, self-signed included. rustls still verifies the handshake
 //!   signature, so the client proves it holds the certificate's private key; which certificate a
-//!   client may use is decided later, per client.
+//!   client may use is decided per client when it authenticates (`clients::auth`, with the
+//!   [`TrustAnchors`] of `tls.client_ca_files` for `tls_client_auth`).
 
 use std::path::Path;
 use std::sync::Arc;

@@ -3,6 +3,10 @@
 //! that takes each step is `support::flow`.
 
 mod authorize;
+mod cancel;
 mod code_exchange;
 mod par;
+mod pushed_lifetime;
+mod reauthentication;
+mod redirect_uri;
 mod refresh;

@@ -3,10 +3,12 @@
 //! update with token rotation, delete, and registered clients that then use the token endpoint
 //! and the authorization code flow. The requests are `support::registration`.
 
+mod default_scope;
 mod endpoint;
 mod initial_access_tokens;
 mod management;
 mod metadata;
+mod resource_servers;
 mod software_statements;
 
 use portcullis_core::jose::{Alg, PrivateKey};

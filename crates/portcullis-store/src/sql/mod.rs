@@ -32,7 +32,8 @@ use portcullis_core::hash::TokenHash;
 use crate::StoreError;
 
 /// Implements [`Store`](crate::Store) and the three traits it extends for a backend struct: one
-/// with a `pool` field (a sqlx pool), a `fast_pool()` method (the pool for the token endpoint's
+/// with a `pool` field (a [`GuardedPool`](crate::health::GuardedPool): statements fail fast
+/// while the database is unreachable), a `fast_pool()` method (the pool for the token endpoint's
 /// inserts) and a `MIGRATOR` static in scope.
 macro_rules! sql_backend {
     ($store:ty) => {
@@ -83,7 +84,7 @@ macro_rules! sql_store {
                     ..sqlx::migrate::Migrator::DEFAULT
                 };
                 migrator.set_ignore_missing(true);
-                migrator.run(&self.pool).await?;
+                migrator.run(self.pool.inner()).await?;
                 Ok(())
             }
 
@@ -246,7 +247,7 @@ macro_rules! sql_store {
                 &self,
                 hash: &portcullis_core::hash::TokenHash,
             ) -> Result<Option<$crate::AccessTokenRecord>, $crate::StoreError> {
-                let row: Option<$crate::sql::tokens::AccessTokenRow> =
+                let row: Option<$crate::sql::tokens::AccessTokenReadRow> =
                     sqlx::query_as($crate::sql::tokens::SELECT_ACCESS_TOKEN)
                         .bind(&hash.as_bytes()[..])
                         .fetch_optional(&self.pool)

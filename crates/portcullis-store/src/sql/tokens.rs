@@ -1,5 +1,9 @@
 //! The `used_jtis` and `access_tokens` tables: the statements behind the single-use `jti`s and
 //! the access tokens of [`Store`](crate::Store), and the access token row and columns.
+//!
+//! An access token is read together with the revocation of its grant (R74): a token inserted
+//! just after a replayed code revoked its grant (the revocation cascade could not see it yet) is
+//! still reported revoked, whatever the interleaving of the two transactions.
 
 use portcullis_core::hash::TokenHash;
 use portcullis_core::scope::Scope;
@@ -24,6 +28,25 @@ pub(crate) struct AccessTokenRow {
     expires_at: i64,
     revoked_at: Option<i64>,
     grant_id: Option<String>,
+}
+
+/// An `access_tokens` row with the revocation time of its grant, if it has one.
+#[derive(sqlx::FromRow)]
+pub(crate) struct AccessTokenReadRow {
+    #[sqlx(flatten)]
+    token: AccessTokenRow,
+    grant_revoked_at: Option<i64>,
+}
+
+impl TryFrom<AccessTokenReadRow> for AccessTokenRecord {
+    type Error = StoreError;
+
+    fn try_from(row: AccessTokenReadRow) -> Result<Self, StoreError> {
+        let mut record = Self::try_from(row.token)?;
+        // R74: a token of a revoked grant is revoked, from its grant's revocation on.
+        record.revoked_at = record.revoked_at.or(row.grant_revoked_at.map(ts));
+        Ok(record)
+    }
 }
 
 impl TryFrom<AccessTokenRow> for AccessTokenRecord {
@@ -82,10 +105,12 @@ pub(crate) const INSERT_ACCESS_TOKEN: &str = "INSERT INTO access_tokens (token_h
      client_id, subject, scope, audience, cnf_jkt, cnf_x5t, format, issued_at, expires_at, grant_id) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
 
+/// Token `$1` with its grant's revocation time (an [`AccessTokenReadRow`]).
 pub(crate) const SELECT_ACCESS_TOKEN: &str = concat!(
     "SELECT ",
-    access_token_columns!(),
-    " FROM access_tokens WHERE token_hash = $1"
+    access_token_columns!("a."),
+    ", g.revoked_at AS grant_revoked_at FROM access_tokens a \
+     LEFT JOIN grants g ON g.grant_id = a.grant_id WHERE a.token_hash = $1"
 );
 
 pub(crate) const REVOKE_ACCESS_TOKEN: &str = "UPDATE access_tokens \

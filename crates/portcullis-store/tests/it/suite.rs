@@ -6,6 +6,7 @@ mod clients_and_tokens;
 mod flow;
 mod keys;
 mod registration;
+mod replays;
 
 use std::sync::Arc;
 
@@ -57,6 +58,9 @@ macro_rules! instantiate {
             a_client_s_activity_shows_grants_and_live_tokens_by_kind,
             revoking_a_client_s_tokens_revokes_its_live_tokens_and_grants_only,
             registrations_remember_their_initial_access_token,
+            // replays.rs
+            r47_a_pushed_request_is_extended_once,
+            r74_a_token_written_after_its_grant_was_revoked_is_revoked,
         );
     };
     (@each $backend:expr; $($check:ident),* $(,)?) => {
@@ -74,6 +78,7 @@ pub(crate) use flow::*;
 pub(crate) use instantiate;
 pub(crate) use keys::*;
 pub(crate) use registration::*;
+pub(crate) use replays::*;
 
 fn client(id: &str) -> ClientRecord {
     ClientRecord {

@@ -49,7 +49,7 @@ pub(crate) async fn get(
         Ok(found) => found,
         Err(e) => {
             tracing::error!(error = %e, "reading the audit trail failed");
-            return Err(session.failure());
+            return Err(session.store_failure(&e));
         }
     };
     let shown = events.len() as u64;

@@ -94,7 +94,7 @@ pub(crate) async fn client_page(
         Ok(None) => return Err(unknown_client(session)),
         Err(e) => {
             tracing::error!(error = %e, "reading a client failed");
-            return Err(session.failure());
+            return Err(session.store_failure(&e));
         }
     };
     let registration = state
@@ -103,7 +103,7 @@ pub(crate) async fn client_page(
         .await
         .map_err(|e| {
             tracing::error!(error = %e, "reading a client registration failed");
-            session.failure()
+            session.store_failure(&e)
         })?;
     let (tokens, grants) = activity::load(state, client_id)
         .await
@@ -126,6 +126,19 @@ pub(crate) async fn client_page(
         grants,
     };
     Ok(render_admin(status, &page))
+}
+
+/// The client's grant types as the pages list them.
+pub(crate) fn grant_types(m: &ClientMetadata) -> String {
+    let grants = m
+        .grant_types
+        .clone()
+        .unwrap_or_else(|| vec!["authorization_code".to_owned()]);
+    if grants.is_empty() {
+        // R164: only a resource server registers none.
+        return "none (introspection only)".to_owned();
+    }
+    grants.join(", ")
 }
 
 /// How the client came to be registered.
@@ -175,11 +188,7 @@ fn facts(
         },
         Fact {
             label: "Grant types",
-            value: m
-                .grant_types
-                .clone()
-                .unwrap_or_else(|| vec!["authorization_code".to_owned()])
-                .join(", "),
+            value: grant_types(m),
         },
         Fact {
             label: "Scope",
@@ -296,6 +305,7 @@ pub(crate) fn form_page(
         default_format: TokenFormat::parse(&tokens.access_token_format)
             .map_or("opaque", TokenFormat::as_str)
             .to_owned(),
+        default_scope: state.config.registration.default_scope.clone(),
         form,
     };
     render_admin(status, &page)

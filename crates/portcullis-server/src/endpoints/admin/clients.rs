@@ -14,7 +14,9 @@ use portcullis_core::client::ClientMetadata;
 use portcullis_store::StoreError;
 use serde_json::json;
 
-use super::client_page::{client_page, client_path, form_page, metadata_of, unknown_client};
+use super::client_page::{
+    client_page, client_path, form_page, grant_types, metadata_of, unknown_client,
+};
 use super::{done_notice, failed, finish, query, reauthenticate, store_failed};
 use crate::audit::Action;
 use crate::clients::registry::{self, RegisterError};
@@ -53,7 +55,7 @@ pub(crate) async fn list(
         Ok(found) => found,
         Err(e) => {
             tracing::error!(error = %e, "listing clients failed");
-            return Err(session.failure());
+            return Err(session.store_failure(&e));
         }
     };
     let rows = records
@@ -64,11 +66,7 @@ pub(crate) async fn list(
                 client_id: record.client_id.clone(),
                 name: m.client_name.clone().unwrap_or_default(),
                 auth_method: m.token_endpoint_auth_method.clone().unwrap_or_default(),
-                grant_types: m
-                    .grant_types
-                    .clone()
-                    .unwrap_or_else(|| vec!["authorization_code".to_owned()])
-                    .join(", "),
+                grant_types: grant_types(&m),
                 enabled: record.disabled_at.is_none(),
                 created: when(record.created_at),
             }
@@ -135,7 +133,7 @@ pub(crate) async fn edit(
         Ok(None) => return Err(unknown_client(&session)),
         Err(e) => {
             tracing::error!(error = %e, "reading a client failed");
-            return Err(session.failure());
+            return Err(session.store_failure(&e));
         }
     };
     let form = ClientForm::from_metadata(&metadata_of(&record));
@@ -181,8 +179,8 @@ pub(crate) async fn create(
     {
         Ok(client) => client,
         Err(RegisterError::Invalid(e)) => {
-            failed(&state, session, act.0, None, e.description).await;
-            return refuse(e.description);
+            failed(&state, session, act.0, None, e.description()).await;
+            return refuse(e.description());
         }
         Err(RegisterError::Taken) => {
             let problem = "this client_id is already registered";
@@ -227,11 +225,11 @@ pub(crate) async fn update(
             return refuse(problem);
         }
     };
-    let client = match registry::validate(&state.config, &client_id, metadata) {
+    let client = match registry::validate(&state.config, &client_id, metadata, None) {
         Ok(client) => client,
         Err(e) => {
-            failed(&state, session, act.0, act.1, e.description).await;
-            return refuse(e.description);
+            failed(&state, session, act.0, act.1, e.description()).await;
+            return refuse(e.description());
         }
     };
     let now = state.clock.now();

@@ -89,7 +89,7 @@ async fn page(
         (Ok(tokens), Ok(uses)) => (tokens, uses),
         (Err(e), _) | (_, Err(e)) => {
             tracing::error!(error = %e, "listing initial access tokens failed");
-            return Err(session.failure());
+            return Err(session.store_failure(&e));
         }
     };
     let mut clients: BTreeMap<String, Vec<String>> = BTreeMap::new();

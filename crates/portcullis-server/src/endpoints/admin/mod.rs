@@ -25,12 +25,13 @@ use std::collections::HashMap;
 use std::fmt::Display;
 
 use axum::response::Response;
+use portcullis_store::StoreError;
 use portcullis_store::admin::AuditOutcome;
 use serde_json::{Value, json};
 
 use crate::audit::{Action, record};
 use crate::browser::signin::Refusal;
-use crate::error::AdminError;
+use crate::error::{AdminError, AdminErrorKind};
 use crate::extract::{AdminForm, AdminSession};
 use crate::pages::admin::Notice;
 use crate::pages::see_other;
@@ -116,7 +117,7 @@ pub(crate) async fn reauthenticate(
 /// Finishes an administrator's action with the store's `outcome`: on success the action goes to
 /// the audit trail with `details` and the browser is sent to `location`; on a failure it is
 /// logged, written to the trail as failed, and answered with the failure page.
-pub(crate) async fn finish<T: Send, E: Display + Sync>(
+pub(crate) async fn finish<T: Send, E: ActionError>(
     state: &AppState,
     session: &AdminSession,
     (action, target): (Action, Option<&str>),
@@ -142,18 +143,46 @@ pub(crate) async fn finish<T: Send, E: Display + Sync>(
     }
 }
 
-/// An action that the database failed: logged, written to the trail as failed, and answered
-/// with the failure page.
+/// An action that the database failed: logged, written to the trail as failed (when the
+/// database takes it), and answered with the failure page, or the 503 page when the database
+/// cannot be reached.
 pub(crate) async fn store_failed(
     state: &AppState,
     session: &AdminSession,
     (action, target): (Action, Option<&str>),
-    e: &(dyn Display + Sync),
+    e: &dyn ActionError,
 ) -> AdminError {
     tracing::error!(error = %e, action = action.as_str(), "an admin action failed");
     failed(state, session, action, target, "database error").await;
-    session.failure()
+    if e.database_unreachable() {
+        session.error(AdminErrorKind::Unavailable)
+    } else {
+        session.failure()
+    }
 }
+
+/// The failure of an admin action, and whether it means the database cannot be reached.
+pub(crate) trait ActionError: Display + Sync {
+    /// Whether the database cannot be reached (or cannot do it now): the 503 page then.
+    fn database_unreachable(&self) -> bool {
+        false
+    }
+}
+
+impl ActionError for StoreError {
+    fn database_unreachable(&self) -> bool {
+        matches!(self, Self::Unavailable(_))
+    }
+}
+
+impl ActionError for anyhow::Error {
+    fn database_unreachable(&self) -> bool {
+        self.downcast_ref::<StoreError>()
+            .is_some_and(ActionError::database_unreachable)
+    }
+}
+
+impl ActionError for String {}
 
 /// Writes the audit event of an action that was not done.
 pub(crate) async fn failed(

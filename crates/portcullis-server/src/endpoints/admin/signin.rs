@@ -18,7 +18,7 @@ use super::{done_notice, query};
 use crate::audit::{self, Action, Actor};
 use crate::browser::session;
 use crate::browser::signin::{self, Refusal};
-use crate::error::{AdminError, AdminErrorKind};
+use crate::error::{AdminError, AdminErrorKind, page_retry_after};
 use crate::extract::AdminForm;
 use crate::extract::Params;
 use crate::extract::admin::{ADMIN_COOKIE, ADMIN_CSRF_COOKIE, admin_cookie};
@@ -186,7 +186,8 @@ async fn refused(
         reason,
     )
     .await;
-    login_page(Notice::error(text), username, status)
+    // A 503 (the database is unreachable) carries Retry-After.
+    login_page(Notice::error(text), username, status).map(page_retry_after)
 }
 
 /// Starts a new admin session for a verified administrator; the one the browser held (if any)

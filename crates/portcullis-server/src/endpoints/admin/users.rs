@@ -40,7 +40,7 @@ async fn page(
 ) -> Result<Response, AdminError> {
     let users = state.store.users().await.map_err(|e| {
         tracing::error!(error = %e, "listing users failed");
-        session.failure()
+        session.store_failure(&e)
     })?;
     let rows = users
         .into_iter()

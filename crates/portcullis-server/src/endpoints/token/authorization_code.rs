@@ -12,7 +12,7 @@ use portcullis_store::flow::Redemption;
 use super::{binding, invalid_grant, require_grant, token_response};
 use crate::clients::auth::AuthenticatedClient;
 use crate::error::TokenError;
-use crate::error::unavailable;
+use crate::error::store_failed;
 use crate::extract::Params;
 use crate::state::AppState;
 use crate::tokens::grants;
@@ -56,7 +56,7 @@ pub(super) async fn exchange(
         }
         // R73: unknown or expired.
         Ok(Redemption::Unknown) => return Err(invalid_grant("the code is invalid or expired")),
-        Err(e) => return Err(unavailable("redeeming a code failed", &e).into()),
+        Err(e) => return Err(store_failed("redeeming a code failed", &e).into()),
     };
     // R72, R75–R78: the core decides whether the spent code yields tokens for this request.
     let issued = IssuedCode {

@@ -1,5 +1,19 @@
 //! `POST /token` (RFC 6749 §3.2): client authentication, then the grant (R63–R70).
 //! Every access token is sender-constrained (R68).
+//!
+//! The checks run in this order, each refusal a [`TokenError`]: the form (the `Params`
+//! extractor), client authentication (`endpoints::authenticate`), `grant_type`, whether the client
+//! registered the grant, the grant's parameters and what they name (for a refresh: the token, its
+//! grant and user, the scope), then the DPoP proof and the binding ([`binding`]), and only then
+//! what the grant spends (a code, a refresh token's last use). Why these are calls in the handler
+//! rather than extractors: decision record
+//! `docs/decisions/0008-client-authentication-and-dpop-are-explicit-calls.md`.
+//!
+//! Database round trips of a `client_credentials` request: the client lookup (only when this
+//! process's cached registration is older than `clients.cache_secs`), the assertion's `jti` insert
+//! (`private_key_jwt`), the DPoP proof's `jti` insert (with a `DPoP` header) and the access token
+//! insert; on Postgres the inserts use the asynchronous-commit pool (decision 0007). Signing and
+//! nonce keys are in memory.
 
 mod authorization_code;
 mod refresh_token;

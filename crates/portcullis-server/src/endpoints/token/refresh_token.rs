@@ -12,7 +12,7 @@ use portcullis_core::{ErrorCode, OAuthError};
 use super::{binding, invalid_grant, requested_scope, require_grant, token_response};
 use crate::clients::auth::AuthenticatedClient;
 use crate::error::TokenError;
-use crate::error::unavailable;
+use crate::error::store_failed;
 use crate::extract::Params;
 use crate::state::AppState;
 use crate::tokens::grants;
@@ -41,7 +41,7 @@ pub(super) async fn exchange(
     let record = match state.store.refresh_token(&hash).await {
         Ok(Some(record)) => record,
         Ok(None) => return Err(invalid_grant("the refresh token is invalid")),
-        Err(e) => return Err(unavailable("refresh token lookup failed", &e).into()),
+        Err(e) => return Err(store_failed("refresh token lookup failed", &e).into()),
     };
     // R80: bound to the client it was issued to.
     if record.client_id != client.client_id {
@@ -62,13 +62,13 @@ pub(super) async fn exchange(
     let grant = match state.store.grant(&record.grant_id).await {
         Ok(Some(grant)) if grant.revoked_at.is_none() => grant,
         Ok(_) => return Err(invalid_grant("the authorization has been revoked")),
-        Err(e) => return Err(unavailable("grant lookup failed", &e).into()),
+        Err(e) => return Err(store_failed("grant lookup failed", &e).into()),
     };
     // A disabled user's clients lose access at their next refresh.
     match state.store.user(&grant.user_id).await {
         Ok(Some(user)) if user.disabled_at.is_none() => {}
         Ok(_) => return Err(invalid_grant("the user is no longer active")),
-        Err(e) => return Err(unavailable("user lookup failed", &e).into()),
+        Err(e) => return Err(store_failed("user lookup failed", &e).into()),
     }
     // R84: no more than was granted.
     let granted = Scope::parse(&grant.scope).unwrap_or_default();
@@ -79,7 +79,7 @@ pub(super) async fn exchange(
         .store
         .touch_refresh_token(&hash, now)
         .await
-        .map_err(|e| unavailable("updating a refresh token failed", &e))?;
+        .map_err(|e| store_failed("updating a refresh token failed", &e))?;
     let mut narrowed = grant.clone();
     narrowed.scope = scope.to_string();
     let body =

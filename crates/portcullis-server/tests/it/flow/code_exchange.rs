@@ -147,6 +147,7 @@ async fn r72_r76_r78_code_exchange_rejections() {
         .params(&[
             ("grant_type", "authorization_code"),
             ("code", &params["code"]),
+            ("redirect_uri", REDIRECT),
         ])
         .auth(&f.client)
         .dpop(&key)

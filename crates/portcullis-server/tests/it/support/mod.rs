@@ -5,11 +5,14 @@
 
 pub(crate) mod admin;
 pub(crate) mod browser;
+pub(crate) mod chaos;
+pub(crate) mod cli;
 pub(crate) mod client;
 pub(crate) mod events_receiver;
 pub(crate) mod flow;
 pub(crate) mod http;
 pub(crate) mod jwks_host;
+pub(crate) mod logs;
 pub(crate) mod pki;
 pub(crate) mod registration;
 pub(crate) mod resource;

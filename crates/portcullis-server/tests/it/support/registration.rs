@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use portcullis_core::jose::{Alg, PrivateKey};
 use portcullis_core::registration::Policy;
-use portcullis_server::config::SoftwareStatementIssuer;
 use portcullis_server::clients::registration::{Lifetime, create_initial_access_token};
+use portcullis_server::config::SoftwareStatementIssuer;
 use reqwest::Method;
 use serde_json::{Value, json};
 use tempfile::TempDir;

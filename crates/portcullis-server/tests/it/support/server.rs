@@ -8,10 +8,10 @@ use std::time::Duration;
 use axum::routing::get;
 use axum::{Extension, Json, Router};
 use portcullis_core::Timestamp;
-use portcullis_server::setup::clock::{Clock, FixedClock, SystemClock};
 use portcullis_server::config::{Config, TlsMode};
-use portcullis_server::transport::peer::{Listener, Peer};
+use portcullis_server::setup::clock::{Clock, FixedClock, SystemClock};
 use portcullis_server::state::AppState;
+use portcullis_server::transport::peer::{Listener, Peer};
 use portcullis_server::{Listeners, Running};
 use portcullis_store::testing::TestDatabase;
 use serde_json::{Map, Value, json};
@@ -57,7 +57,8 @@ async fn resource(
         state.config.issuer.clone()
     };
     let url = format!("{base}/test/resource");
-    match portcullis_server::tokens::resource::authorize(&state, &peer, &headers, "GET", &url).await {
+    match portcullis_server::tokens::resource::authorize(&state, &peer, &headers, "GET", &url).await
+    {
         Ok(grant) => {
             Json(json!({ "client_id": grant.client_id, "scope": grant.scope.to_string() }))
                 .into_response()
@@ -106,6 +107,7 @@ pub(crate) struct Builder {
     backend: Backend,
     configure: Vec<Configure>,
     share: Option<(String, PathBuf)>,
+    through: Option<std::net::SocketAddr>,
 }
 
 impl TestServer {
@@ -114,6 +116,7 @@ impl TestServer {
             backend: Backend::Postgres,
             configure: Vec::new(),
             share: None,
+            through: None,
         }
     }
 
@@ -227,6 +230,12 @@ impl Builder {
         self
     }
 
+    /// A fresh Postgres database reached through `proxy` (which a test may cut and restore).
+    pub(crate) fn through(mut self, proxy: &super::chaos::ChaosProxy) -> Self {
+        self.through = Some(proxy.addr);
+        self
+    }
+
     /// Plain HTTP behind a TLS-terminating proxy at `trusted` (CIDR), whose certificate headers
     /// the server believes (RFC 9440).
     pub(crate) fn behind_proxy(self, trusted: &str) -> Self {
@@ -259,7 +268,12 @@ impl Builder {
                 let db = TestDatabase::create()
                     .await
                     .expect("Postgres for the tests (TEST_PG_URL)");
-                config.database_url = Some(db.url());
+                let mut url = url::Url::parse(&db.url()).unwrap();
+                if let Some(proxy) = self.through {
+                    url.set_ip_host(proxy.ip()).unwrap();
+                    url.set_port(Some(proxy.port())).unwrap();
+                }
+                config.database_url = Some(url.to_string());
                 Some(db)
             }
             (Backend::Sqlite, None) => {

@@ -240,14 +240,14 @@ macro_rules! sql_flow_store {
                 hash: &portcullis_core::hash::TokenHash,
                 until: portcullis_core::Timestamp,
                 now: portcullis_core::Timestamp,
-            ) -> Result<(), $crate::StoreError> {
-                sqlx::query($crate::sql::flow::pushed::EXTEND_PUSHED)
+            ) -> Result<bool, $crate::StoreError> {
+                let done = sqlx::query($crate::sql::flow::pushed::EXTEND_PUSHED)
                     .bind(&hash.as_bytes()[..])
                     .bind(until.unix())
                     .bind(now.unix())
                     .execute(&self.pool)
                     .await?;
-                Ok(())
+                Ok(done.rows_affected() == 1)
             }
 
             async fn issue_code(

@@ -1,5 +1,6 @@
 //! Pushed authorization requests: the `pushed_requests` table (row, columns, statements). Taking a
-//! request is one `DELETE … RETURNING`, so of concurrent takes exactly one gets it.
+//! request is one `DELETE … RETURNING`, so of concurrent takes exactly one gets it; extending one
+//! is one `UPDATE` that only a request never extended matches, so it happens once.
 
 use crate::flow::PushedRequest;
 use crate::sql::ts;
@@ -10,6 +11,7 @@ pub(crate) struct PushedRow {
     client_id: String,
     request: String,
     expires_at: i64,
+    extended_at: Option<i64>,
 }
 
 impl From<PushedRow> for PushedRequest {
@@ -18,6 +20,7 @@ impl From<PushedRow> for PushedRequest {
             client_id: r.client_id,
             request: r.request,
             expires_at: ts(r.expires_at),
+            extended_at: r.extended_at.map(ts),
         }
     }
 }
@@ -25,7 +28,7 @@ impl From<PushedRow> for PushedRequest {
 /// The columns of a [`PushedRow`].
 macro_rules! pushed_columns {
     ($($prefix:literal)?) => {
-        $crate::sql::columns!($($prefix)?; client_id, request, expires_at)
+        $crate::sql::columns!($($prefix)?; client_id, request, expires_at, extended_at)
     };
 }
 
@@ -40,7 +43,9 @@ pub(crate) const TAKE_PUSHED: &str = concat!(
      RETURNING ",
     pushed_columns!()
 );
-pub(crate) const EXTEND_PUSHED: &str = "UPDATE pushed_requests SET expires_at = $2 WHERE request_uri_hash = $1 AND expires_at > $3 AND expires_at < $2";
+/// Request `$1`, unexpired at `$3` and never extended, now lives until `$2` (never shortened).
+pub(crate) const EXTEND_PUSHED: &str = "UPDATE pushed_requests SET expires_at = $2, extended_at = $3 \
+     WHERE request_uri_hash = $1 AND expires_at > $3 AND extended_at IS NULL AND expires_at < $2";
 
 /// Requests past their expiry (`$1` = now).
 pub(crate) const PURGE: &str = "DELETE FROM pushed_requests WHERE expires_at <= $1";

@@ -90,6 +90,7 @@ pub(crate) async fn r48_a_pushed_request_is_read_many_times_but_taken_once(store
         client_id: "c1".to_owned(),
         request: "{}".to_owned(),
         expires_at: Timestamp::from_unix(160),
+        extended_at: None,
     };
     store.insert_pushed_request(&hash, &pushed).await.unwrap();
     let now = Timestamp::from_unix(120);

@@ -1,0 +1,105 @@
+//! A TCP proxy between a test server and Postgres that a test commands: it forwards until
+//! [`ChaosProxy::cut`] closes every connection and stops listening (new connections are refused,
+//! as by a database host that went away), and [`ChaosProxy::restore`] listens again on the same
+//! port. The server is pointed at it with `TestServer::builder().through(&proxy)`; fault tests
+//! reuse it (crates.io's ChaosProxy, STYLE convention 9).
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::{AbortHandle, JoinHandle};
+
+/// The proxy: its address, its upstream, and the tasks it runs.
+pub(crate) struct ChaosProxy {
+    /// Where the server connects (the same across cuts).
+    pub(crate) addr: SocketAddr,
+    upstream: SocketAddr,
+    running: Arc<Mutex<Running>>,
+}
+
+/// The accept loop (while listening) and the live connections.
+#[derive(Default)]
+struct Running {
+    accept: Option<JoinHandle<()>>,
+    connections: Vec<AbortHandle>,
+}
+
+impl ChaosProxy {
+    /// A proxy on 127.0.0.1 forwarding to the tests' Postgres (`TEST_PG_URL`).
+    pub(crate) async fn to_postgres() -> Self {
+        let admin = url::Url::parse(&portcullis_store::testing::postgres_admin_url()).unwrap();
+        let host = admin.host_str().unwrap_or("127.0.0.1").to_owned();
+        let port = admin.port().unwrap_or(5432);
+        let upstream = tokio::net::lookup_host((host.as_str(), port))
+            .await
+            .unwrap()
+            .next()
+            .unwrap();
+        Self::start(upstream).await
+    }
+
+    /// A proxy on 127.0.0.1 forwarding to `upstream`.
+    pub(crate) async fn start(upstream: SocketAddr) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let proxy = Self {
+            addr: listener.local_addr().unwrap(),
+            upstream,
+            running: Arc::default(),
+        };
+        proxy.listen(listener);
+        proxy
+    }
+
+    fn listen(&self, listener: TcpListener) {
+        let (upstream, running) = (self.upstream, Arc::clone(&self.running));
+        let accept = tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let connection = tokio::spawn(async move {
+                    if let Ok(mut server) = TcpStream::connect(upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+                let mut running = running.lock().unwrap();
+                running.connections.retain(|c| !c.is_finished());
+                running.connections.push(connection.abort_handle());
+            }
+        });
+        self.running.lock().unwrap().accept = Some(accept);
+    }
+
+    /// Closes every connection and stops listening: the database is unreachable from now on,
+    /// and new connections are refused.
+    pub(crate) fn cut(&self) {
+        let mut running = self.running.lock().unwrap();
+        if let Some(accept) = running.accept.take() {
+            accept.abort();
+        }
+        for connection in running.connections.drain(..) {
+            connection.abort();
+        }
+    }
+
+    /// Listens again on the same port: the database is reachable again.
+    pub(crate) async fn restore(&self) {
+        // The aborted accept loop drops its listener at its next poll; retry until the port is
+        // free again.
+        let mut listener = None;
+        for _ in 0..100 {
+            match TcpListener::bind(self.addr).await {
+                Ok(bound) => {
+                    listener = Some(bound);
+                    break;
+                }
+                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(10)).await,
+            }
+        }
+        self.listen(listener.expect("the proxy's port is free again"));
+    }
+}
+
+impl Drop for ChaosProxy {
+    fn drop(&mut self) {
+        self.cut();
+    }
+}
