@@ -222,7 +222,7 @@ fn error_params(error: OAuthError, scope: Option<&str>) -> String {
     let mut params = format!(
         "error=\"{}\", error_description=\"{}\"",
         error.code.as_str(),
-        error.description
+        error.description()
     );
     if let Some(scope) = scope {
         params.push_str(&format!(", scope=\"{scope}\""));
@@ -283,7 +283,7 @@ mod tests {
     #[test]
     fn r117_the_error_goes_to_the_challenge_of_the_scheme_used() {
         let error = OAuthError::new(ErrorCode::InvalidToken, "bad");
-        let (status, challenge, _) = parts(Refusal::oauth(error, Some(Scheme::Dpop)));
+        let (status, challenge, _) = parts(Refusal::oauth(error.clone(), Some(Scheme::Dpop)));
         assert_eq!(status, 401);
         assert_eq!(
             challenge,

@@ -162,7 +162,7 @@ impl Inner {
             Err(e) => {
                 let until =
                     (introspector.cache_secs > 0).then(|| now.plus(introspector.cache_secs));
-                (Checked::Invalid(e), Cached::Inactive(e), until)
+                (Checked::Invalid(e.clone()), Cached::Inactive(e), until)
             }
         };
         if let Some(until) = until {
@@ -210,14 +210,14 @@ impl Inner {
             let (verified, _) = self
                 .verify_issuer_jws(jwt.trim(), now)
                 .await
-                .map_err(|e| e.description.to_owned())?;
+                .map_err(|e| e.description().to_owned())?;
             return check_signed_introspection(
                 &verified,
                 &self.settings.issuer,
                 &auth.client_id,
                 now,
             )
-            .map_err(|e| e.description.to_owned());
+            .map_err(|e| e.description().to_owned());
         }
         match serde_json::from_slice(&answer.body) {
             Ok(Value::Object(members)) => Ok(members),

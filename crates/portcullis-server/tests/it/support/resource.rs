@@ -170,7 +170,7 @@ impl Api {
 
     /// `GET path` as `caller` would send it: its token with its proof or over its certificate.
     pub(crate) async fn call(&self, server: &TestServer, caller: &Caller, path: &str) -> Answer {
-        self.get(server, path).as_caller(caller).send().await
+        self.get(server, path).presented_by(caller).send().await
     }
 
     pub(crate) async fn stop(mut self) {
@@ -221,7 +221,7 @@ impl ApiCall<'_> {
     }
 
     /// The caller's token with its binding.
-    pub(crate) fn as_caller(self, caller: &Caller) -> Self {
+    pub(crate) fn presented_by(self, caller: &Caller) -> Self {
         match &caller.binding {
             Binding::Dpop(key) => self
                 .authorization("DPoP", &caller.token)
