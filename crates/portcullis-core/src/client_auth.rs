@@ -168,6 +168,33 @@ pub fn verify_assertion(
     })
 }
 
+/// How long an assertion made by [`assertion_claims`] lives, in seconds.
+pub const ASSERTION_LIFETIME_SECS: i64 = 60;
+
+/// The claims of a `private_key_jwt` assertion that `client_id` sends to the authorization
+/// server `issuer` (R90–R95): `iss` = `sub` = the client, `aud` = the issuer (also at its mTLS
+/// aliases, R122), the fresh `jti` the caller chose, `iat` = `nbf` = `now`, `exp` one minute
+/// later. Sign it with the client's registered key and type `JWT`.
+pub fn assertion_claims(
+    client_id: &str,
+    issuer: &str,
+    jti: &str,
+    now: Timestamp,
+) -> Map<String, Value> {
+    let mut claims = Map::new();
+    claims.insert("iss".into(), Value::from(client_id));
+    claims.insert("sub".into(), Value::from(client_id));
+    claims.insert("aud".into(), Value::from(issuer));
+    claims.insert("jti".into(), Value::from(jti));
+    claims.insert("iat".into(), Value::from(now.unix()));
+    claims.insert("nbf".into(), Value::from(now.unix()));
+    claims.insert(
+        "exp".into(),
+        Value::from(now.plus(ASSERTION_LIFETIME_SECS).unix()),
+    );
+    claims
+}
+
 /// Whether a key without `kid` may verify `alg` (also used for request objects).
 pub(crate) fn key_fits(key: &Map<String, Value>, alg: Alg) -> bool {
     if let Some(key_alg) = key.get("alg").and_then(Value::as_str) {

@@ -231,3 +231,30 @@ fn r89_an_assertion_without_kid_is_verified_by_a_registered_key_of_its_type() {
     let token = ed.sign_with_header(&header, claims()).unwrap();
     assert_eq!(check(&f, &token), Err(AssertionError::UnknownKey));
 }
+
+#[test]
+fn r90_r95_assertions_made_by_assertion_claims_pass_the_check() {
+    let f = fixture();
+    let token = f
+        .key
+        .sign("JWT", assertion_claims("c1", ISSUER, "j-made", NOW))
+        .unwrap();
+    assert_eq!(
+        check(&f, &token),
+        Ok(Assertion {
+            jti: "j-made".into(),
+            expires_at: NOW.plus(ASSERTION_LIFETIME_SECS + MAX_FUTURE_SKEW_SECS),
+        })
+    );
+    // Still valid at the end of its lifetime's skew, and not after.
+    let later = NOW.plus(ASSERTION_LIFETIME_SECS + MAX_FUTURE_SKEW_SECS);
+    assert!(verify_assertion(&token, &f.client, &f.keys, ISSUER, later).is_err());
+    let other = f
+        .key
+        .sign(
+            "JWT",
+            assertion_claims("c1", "https://other.example", "j", NOW),
+        )
+        .unwrap();
+    rejected(&f, &other);
+}

@@ -25,12 +25,17 @@
 //!   lifetime, then sign-in, consent or the code.
 //! - [`code`]: redeeming an authorization code at the token endpoint.
 //! - [`token`]: access token binding, claims and responses, signed introspection claims.
+//! - [`access_token`]: access tokens as a resource server receives them (RFC 9068 JWTs,
+//!   introspection answers), and how long an answer may be cached.
 //! - [`id_token`]: ID token claims (OIDC Core).
 //! - [`jarm`]: JWT-secured authorization responses (JARM).
 //! - [`login`]: throttling of failed logins and how long a failure counts.
+//! - [`resource_events`]: the reports a resource server sends about API-side events
+//!   (`POST /resource-events`), their JSON and the bounds a receiver enforces.
 //! - [`registration`]: dynamic client registration and its management (RFC 7591, RFC 7592):
 //!   software statements, initial access token policies, the client information response.
 
+pub mod access_token;
 pub mod authorize;
 pub mod client;
 pub mod client_auth;
@@ -49,6 +54,7 @@ pub mod login;
 pub mod pkce;
 pub mod registration;
 pub mod request_object;
+pub mod resource_events;
 pub mod scope;
 pub mod time;
 pub mod token;

@@ -26,5 +26,6 @@ mod outage;
 mod proxy;
 mod registration;
 mod replay_race;
+mod resource_server;
 mod tls;
 mod token;
