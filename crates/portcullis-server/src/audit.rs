@@ -1,8 +1,12 @@
 //! The audit trail of the admin UI: what an administrator did (or tried), to what, when, from
 //! where, and how it ended.
 //!
-//! Every POST to `/admin` writes exactly one event through [`record`], refusals included (no
-//! valid CSRF token, a wrong password at re-authentication, a non-administrator, throttling).
+//! Every POST to `/admin` by a named account writes exactly one event through [`record`],
+//! refusals included (no valid CSRF token, a wrong password at re-authentication, a
+//! non-administrator). Refusals that name nobody (no session, an unknown user name) and sign-ins
+//! refused as busy or throttled are counted in memory instead ([`refusal`], `bounds::Refusals`)
+//! and summarised periodically, so that nobody can fill the disk without credentials; every
+//! stored text field is capped at [`MAX_FIELD_BYTES`].
 //! Each event is also a `tracing` line. Neither ever holds a secret: no token, password, key or
 //! cookie; details name things by id. The stored event names the actor and a target user by
 //! username, for the administrators who read the trail; the log line names them by user id only.
@@ -124,6 +128,44 @@ impl Actor {
     }
 }
 
+/// Longest stored text field of an event, bytes (path, address, names, details): a request path
+/// can be 64 KiB, and the trail is kept for a year.
+pub(crate) const MAX_FIELD_BYTES: usize = 256;
+
+/// `text` cut to at most [`MAX_FIELD_BYTES`] bytes at a character boundary, marked with `…`.
+pub(crate) fn capped(text: &str) -> String {
+    if text.len() <= MAX_FIELD_BYTES {
+        return text.to_owned();
+    }
+    let mut end = MAX_FIELD_BYTES - '…'.len_utf8();
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
+/// A refusal: stored like [`record`] when it names an account, but when nobody is named (an
+/// anonymous POST to `/admin`, a sign-in form without CSRF token, an unknown user name) only
+/// counted in memory and summarised in the periodic refusal line (`jobs`), so that a flood of
+/// anonymous requests cannot fill the disk.
+pub(crate) async fn refusal(
+    state: &AppState,
+    actor: &Actor,
+    action: Action,
+    target: Option<&str>,
+    details: Value,
+) {
+    if actor.user_id.is_none() {
+        state
+            .bounds
+            .refusals
+            .count(crate::bounds::Refusal::AnonymousAdmin);
+        tracing::debug!(action = action.as_str(), address = %actor.address, "anonymous admin request refused");
+        return;
+    }
+    record(state, actor, action, target, AuditOutcome::Denied, details).await;
+}
+
 /// Writes one event to the audit trail and the log. A failure to store it is logged at error
 /// level; the action it describes has already happened (or been refused) by then.
 pub(crate) async fn record(
@@ -134,15 +176,21 @@ pub(crate) async fn record(
     outcome: AuditOutcome,
     details: Value,
 ) {
+    // Every stored text is capped; details that would not fit are replaced by a note (a cut
+    // JSON object would not parse).
+    let mut stored_details = details.to_string();
+    if stored_details.len() > MAX_FIELD_BYTES {
+        stored_details = serde_json::json!({ "truncated": true }).to_string();
+    }
     let event = AuditEvent {
         at: state.clock.now(),
-        actor_id: actor.user_id.clone(),
-        actor_name: actor.username.clone(),
-        address: actor.address.clone(),
+        actor_id: actor.user_id.as_deref().map(capped),
+        actor_name: actor.username.as_deref().map(capped),
+        address: capped(&actor.address),
         action: action.as_str().to_owned(),
-        target: target.map(str::to_owned),
+        target: target.map(capped),
         outcome,
-        details: details.to_string(),
+        details: stored_details,
     };
     // The log line names people by user id only (LOGGING.md): the actor's, and for actions on a
     // user the target's, which the details carry.
@@ -177,6 +225,15 @@ pub(crate) async fn record(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stored_fields_are_capped_at_a_character_boundary() {
+        assert_eq!(capped("/admin/x"), "/admin/x");
+        let long = "é".repeat(40_000);
+        let cut = capped(&long);
+        assert!(cut.len() <= MAX_FIELD_BYTES, "{}", cut.len());
+        assert!(cut.ends_with('…'));
+    }
 
     #[test]
     fn every_action_is_listed_once_with_a_distinct_name() {

@@ -14,13 +14,14 @@
 //! |---|---|
 //! | foundations | `pages` (view models), [`error`], [`secret`], [`config`] |
 //! | bytes to requests | [`transport`] |
-//! | what the state holds | [`setup`] (clock, keys, first-run files), [`clients`] |
+//! | what the state holds | [`setup`] (clock, keys, first-run files), [`clients`], [`bounds`] |
 //! | the state | [`state`] |
 //! | request services | [`tokens`], [`browser`], `audit` |
 //! | requests | [`extract`], `endpoints`, [`routes`] |
 //! | the process | `jobs`, `run`, [`cli`] |
 
 mod audit;
+pub mod bounds;
 pub mod browser;
 pub mod cli;
 pub mod clients;

@@ -5,7 +5,8 @@
 //! The layers of [`app`], outermost first: the request id (the caller's `x-request-id`, or a new
 //! UUID) set and copied to the response; the `request` span (method, path, never the query) with
 //! one line per response; the security headers; `CatchPanicLayer` (a panic becomes the generic
-//! `500`, inside the header layer so that it carries the headers too); the request timeout (`503`
+//! `500`, inside the header layer so that it carries the headers too); the cap on requests in
+//! flight (`503` past `limits.requests_in_flight`, `bounds::shed`); the request timeout (`503`
 //! after `http.request_timeout_secs`); the body limit (`413` above `http.body_limit_bytes`); and
 //! `transport::peer::forwarded_certificate` (certificate headers only from a trusted proxy).
 //!
@@ -45,7 +46,7 @@ use crate::state::AppState;
 use crate::transport::peer::{self, CertHeaders, Listener};
 use crate::transport::tls::{self, ClientCerts};
 use crate::transport::{security, serve};
-use crate::{error, jobs, routes};
+use crate::{bounds, error, jobs, routes};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -78,6 +79,11 @@ pub fn app(
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             Duration::from_secs(http.request_timeout_secs),
+        ))
+        // Outside the timeout: a request over the in-flight cap is refused before it waits.
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state.bounds),
+            bounds::shed,
         ));
     // A panic becomes a generic 500 inside the header layers, so it carries them too.
     let router = router.layer(CatchPanicLayer::custom(|_| error::server_error()));
@@ -204,6 +210,7 @@ pub async fn start_on(
         dpop_nonces,
         token_alg,
         directories,
+        bounds: Arc::new(bounds::Bounds::new(&config.limits)),
     };
     let router = app(state.clone(), extend)?;
 
@@ -234,6 +241,7 @@ pub async fn start_on(
             public_tls,
             router.clone(),
             config.http.clone(),
+            config.limits.clone(),
             stop.clone(),
         )),
         tokio::spawn(serve::accept_loop(
@@ -242,9 +250,11 @@ pub async fn start_on(
             mtls_tls,
             router,
             config.http.clone(),
+            config.limits.clone(),
             stop.clone(),
         )),
         tokio::spawn(jobs::refresh_keys(state.clone(), stop.clone())),
+        tokio::spawn(jobs::summarise_refusals(state.clone(), stop.clone())),
         tokio::spawn(jobs::purge_expired(state.clone(), stop)),
     ];
     Ok(Running {

@@ -7,6 +7,7 @@ use portcullis_core::dpop::NonceKey;
 use portcullis_core::registration::Directory;
 use portcullis_store::Store;
 
+use crate::bounds::Bounds;
 use crate::clients::registry::Clients;
 use crate::config::Config;
 use crate::setup::clock::Clock;
@@ -35,4 +36,6 @@ pub struct AppState {
     pub token_alg: portcullis_core::jose::Alg,
     /// Directories trusted to sign software statements (read at start).
     pub directories: Arc<[Directory]>,
+    /// Bounds on password hashes, counted refusals and requests in flight (`[limits]`).
+    pub bounds: Arc<Bounds>,
 }

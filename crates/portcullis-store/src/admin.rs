@@ -190,6 +190,12 @@ pub trait AdminStore: Send + Sync {
     ) -> Result<(Vec<StoredAuditEvent>, u64), StoreError>;
     /// Deletes audit events older than `before`; returns how many.
     async fn purge_audit_events(&self, before: Timestamp) -> Result<u64, StoreError>;
+    /// At most `limit` audit events older than `before`; returns how many.
+    async fn purge_audit_events_batch(
+        &self,
+        before: Timestamp,
+        limit: u32,
+    ) -> Result<u64, StoreError>;
 
     /// Clients whose client_id or metadata contains `search` (case-insensitively; all without
     /// one), ordered by client_id, `limit` of them after skipping `offset`; and how many match.

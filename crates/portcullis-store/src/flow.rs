@@ -150,6 +150,31 @@ pub struct ConsentRecord {
     pub granted_at: Timestamp,
 }
 
+/// A sign-in attempt about to be checked, with the failure counters as read before it.
+#[derive(Clone, Copy, Debug)]
+pub struct LoginAttempt<'a> {
+    /// The account named, if it exists, with its count and last failure as read.
+    pub account: Option<(&'a str, u32, Option<Timestamp>)>,
+    /// The source address.
+    pub address: &'a str,
+    /// The address's count and last failure as read (`None`: no row).
+    pub address_seen: Option<(u32, Timestamp)>,
+    /// The time of the attempt.
+    pub now: Timestamp,
+    /// A count whose last failure is before this starts again at one.
+    pub forget_before: Timestamp,
+}
+
+impl LoginAttempt<'_> {
+    /// The count after this attempt, from `count` failures the last at `last`.
+    pub fn next_count(&self, count: u32, last: Option<Timestamp>) -> u32 {
+        match last {
+            Some(last) if last >= self.forget_before => count.saturating_add(1),
+            _ => 1,
+        }
+    }
+}
+
 /// Storage operations of the authorization code flow.
 #[async_trait]
 pub trait FlowStore: Send + Sync {
@@ -174,6 +199,11 @@ pub trait FlowStore: Send + Sync {
         now: Timestamp,
         forget_before: Timestamp,
     ) -> Result<(), StoreError>;
+    /// Records a sign-in attempt as a failure *before* its password is checked, provided the
+    /// counters are still as the caller read them (compare-and-set): `false` when another
+    /// attempt changed them meanwhile (so N parallel guesses pass one check at most once).
+    /// A successful check then clears them ([`Self::clear_login_failures`]).
+    async fn claim_login_attempt(&self, attempt: &LoginAttempt<'_>) -> Result<bool, StoreError>;
     /// Failures from an address: count and time of the last.
     async fn address_failures(&self, address: &str)
     -> Result<Option<(u32, Timestamp)>, StoreError>;

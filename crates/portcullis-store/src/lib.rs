@@ -204,6 +204,10 @@ pub trait Store:
     /// Returns the number of rows removed. (The audit trail is kept for its own retention period:
     /// [`admin::AdminStore::purge_audit_events`].)
     async fn purge_expired(&self, now: Timestamp) -> Result<u64, StoreError>;
+    /// One bounded round of [`Self::purge_expired`]: at most `limit` rows of each expired kind,
+    /// one short statement per kind (on SQLite the write lock is held for one batch at a time).
+    /// Returns the rows removed; 0 when nothing expired is left.
+    async fn purge_expired_batch(&self, now: Timestamp, limit: u32) -> Result<u64, StoreError>;
 }
 
 /// Opens the store named by `url` (`postgres://…`, `postgresql://…` or `sqlite://…`) without

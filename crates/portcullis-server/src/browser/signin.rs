@@ -3,13 +3,18 @@
 //!
 //! Failures count per account and per address and are forgotten after
 //! `portcullis_core::login::FAILURE_MEMORY_SECS`; `portcullis_core::login::allowed` decides whether the next attempt
-//! may be checked at all, which slows guessing without locking anyone out for good. A password
-//! is verified with argon2id on the blocking pool, and an unknown or disabled account costs the
-//! same time as a known one (no username enumeration).
+//! may be checked at all, which slows guessing without locking anyone out for good. Each attempt
+//! is recorded as a failure *before* its password is checked, by a compare-and-set on the
+//! counters as read (so parallel guesses cannot all pass one check), and cleared on success;
+//! counters that cannot be read or written refuse the sign-in (503, fail closed). A password is
+//! verified with argon2id on the blocking pool under `bounds::HashGate` (at most
+//! `limits.password_hashes` at once, 503 when full), and an unknown or disabled account costs
+//! the same hash, under the same gate, as a known one (no username enumeration).
 
 use portcullis_core::login;
-use portcullis_store::flow::UserRecord;
+use portcullis_store::flow::{LoginAttempt, UserRecord};
 
+use crate::bounds;
 use crate::browser::users;
 use crate::state::AppState;
 
@@ -18,8 +23,11 @@ use crate::state::AppState;
 pub(crate) enum Refusal {
     /// Too many recent failures for the account or the address: the password was not checked.
     Throttled,
-    /// The database failed.
+    /// The database failed, or the failure counters could not be read or written: refused
+    /// (fail closed), `503`.
     Unavailable,
+    /// Every password-hash permit is taken (`limits.password_hashes`): `503`, not queued.
+    Busy,
     /// Unknown user, disabled user or wrong password (deliberately not told apart).
     Wrong,
 }
@@ -29,6 +37,12 @@ pub(crate) enum Refusal {
 pub(crate) struct Failure {
     pub(crate) refusal: Refusal,
     pub(crate) known: Option<UserRecord>,
+}
+
+impl Failure {
+    fn new(refusal: Refusal, known: Option<UserRecord>) -> Self {
+        Self { refusal, known }
+    }
 }
 
 /// Checks `password` for the user named `username`, coming from `address`.
@@ -82,67 +96,93 @@ async fn check(
     password: &str,
     address: &str,
 ) -> Result<UserRecord, Failure> {
+    // Memory: at most `limits.password_hashes` hashes at once; past that the answer is 503 at
+    // once, before any database work, never a queue (a started hash cannot be cancelled).
+    let Some(permit) = state.bounds.hashes.try_enter() else {
+        state.bounds.refusals.count(bounds::Refusal::SignInBusy);
+        return Err(Failure::new(Refusal::Busy, user));
+    };
     let now = state.clock.now();
+    // Fail closed: counters that cannot be read refuse the attempt (503), never count as zero.
+    let address_seen = match state.store.address_failures(address).await {
+        Ok(seen) => seen,
+        Err(e) => {
+            tracing::error!(error = %e, "reading sign-in failures failed; sign-in refused");
+            return Err(Failure::new(Refusal::Unavailable, user));
+        }
+    };
     // Throttling: by account and by address, with failures forgotten after a while.
     let (account_failures, account_last) = user.as_ref().map_or((0, now), |u| {
         login::recent(u.failed_logins, u.last_failed_at, now)
     });
-    let (address_failures, address_last) = match state.store.address_failures(address).await {
-        Ok(Some((count, last))) => login::recent(count, Some(last), now),
-        _ => (0, now),
+    let (address_failures, address_last) = match address_seen {
+        Some((count, last)) => login::recent(count, Some(last), now),
+        None => (0, now),
     };
     if !login::allowed(account_failures, account_last, now)
         || !login::allowed(address_failures, address_last, now)
     {
-        tracing::warn!(%address, "sign-in throttled");
-        return Err(Failure {
-            refusal: Refusal::Throttled,
-            known: user,
-        });
+        state
+            .bounds
+            .refusals
+            .count(bounds::Refusal::SignInThrottled);
+        tracing::debug!(%address, "sign-in throttled");
+        return Err(Failure::new(Refusal::Throttled, user));
+    }
+    // The attempt counts as a failure before the password is checked, and only if the counters
+    // still hold what was read: of N parallel guesses, one passes this check.
+    let attempt = LoginAttempt {
+        account: user
+            .as_ref()
+            .map(|u| (u.user_id.as_str(), u.failed_logins, u.last_failed_at)),
+        address,
+        address_seen,
+        now,
+        forget_before: now.plus(-login::FAILURE_MEMORY_SECS),
+    };
+    match state.store.claim_login_attempt(&attempt).await {
+        Ok(true) => {}
+        Ok(false) => {
+            state
+                .bounds
+                .refusals
+                .count(bounds::Refusal::SignInThrottled);
+            tracing::debug!(%address, "sign-in raced another attempt; throttled");
+            return Err(Failure::new(Refusal::Throttled, user));
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "recording a sign-in attempt failed; sign-in refused");
+            return Err(Failure::new(Refusal::Unavailable, user));
+        }
     }
     let hash = user
         .as_ref()
         .filter(|u| u.disabled_at.is_none())
         .map(|u| u.password_hash.clone());
     let candidate = password.to_owned();
-    let verified =
-        tokio::task::spawn_blocking(move || users::verify_password(&candidate, hash.as_deref()))
-            .await
-            .unwrap_or(false);
+    // The permit moves into the blocking task: it is released when the hash ends, even if this
+    // request has been dropped (timeout, closed connection) meanwhile.
+    let verified = tokio::task::spawn_blocking(move || {
+        permit.run(|| users::verify_password(&candidate, hash.as_deref()))
+    })
+    .await
+    .unwrap_or(false);
     if !verified {
-        let forget_before = now.plus(-login::FAILURE_MEMORY_SECS);
-        let known = user;
-        if let Err(e) = state
-            .store
-            .record_login_failure(
-                known.as_ref().map(|u| u.user_id.as_str()),
-                address,
-                now,
-                forget_before,
-            )
-            .await
-        {
-            tracing::error!(error = %e, "recording a failed sign-in failed");
-        }
         tracing::info!(%address, "sign-in failed");
-        return Err(Failure {
-            refusal: Refusal::Wrong,
-            known,
-        });
+        return Err(Failure::new(Refusal::Wrong, user));
     }
     // Verified implies a known, enabled user: the dummy hash never verifies.
     let Some(user) = user else {
-        return Err(Failure {
-            refusal: Refusal::Wrong,
-            known: None,
-        });
+        return Err(Failure::new(Refusal::Wrong, None));
     };
+    // Fail closed here too: a count that cannot be cleared refuses the sign-in.
     if let Err(e) = state
         .store
         .clear_login_failures(&user.user_id, address)
         .await
     {
-        tracing::error!(error = %e, "clearing sign-in failures failed");
+        tracing::error!(error = %e, "clearing sign-in failures failed; sign-in refused");
+        return Err(Failure::new(Refusal::Unavailable, Some(user)));
     }
     Ok(user)
 }

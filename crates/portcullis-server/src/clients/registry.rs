@@ -1,5 +1,10 @@
 //! The client registry as the server uses it: registrations read from the store and kept in
 //! memory for `clients.cache_secs`, with their keys (by value, or fetched from `jwks_uri`).
+//!
+//! The cache is bounded: an identifier of impossible shape is never looked up nor cached; known
+//! clients are held within `limits.client_cache_bytes`; identifiers found unknown or disabled are
+//! remembered apart, at most `limits.unknown_client_entries` of them, so that a flood of unknown
+//! identifiers never evicts a known client.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -17,15 +22,27 @@ use crate::clients::jwks::{JwksFetcher, Keys};
 use crate::config::Config;
 use crate::transport::tls::TrustAnchors;
 
+/// A known, enabled client in the cache.
 struct Cached {
-    /// `None`: disabled (unknown identifiers are never cached).
-    client: Option<Arc<Client>>,
+    client: Arc<Client>,
     at: Instant,
+    /// What the entry is counted as against `limits.client_cache_bytes`.
+    bytes: usize,
 }
 
-/// Entries kept at most; the cache is emptied when full, so unauthenticated requests naming
-/// many client_ids cannot grow it without bound.
-const MAX_CACHED: usize = 10_000;
+/// Bytes an entry is counted as beyond its identifier and stored metadata: the parsed client,
+/// its keys and the map's own overhead, roughly.
+const ENTRY_OVERHEAD_BYTES: usize = 2048;
+
+/// The two caches: known clients, bounded in bytes, and identifiers found unknown or disabled,
+/// bounded in entries and kept apart so that a flood of unknown identifiers never evicts a
+/// known client.
+#[derive(Default)]
+struct Cache {
+    known: HashMap<String, Cached>,
+    known_bytes: usize,
+    unknown: HashMap<String, Instant>,
+}
 
 /// Registered clients with a short in-process cache.
 pub struct Clients {
@@ -36,7 +53,9 @@ pub struct Clients {
     pub(super) trust_anchors: TrustAnchors,
     policy: ClientPolicy,
     ttl: Duration,
-    cache: Mutex<HashMap<String, Cached>>,
+    max_bytes: usize,
+    max_unknown: usize,
+    cache: Mutex<Cache>,
     fetcher: JwksFetcher,
 }
 
@@ -167,6 +186,8 @@ impl Clients {
             trust_anchors: TrustAnchors::load(config)?,
             policy: policy(config),
             ttl: Duration::from_secs(config.clients.cache_secs),
+            max_bytes: config.limits.client_cache_bytes,
+            max_unknown: config.limits.unknown_client_entries,
             cache: Mutex::default(),
             fetcher: JwksFetcher::new(&config.clients)?,
         })
@@ -180,16 +201,14 @@ impl Clients {
         if !portcullis_core::client::client_id_is_valid(client_id) {
             return Ok(None);
         }
-        if let Some(cached) = self
-            .cache
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(client_id)
-            && cached.at.elapsed() < self.ttl
-        {
-            return Ok(cached.client.clone());
+        if let Some(found) = self.cached(client_id) {
+            return Ok(found);
         }
-        let client = match self.store.client(client_id).await? {
+        let record = self.store.client(client_id).await?;
+        let bytes = record.as_ref().map_or(0, |r| {
+            r.client_id.len() + r.metadata.len() + ENTRY_OVERHEAD_BYTES
+        });
+        let client = match record {
             Some(record) if record.disabled_at.is_none() => match from_record(&record, self.policy)
             {
                 Ok(client) => Some(Arc::new(client)),
@@ -201,28 +220,80 @@ impl Clients {
             _ => None,
         };
         if self.ttl > Duration::ZERO {
-            let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-            if cache.len() >= MAX_CACHED {
-                cache.clear();
-            }
-            cache.insert(
-                client_id.to_owned(),
-                Cached {
-                    client: client.clone(),
-                    at: Instant::now(),
-                },
-            );
+            self.remember(client_id, client.as_ref(), bytes);
         }
         Ok(client)
+    }
+
+    /// The cached answer for `client_id` (`Some(None)`: known to be unknown or disabled), if
+    /// still fresh.
+    fn cached(&self, client_id: &str) -> Option<Option<Arc<Client>>> {
+        let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(cached) = cache.known.get(client_id)
+            && cached.at.elapsed() < self.ttl
+        {
+            return Some(Some(Arc::clone(&cached.client)));
+        }
+        match cache.unknown.get(client_id) {
+            Some(at) if at.elapsed() < self.ttl => Some(None),
+            _ => None,
+        }
+    }
+
+    /// Caches what a look-up found: a known client within the byte budget (stale and, if still
+    /// over, all other known entries are dropped first), an unknown one in the small cache of
+    /// its own (emptied when full).
+    fn remember(&self, client_id: &str, client: Option<&Arc<Client>>, bytes: usize) {
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        let cache = &mut *cache;
+        if let Some(old) = cache.known.remove(client_id) {
+            cache.known_bytes -= old.bytes;
+        }
+        cache.unknown.remove(client_id);
+        let Some(client) = client else {
+            if cache.unknown.len() >= self.max_unknown {
+                cache.unknown.clear();
+            }
+            cache.unknown.insert(client_id.to_owned(), Instant::now());
+            return;
+        };
+        if bytes > self.max_bytes {
+            return;
+        }
+        if cache.known_bytes + bytes > self.max_bytes {
+            let ttl = self.ttl;
+            cache.known.retain(|_, c| c.at.elapsed() < ttl);
+            cache.known_bytes = cache.known.values().map(|c| c.bytes).sum();
+            if cache.known_bytes + bytes > self.max_bytes {
+                cache.known.clear();
+                cache.known_bytes = 0;
+            }
+        }
+        cache.known_bytes += bytes;
+        cache.known.insert(
+            client_id.to_owned(),
+            Cached {
+                client: Arc::clone(client),
+                at: Instant::now(),
+                bytes,
+            },
+        );
+    }
+
+    /// Clients in the known cache and the unknown identifiers remembered (for tests and sizing).
+    pub fn cache_counts(&self) -> (usize, usize) {
+        let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        (cache.known.len(), cache.unknown.len())
     }
 
     /// Drops this process's cached copy of `client_id` after it changed or deleted the client;
     /// other processes see the change within `clients.cache_secs`.
     pub fn forget(&self, client_id: &str) {
-        self.cache
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(client_id);
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(old) = cache.known.remove(client_id) {
+            cache.known_bytes -= old.bytes;
+        }
+        cache.unknown.remove(client_id);
     }
 
     /// The client's public keys: registered by value, or fetched from its `jwks_uri` (refetched

@@ -10,6 +10,7 @@ impl Config {
     /// Checks every setting that can be checked without the database.
     pub fn validate(&self) -> anyhow::Result<()> {
         check_base_url("issuer", &self.issuer)?;
+        self.limits.validate()?;
         if let Some(base) = &self.mtls_base_url {
             check_base_url("mtls_base_url", base)?;
         }

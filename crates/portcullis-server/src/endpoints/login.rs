@@ -81,6 +81,11 @@ pub(crate) async fn post(
                     "Too many failed attempts. Wait a few seconds and try again.",
                     StatusCode::TOO_MANY_REQUESTS,
                 ),
+                Refusal::Busy => retry(
+                    "The server is busy. Please try again in a moment.",
+                    StatusCode::SERVICE_UNAVAILABLE,
+                )
+                .map(page_retry_after),
                 Refusal::Unavailable => retry(
                     "Sign-in is unavailable right now. Please try again.",
                     StatusCode::SERVICE_UNAVAILABLE,

@@ -1,7 +1,7 @@
 //! The admin UI's extractors: [`AdminSession`] (a live session of an enabled administrator) and
 //! [`AdminForm`] (that, plus a form whose CSRF token is the session's). A handler that takes one
 //! of them runs only once its checks passed; a POST that fails them is answered here and written
-//! to the audit trail.
+//! to the audit trail (counted only, when it names nobody: `audit::refusal`).
 //!
 //! The session cookie `__Secure-portcullis-admin` is `Path=/admin; Secure; HttpOnly;
 //! SameSite=Strict` (the `__Host-` prefix would need `Path=/`) and holds 256 random bits, of
@@ -222,12 +222,11 @@ impl FromRequestParts<AppState> for AdminSession {
                         },
                         _ => Actor::anonymous(&address),
                     };
-                    audit::record(
+                    audit::refusal(
                         state,
                         &actor,
                         Action::Form,
                         Some(parts.uri.path()),
-                        AuditOutcome::Denied,
                         json!({ "reason": refused.reason() }),
                     )
                     .await;

@@ -186,7 +186,6 @@ pub(crate) const AUDIT_PAGE: &str = concat!(
     " ORDER BY at DESC, id DESC LIMIT $4 OFFSET $5"
 );
 pub(crate) const AUDIT_COUNT: &str = concat!("SELECT COUNT(*) FROM audit_events ", audit_where!());
-pub(crate) const PURGE_AUDIT: &str = "DELETE FROM audit_events WHERE at < $1";
 
 /// The client search: `$1` pattern.
 macro_rules! clients_where {
@@ -238,9 +237,6 @@ pub(crate) const REVOKE_CLIENT: [&str; 3] = revoke_cascade!(
     grants: "client_id = $1 AND revoked_at IS NULL",
     at: "$2"
 );
-
-/// Rows whose lifetime is over (`$1` = now): admin sessions past their absolute end.
-pub(crate) const PURGE: [&str; 1] = ["DELETE FROM admin_sessions WHERE expires_at <= $1"];
 
 /// Implements [`AdminStore`](crate::admin::AdminStore) for a struct with a `pool` field.
 macro_rules! sql_admin_store {
@@ -358,8 +354,26 @@ macro_rules! sql_admin_store {
                 &self,
                 before: portcullis_core::Timestamp,
             ) -> Result<u64, $crate::StoreError> {
-                let done = sqlx::query($crate::sql::admin::PURGE_AUDIT)
+                let mut removed = 0;
+                loop {
+                    let batch = self
+                        .purge_audit_events_batch(before, $crate::sql::purge::DEFAULT_BATCH)
+                        .await?;
+                    removed += batch;
+                    if batch == 0 {
+                        return Ok(removed);
+                    }
+                }
+            }
+
+            async fn purge_audit_events_batch(
+                &self,
+                before: portcullis_core::Timestamp,
+                limit: u32,
+            ) -> Result<u64, $crate::StoreError> {
+                let done = sqlx::query($crate::sql::purge::AUDIT)
                     .bind(before.unix())
+                    .bind(i64::from(limit))
                     .execute(&self.pool)
                     .await?;
                 Ok(done.rows_affected())

@@ -68,7 +68,3 @@ pub(crate) const RETIRE_KEYS: &str = "UPDATE signing_keys SET \
      retires_at = CASE WHEN retires_at IS NULL OR retires_at > $2 THEN $2 ELSE retires_at END, \
      unpublish_at = CASE WHEN unpublish_at IS NULL OR unpublish_at > $3 THEN $3 ELSE unpublish_at END \
      WHERE alg = $1";
-
-/// Keys no longer published (`$1` = now).
-pub(crate) const PURGE: &str =
-    "DELETE FROM signing_keys WHERE unpublish_at IS NOT NULL AND unpublish_at <= $1";

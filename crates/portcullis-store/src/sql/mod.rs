@@ -23,6 +23,7 @@ pub(crate) mod admin;
 pub(crate) mod clients;
 pub(crate) mod flow;
 pub(crate) mod keys;
+pub(crate) mod purge;
 pub(crate) mod registration;
 pub(crate) mod tokens;
 
@@ -287,14 +288,28 @@ macro_rules! sql_store {
                 now: portcullis_core::Timestamp,
             ) -> Result<u64, $crate::StoreError> {
                 let mut removed = 0;
-                for statement in std::iter::once($crate::sql::keys::PURGE)
-                    .chain($crate::sql::tokens::PURGE)
-                    .chain($crate::sql::flow::PURGE)
-                    .chain($crate::sql::registration::PURGE)
-                    .chain($crate::sql::admin::PURGE)
-                {
+                loop {
+                    let batch = self
+                        .purge_expired_batch(now, $crate::sql::purge::DEFAULT_BATCH)
+                        .await?;
+                    removed += batch;
+                    if batch == 0 {
+                        break;
+                    }
+                }
+                Ok(removed)
+            }
+
+            async fn purge_expired_batch(
+                &self,
+                now: portcullis_core::Timestamp,
+                limit: u32,
+            ) -> Result<u64, $crate::StoreError> {
+                let mut removed = 0;
+                for statement in $crate::sql::purge::EXPIRED {
                     removed += sqlx::query(statement)
                         .bind(now.unix())
+                        .bind(i64::from(limit))
                         .execute(&self.pool)
                         .await?
                         .rows_affected();

@@ -144,9 +144,6 @@ pub(crate) const ROTATE_REGISTRATION_WITH_STATEMENT: &str = "UPDATE client_regis
      WHERE client_id = $1 AND token_hash = $2";
 pub(crate) const DELETE_CLIENT: &str = "DELETE FROM clients WHERE client_id = $1";
 
-/// Rows whose lifetime is over (`$1` = now): expired initial access tokens.
-pub(crate) const PURGE: [&str; 1] = ["DELETE FROM initial_access_tokens WHERE expires_at <= $1"];
-
 /// Implements [`RegistrationStore`](crate::registration::RegistrationStore) for a struct with a
 /// `pool` field.
 macro_rules! sql_registration_store {

@@ -117,9 +117,3 @@ pub(crate) const REVOKE_ACCESS_TOKEN: &str = "UPDATE access_tokens \
      SET revoked_at = COALESCE(revoked_at, $3) WHERE token_hash = $1 AND client_id = $2";
 
 pub(crate) const ACCESS_TOKEN_EXISTS: &str = "SELECT 1 FROM access_tokens WHERE token_hash = $1";
-
-/// Spent `jti`s and access tokens past their expiry (`$1` = now).
-pub(crate) const PURGE: [&str; 2] = [
-    "DELETE FROM used_jtis WHERE expires_at <= $1",
-    "DELETE FROM access_tokens WHERE expires_at <= $1",
-];

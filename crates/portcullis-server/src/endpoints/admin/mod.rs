@@ -93,8 +93,8 @@ pub(crate) async fn reauthenticate(
             "re-authentication throttled",
             "Too many wrong passwords. Wait a few seconds, then enter your password again.",
         ),
-        Refusal::Unavailable => (
-            "database unavailable",
+        Refusal::Unavailable | Refusal::Busy => (
+            "database unavailable or busy",
             "Your password could not be checked right now. Please try again.",
         ),
         Refusal::Wrong => (

@@ -106,15 +106,7 @@ pub(crate) async fn post(
         let reason = json!({ "reason": "no valid CSRF token" });
         let anonymous = Actor::anonymous(&address);
         let target = Some("/admin/login");
-        audit::record(
-            &state,
-            &anonymous,
-            Action::Form,
-            target,
-            AuditOutcome::Denied,
-            reason,
-        )
-        .await;
+        audit::refusal(&state, &anonymous, Action::Form, target, reason).await;
         let notice = Notice::error("The sign-in form had expired. Please try again.");
         return login_page(notice, username, StatusCode::FORBIDDEN);
     }
@@ -170,22 +162,29 @@ async fn refused(
             "Sign-in is unavailable right now. Please try again.",
             StatusCode::SERVICE_UNAVAILABLE,
         ),
+        Refusal::Busy => (
+            "busy",
+            "The server is busy. Please try again in a moment.",
+            StatusCode::SERVICE_UNAVAILABLE,
+        ),
         Refusal::Wrong => (
             "unknown user, disabled user or wrong password",
             "The user name or password is not right.",
             StatusCode::UNAUTHORIZED,
         ),
     };
-    let reason = json!({ "reason": reason });
-    audit::record(
-        state,
-        &actor,
-        Action::SignIn,
-        None,
-        AuditOutcome::Denied,
-        reason,
-    )
-    .await;
+    // Busy and throttled refusals are counted (`bounds::Refusals`), not stored: anyone can cause
+    // them at any rate. Others are stored when they name an account.
+    if !matches!(failure.refusal, Refusal::Busy | Refusal::Throttled) {
+        audit::refusal(
+            state,
+            &actor,
+            Action::SignIn,
+            None,
+            json!({ "reason": reason }),
+        )
+        .await;
+    }
     // A 503 (the database is unreachable) carries Retry-After.
     login_page(Notice::error(text), username, status).map(page_retry_after)
 }

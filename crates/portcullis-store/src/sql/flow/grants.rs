@@ -182,6 +182,3 @@ pub(crate) const REVOKE_USER_CLIENT: [&str; 3] = revoke_cascade!(
     grants: "user_id = $1 AND client_id = $2",
     at: "$3"
 );
-
-/// Codes past their expiry (`$1` = now).
-pub(crate) const PURGE_CODES: &str = "DELETE FROM codes WHERE expires_at <= $1";

@@ -6,15 +6,6 @@ pub(crate) mod pushed;
 pub(crate) mod refresh;
 pub(crate) mod users;
 
-/// Rows whose lifetime is over (`$1` = now), oldest tables last.
-pub(crate) const PURGE: [&str; 5] = [
-    users::PURGE_SESSIONS,
-    users::PURGE_FAILURES,
-    pushed::PURGE,
-    grants::PURGE_CODES,
-    refresh::PURGE,
-];
-
 /// Implements [`FlowStore`](crate::flow::FlowStore) for a struct with a `pool` field.
 macro_rules! sql_flow_store {
     ($store:ty) => {
@@ -118,6 +109,48 @@ macro_rules! sql_flow_store {
                     .execute(&self.pool)
                     .await?;
                 Ok(())
+            }
+
+            async fn claim_login_attempt(
+                &self,
+                a: &$crate::flow::LoginAttempt<'_>,
+            ) -> Result<bool, $crate::StoreError> {
+                let claimed = match a.address_seen {
+                    None => {
+                        sqlx::query($crate::sql::flow::users::CLAIM_ADDRESS_NEW)
+                            .bind(a.address)
+                            .bind(a.now.unix())
+                            .execute(&self.pool)
+                            .await?
+                    }
+                    Some((count, last)) => {
+                        sqlx::query($crate::sql::flow::users::CLAIM_ADDRESS)
+                            .bind(a.address)
+                            .bind(
+                                i32::try_from(a.next_count(count, Some(last))).unwrap_or(i32::MAX),
+                            )
+                            .bind(a.now.unix())
+                            .bind(i32::try_from(count).unwrap_or(i32::MAX))
+                            .bind(last.unix())
+                            .execute(&self.pool)
+                            .await?
+                    }
+                };
+                if claimed.rows_affected() != 1 {
+                    return Ok(false);
+                }
+                let Some((user_id, count, last)) = a.account else {
+                    return Ok(true);
+                };
+                let claimed = sqlx::query($crate::sql::flow::users::CLAIM_USER)
+                    .bind(user_id)
+                    .bind(i32::try_from(a.next_count(count, last)).unwrap_or(i32::MAX))
+                    .bind(a.now.unix())
+                    .bind(i32::try_from(count).unwrap_or(i32::MAX))
+                    .bind(last.map_or(-1, |t| t.unix()))
+                    .execute(&self.pool)
+                    .await?;
+                Ok(claimed.rows_affected() == 1)
             }
 
             async fn address_failures(

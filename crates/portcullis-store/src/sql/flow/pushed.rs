@@ -46,6 +46,3 @@ pub(crate) const TAKE_PUSHED: &str = concat!(
 /// Request `$1`, unexpired at `$3` and never extended, now lives until `$2` (never shortened).
 pub(crate) const EXTEND_PUSHED: &str = "UPDATE pushed_requests SET expires_at = $2, extended_at = $3 \
      WHERE request_uri_hash = $1 AND expires_at > $3 AND extended_at IS NULL AND expires_at < $2";
-
-/// Requests past their expiry (`$1` = now).
-pub(crate) const PURGE: &str = "DELETE FROM pushed_requests WHERE expires_at <= $1";

@@ -49,6 +49,3 @@ pub(crate) const REFRESH: &str = concat!(
 );
 pub(crate) const TOUCH_REFRESH: &str =
     "UPDATE refresh_tokens SET last_used_at = $2 WHERE token_hash = $1";
-
-/// Tokens past their absolute expiry (`$1` = now).
-pub(crate) const PURGE: &str = "DELETE FROM refresh_tokens WHERE expires_at <= $1";

@@ -88,6 +88,14 @@ pub(crate) const USER_FAILURE: &str = "UPDATE users SET failed_logins = CASE \
 pub(crate) const ADDRESS_FAILURE: &str = "INSERT INTO login_failures (address, failures, last_failed_at) VALUES ($1, 1, $2) \
      ON CONFLICT (address) DO UPDATE SET failures = CASE WHEN login_failures.last_failed_at < $3 THEN 1 \
      ELSE login_failures.failures + 1 END, last_failed_at = excluded.last_failed_at";
+/// Compare-and-set claims of a sign-in attempt (see `FlowStore::claim_login_attempt`): the
+/// counter moves only if it still holds what was read.
+pub(crate) const CLAIM_ADDRESS_NEW: &str = "INSERT INTO login_failures (address, failures, last_failed_at) \
+     VALUES ($1, 1, $2) ON CONFLICT (address) DO NOTHING";
+pub(crate) const CLAIM_ADDRESS: &str = "UPDATE login_failures SET failures = $2, last_failed_at = $3 \
+     WHERE address = $1 AND failures = $4 AND last_failed_at = $5";
+pub(crate) const CLAIM_USER: &str = "UPDATE users SET failed_logins = $2, last_failed_at = $3 \
+     WHERE user_id = $1 AND failed_logins = $4 AND COALESCE(last_failed_at, -1) = $5";
 pub(crate) const ADDRESS_FAILURES: &str =
     "SELECT failures, last_failed_at FROM login_failures WHERE address = $1";
 pub(crate) const CLEAR_USER_FAILURES: &str =
@@ -101,8 +109,3 @@ pub(crate) const SESSION: &str = concat!(
     " FROM sessions WHERE session_hash = $1"
 );
 pub(crate) const DELETE_SESSION: &str = "DELETE FROM sessions WHERE session_hash = $1";
-
-/// Sessions past their end, and address failure counts a day old (`$1` = now).
-pub(crate) const PURGE_SESSIONS: &str = "DELETE FROM sessions WHERE expires_at <= $1";
-pub(crate) const PURGE_FAILURES: &str =
-    "DELETE FROM login_failures WHERE last_failed_at <= $1 - 86400";
