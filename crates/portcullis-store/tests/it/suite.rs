@@ -2,6 +2,7 @@
 //! backend by [`instantiate`]; the fixtures the modules share are at the bottom.
 
 mod admin;
+mod bounds;
 mod clients_and_tokens;
 mod flow;
 mod keys;
@@ -61,6 +62,9 @@ macro_rules! instantiate {
             // replays.rs
             r47_a_pushed_request_is_extended_once,
             r74_a_token_written_after_its_grant_was_revoked_is_revoked,
+            // bounds.rs
+            of_parallel_sign_in_attempts_on_one_reading_one_is_claimed,
+            the_purge_runs_in_bounded_batches_over_every_expired_kind,
         );
     };
     (@each $backend:expr; $($check:ident),* $(,)?) => {
@@ -73,6 +77,7 @@ macro_rules! instantiate {
     };
 }
 pub(crate) use admin::*;
+pub(crate) use bounds::*;
 pub(crate) use clients_and_tokens::*;
 pub(crate) use flow::*;
 pub(crate) use instantiate;
