@@ -280,6 +280,12 @@ impl Clients {
         );
     }
 
+    /// Whether `client_id` is in the cache of known clients (for tests).
+    pub fn is_cached(&self, client_id: &str) -> bool {
+        let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        cache.known.contains_key(client_id)
+    }
+
     /// Clients in the known cache and the unknown identifiers remembered (for tests and sizing).
     pub fn cache_counts(&self) -> (usize, usize) {
         let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());

@@ -10,6 +10,8 @@ mod support;
 
 mod admin;
 mod admin_browser;
+mod bounds;
+mod bounds_connections;
 mod browser;
 mod browser_cancel;
 mod cli;

@@ -73,7 +73,7 @@ fn certified_key(cert: &ClientCert, key_pem: &str) -> Arc<CertifiedKey> {
 }
 
 /// A raw rustls client configuration trusting `server`'s development CA.
-fn client_config(
+pub(crate) fn client_config(
     server: &TestServer,
 ) -> rustls::ConfigBuilder<rustls::ClientConfig, rustls::client::WantsClientCert> {
     let mut roots = RootCertStore::empty();

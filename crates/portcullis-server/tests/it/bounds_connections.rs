@@ -1,0 +1,229 @@
+//! Bounds on connections, requests in flight and the purge (issue 10), over real TLS: slow
+//! header senders closed at the header timeout while tokens keep flowing, the connection cap,
+//! load shed with `503` past the in-flight cap, and a 100,000-row purge in batches while
+//! `/token` answers, on SQLite and Postgres.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use rustls::pki_types::ServerName;
+use serde_json::json;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+
+use crate::support::client::JwtClient;
+use crate::support::token;
+use crate::support::{Backend, TestServer};
+
+/// A TLS connection to the public listener (no ALPN: HTTP/1.1).
+async fn connect(server: &TestServer) -> std::io::Result<TlsStream<TcpStream>> {
+    let config = crate::tls::client_config(server).with_no_client_auth();
+    let tcp = TcpStream::connect(server.running().public_addr).await?;
+    TlsConnector::from(Arc::new(config))
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+}
+
+/// Sends a request's headers one byte a second until the server closes the connection;
+/// returns how long after the first byte that was.
+async fn dribble(mut tls: TlsStream<TcpStream>) -> Duration {
+    let request = b"POST /token HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\nX-Padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
+    let started = Instant::now();
+    let mut buf = [0_u8; 256];
+    for byte in request {
+        if tls.write_all(&[*byte]).await.is_err() || tls.flush().await.is_err() {
+            return started.elapsed();
+        }
+        // Whatever the server sends (an error answer, close_notify, EOF) ends the wait.
+        if let Ok(read) = tokio::time::timeout(Duration::from_secs(1), tls.read(&mut buf)).await {
+            if matches!(read, Ok(0) | Err(_)) {
+                return started.elapsed();
+            }
+            // A 408 or similar before the close: keep reading until it closes.
+            while let Ok(Ok(n)) =
+                tokio::time::timeout(Duration::from_secs(1), tls.read(&mut buf)).await
+            {
+                if n == 0 {
+                    break;
+                }
+            }
+            return started.elapsed();
+        }
+    }
+    Duration::MAX
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn slow_header_senders_are_closed_at_the_header_timeout_while_tokens_flow() {
+    // 300 connections rather than 1,000: each holds a descriptor on both ends of this one
+    // process, and the test machines run several suites at once.
+    const SLOW: usize = 300;
+    let server = TestServer::builder()
+        .configure(|c| c.http.header_read_timeout_secs = 3)
+        .start()
+        .await;
+    let client = JwtClient::register(&server, json!({})).await;
+    let mut slow = tokio::task::JoinSet::new();
+    for _ in 0..SLOW {
+        let tls = connect(&server).await.unwrap();
+        slow.spawn(dribble(tls));
+    }
+    // Meanwhile a normal client keeps getting tokens.
+    let mut tokens = 0;
+    let deadline = Instant::now() + Duration::from_secs(6);
+    while Instant::now() < deadline {
+        token::client_credentials(&server, &client, "a")
+            .await
+            .assert_ok();
+        tokens += 1;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let mut longest = Duration::ZERO;
+    while let Some(held) = slow.join_next().await {
+        longest = longest.max(held.unwrap());
+    }
+    eprintln!("{SLOW} slow senders: the longest was held {longest:?}; {tokens} tokens meanwhile");
+    assert!(tokens >= 10, "{tokens}");
+    // Closed at the 3 s header timeout (plus one byte interval and scheduling), never later.
+    assert!(longest <= Duration::from_secs(6), "{longest:?}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_listener_holds_at_most_its_connection_cap() {
+    let server = TestServer::builder()
+        .configure(|c| c.limits.connections_per_listener = 2)
+        .start()
+        .await;
+    let first = connect(&server).await.unwrap();
+    let _second = connect(&server).await.unwrap();
+    // The third is closed right after accept: its handshake fails.
+    assert!(connect(&server).await.is_err(), "past the cap");
+    drop(first);
+    // Once one closes, a new connection is served.
+    let mut served = false;
+    for _ in 0..50 {
+        if let Ok(mut tls) = connect(&server).await {
+            tls.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+                .await
+                .unwrap();
+            let mut answer = String::new();
+            let _ = tls.read_to_string(&mut answer).await;
+            served = answer.starts_with("HTTP/1.1 200");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(served);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn requests_past_the_in_flight_cap_are_shed_with_503_and_retry_after() {
+    let server = TestServer::builder()
+        .configure(|c| c.limits.requests_in_flight = 2)
+        .start()
+        .await;
+    let client = JwtClient::register(&server, json!({})).await;
+    let http = server.client(None);
+    let slow_url = format!("{}/test/slow", server.public_url());
+    // Two slow requests take the two places (each takes 700 ms)...
+    let mut slow = Vec::new();
+    for _ in 0..2 {
+        let request = http.get(&slow_url).send();
+        slow.push(tokio::spawn(request));
+    }
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    // ...so a token request is refused at once, in the OAuth error shape, and a page too.
+    let answer = token::client_credentials(&server, &client, "a").await;
+    answer.assert_error(503, "temporarily_unavailable");
+    assert_eq!(answer.header("retry-after"), "2");
+    let page = http.get(&slow_url).send().await.unwrap();
+    assert_eq!(page.status(), 503);
+    assert_eq!(page.headers()["retry-after"], "2");
+    for request in slow {
+        assert_eq!(request.await.unwrap().unwrap().status(), 200);
+    }
+    assert_eq!(
+        server.running().state.bounds.shed.load(Ordering::Relaxed),
+        2
+    );
+    // The places are free again.
+    token::client_credentials(&server, &client, "a")
+        .await
+        .assert_ok();
+    server.stop().await;
+}
+
+/// Inserts `n` spent jtis that expired long ago, in one statement.
+async fn insert_expired_jtis(server: &TestServer, backend: Backend, n: u32) {
+    let url = server.config.database_url();
+    match backend {
+        Backend::Postgres => {
+            let db = sqlx::PgPool::connect(&url).await.unwrap();
+            sqlx::query("INSERT INTO used_jtis (key_hash, expires_at) SELECT sha256(i::text::bytea), 1 FROM generate_series(1, $1) AS i")
+                .bind(i64::from(n))
+                .execute(&db)
+                .await
+                .unwrap();
+            db.close().await;
+        }
+        Backend::Sqlite => {
+            let db = sqlx::SqlitePool::connect(&url).await.unwrap();
+            sqlx::query("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $1) INSERT INTO used_jtis (key_hash, expires_at) SELECT randomblob(32), 1 FROM n")
+                .bind(i64::from(n))
+                .execute(&db)
+                .await
+                .unwrap();
+            db.close().await;
+        }
+    }
+}
+
+async fn a_large_purge_runs_in_batches_while_tokens_flow(backend: Backend) {
+    const ROWS: u32 = 100_000;
+    let server = TestServer::builder()
+        .backend(backend)
+        .configure(|c| c.limits.purge_interval_secs = 1)
+        .start()
+        .await;
+    let client = JwtClient::register(&server, json!({})).await;
+    let state = &server.running().state;
+    insert_expired_jtis(&server, backend, ROWS).await;
+    let batches_before = state.bounds.purge_batches.load(Ordering::Relaxed);
+    let mut tokens = 0;
+    let started = Instant::now();
+    loop {
+        token::client_credentials(&server, &client, "a")
+            .await
+            .assert_ok();
+        tokens += 1;
+        let purged = state.bounds.purge_batches.load(Ordering::Relaxed) - batches_before;
+        if purged >= u64::from(ROWS / 1000) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "the purge ends"
+        );
+    }
+    let batches = state.bounds.purge_batches.load(Ordering::Relaxed) - batches_before;
+    eprintln!("{backend:?}: {ROWS} rows purged in {batches} batches; {tokens} tokens meanwhile");
+    // Every batch deletes at most 1,000 rows of a kind: 100 batches at least.
+    assert!(batches >= 100, "{batches}");
+    assert!(tokens >= 2, "{tokens}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_large_purge_runs_in_batches_while_tokens_flow_on_sqlite() {
+    a_large_purge_runs_in_batches_while_tokens_flow(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_large_purge_runs_in_batches_while_tokens_flow_on_postgres() {
+    a_large_purge_runs_in_batches_while_tokens_flow(Backend::Postgres).await;
+}
