@@ -14,7 +14,7 @@
 use portcullis_core::login;
 use portcullis_store::flow::{LoginAttempt, UserRecord};
 
-use crate::bounds;
+use crate::bounds::{self, HashPermit};
 use crate::browser::users;
 use crate::state::AppState;
 
@@ -52,22 +52,24 @@ pub(crate) async fn sign_in(
     password: &str,
     address: &str,
 ) -> Result<UserRecord, Failure> {
+    // Memory: at most `limits.password_hashes` checks at once; past that the answer is 503 at
+    // once, before any database work, never a queue (a started hash cannot be cancelled).
+    let Some(permit) = enter(state) else {
+        return Err(Failure::new(Refusal::Busy, None));
+    };
     // No user has a name that breaks the username rules (a NUL byte, 10,000 characters): it is
     // an unknown user, found without a database look-up (Postgres refuses a NUL in text).
     if !users::username_is_valid(username) {
-        return check(state, None, password, address).await;
+        return check(state, permit, None, password, address).await;
     }
     let user = match state.store.user_by_username(username).await {
         Ok(user) => user,
         Err(e) => {
             tracing::error!(error = %e, "user lookup failed");
-            return Err(Failure {
-                refusal: Refusal::Unavailable,
-                known: None,
-            });
+            return Err(Failure::new(Refusal::Unavailable, None));
         }
     };
-    check(state, user, password, address).await
+    check(state, permit, user, password, address).await
 }
 
 /// Checks `password` for the user with id `user_id` (re-authentication of a signed-in user).
@@ -77,31 +79,35 @@ pub(crate) async fn reauthenticate(
     password: &str,
     address: &str,
 ) -> Result<UserRecord, Failure> {
+    let Some(permit) = enter(state) else {
+        return Err(Failure::new(Refusal::Busy, None));
+    };
     let user = match state.store.user(user_id).await {
         Ok(user) => user,
         Err(e) => {
             tracing::error!(error = %e, "user lookup failed");
-            return Err(Failure {
-                refusal: Refusal::Unavailable,
-                known: None,
-            });
+            return Err(Failure::new(Refusal::Unavailable, None));
         }
     };
-    check(state, user, password, address).await
+    check(state, permit, user, password, address).await
+}
+
+/// A password-hash permit, or `None` (counted as a busy refusal).
+fn enter(state: &AppState) -> Option<HashPermit> {
+    let permit = state.bounds.hashes.try_enter();
+    if permit.is_none() {
+        state.bounds.refusals.count(bounds::Refusal::SignInBusy);
+    }
+    permit
 }
 
 async fn check(
     state: &AppState,
+    permit: HashPermit,
     user: Option<UserRecord>,
     password: &str,
     address: &str,
 ) -> Result<UserRecord, Failure> {
-    // Memory: at most `limits.password_hashes` hashes at once; past that the answer is 503 at
-    // once, before any database work, never a queue (a started hash cannot be cancelled).
-    let Some(permit) = state.bounds.hashes.try_enter() else {
-        state.bounds.refusals.count(bounds::Refusal::SignInBusy);
-        return Err(Failure::new(Refusal::Busy, user));
-    };
     let now = state.clock.now();
     // Fail closed: counters that cannot be read refuse the attempt (503), never count as zero.
     let address_seen = match state.store.address_failures(address).await {

@@ -150,8 +150,9 @@ async fn a_sign_in_flood_runs_at_most_the_permitted_hashes_in_bounded_memory() {
     let peak_rss = peak.stop().await;
     let hashes = &server.running().state.bounds.hashes;
     eprintln!(
-        "sign-in flood: {wrong} wrong, {throttled} throttled, {busy} busy; peak hashes {}; RSS {} MiB before, peak {} MiB",
+        "sign-in flood: {wrong} wrong, {throttled} throttled, {busy} busy; peak hashes {}, refused {}; RSS {} MiB before, peak {} MiB",
         hashes.peak(),
+        hashes.refused(),
         baseline / MIB,
         peak_rss / MIB
     );
