@@ -158,6 +158,51 @@ async fn requests_past_the_in_flight_cap_are_shed_with_503_and_retry_after() {
     server.stop().await;
 }
 
+#[tokio::test]
+async fn http2_pings_do_not_keep_a_connection_without_requests_open() {
+    let server = TestServer::builder()
+        .configure(|c| {
+            c.http.idle_timeout_secs = 2;
+            c.http.request_timeout_secs = 2;
+        })
+        .start()
+        .await;
+    let mut config = crate::tls::client_config(&server).with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let tcp = TcpStream::connect(server.running().public_addr)
+        .await
+        .unwrap();
+    let tls = TlsConnector::from(Arc::new(config))
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .unwrap();
+    // A client that PINGs every 300 ms, with or without requests.
+    let (mut sender, connection) =
+        hyper::client::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+            .timer(hyper_util::rt::TokioTimer::new())
+            .keep_alive_interval(Duration::from_millis(300))
+            .keep_alive_while_idle(true)
+            .handshake::<_, http_body_util::Empty<axum::body::Bytes>>(hyper_util::rt::TokioIo::new(
+                tls,
+            ))
+            .await
+            .unwrap();
+    let connection = tokio::spawn(connection);
+    let request = axum::http::Request::get(format!("{}/healthz", server.public_url()))
+        .body(http_body_util::Empty::new())
+        .unwrap();
+    assert_eq!(sender.send_request(request).await.unwrap().status(), 200);
+    let started = Instant::now();
+    // The server closes it about 2 s after the last request, PINGs notwithstanding.
+    let closed = tokio::time::timeout(Duration::from_secs(8), connection).await;
+    assert!(closed.is_ok(), "the connection was kept open by PINGs");
+    eprintln!(
+        "an HTTP/2 connection with PINGs only was closed after {:?}",
+        started.elapsed()
+    );
+    server.stop().await;
+}
+
 /// Inserts `n` spent jtis that expired long ago, in one statement.
 async fn insert_expired_jtis(server: &TestServer, backend: Backend, n: u32) {
     let url = server.config.database_url();
