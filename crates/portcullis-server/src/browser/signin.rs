@@ -92,6 +92,73 @@ pub(crate) async fn reauthenticate(
     check(state, permit, user, password, address).await
 }
 
+/// Records the attempt as a failure before its password is checked, if the throttle allows it:
+/// a compare-and-set on the counters as read. A lost race (another attempt moved the counters)
+/// re-reads them and decides again, so parallel sign-ins are counted one by one and throttled
+/// exactly as sequential ones would be: only holders of a hash permit get here, and each round
+/// of a race has a winner, so `limits.password_hashes` rounds let every contender through unless
+/// the throttle says otherwise. Counters that cannot be read or written refuse the
+/// attempt (fail closed), never count as zero.
+async fn claim(
+    state: &AppState,
+    user: &mut Option<UserRecord>,
+    address: &str,
+) -> Result<(), Refusal> {
+    let now = state.clock.now();
+    for _ in 0..state.config.limits.password_hashes {
+        let address_seen = state.store.address_failures(address).await.map_err(|e| {
+            tracing::error!(error = %e, "reading sign-in failures failed; sign-in refused");
+            Refusal::Unavailable
+        })?;
+        // Throttling: by account and by address, with failures forgotten after a while.
+        let (account_failures, account_last) = user.as_ref().map_or((0, now), |u| {
+            login::recent(u.failed_logins, u.last_failed_at, now)
+        });
+        let (address_failures, address_last) = match address_seen {
+            Some((count, last)) => login::recent(count, Some(last), now),
+            None => (0, now),
+        };
+        if !login::allowed(account_failures, account_last, now)
+            || !login::allowed(address_failures, address_last, now)
+        {
+            break;
+        }
+        let attempt = LoginAttempt {
+            account: user
+                .as_ref()
+                .map(|u| (u.user_id.as_str(), u.failed_logins, u.last_failed_at)),
+            address,
+            address_seen,
+            now,
+            forget_before: now.plus(-login::FAILURE_MEMORY_SECS),
+        };
+        let claimed = state
+            .store
+            .claim_login_attempt(&attempt)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "recording a sign-in attempt failed; sign-in refused");
+                Refusal::Unavailable
+            })?;
+        if claimed {
+            return Ok(());
+        }
+        // Lost a race: read the account's counters again (the address's are read above).
+        if let Some(known) = user.as_ref() {
+            *user = state.store.user(&known.user_id).await.map_err(|e| {
+                tracing::error!(error = %e, "reading sign-in failures failed; sign-in refused");
+                Refusal::Unavailable
+            })?;
+        }
+    }
+    state
+        .bounds
+        .refusals
+        .count(bounds::Refusal::SignInThrottled);
+    tracing::debug!(%address, "sign-in throttled");
+    Err(Refusal::Throttled)
+}
+
 /// A password-hash permit, or `None` (counted as a busy refusal).
 fn enter(state: &AppState) -> Option<HashPermit> {
     let permit = state.bounds.hashes.try_enter();
@@ -108,58 +175,9 @@ async fn check(
     password: &str,
     address: &str,
 ) -> Result<UserRecord, Failure> {
-    let now = state.clock.now();
-    // Fail closed: counters that cannot be read refuse the attempt (503), never count as zero.
-    let address_seen = match state.store.address_failures(address).await {
-        Ok(seen) => seen,
-        Err(e) => {
-            tracing::error!(error = %e, "reading sign-in failures failed; sign-in refused");
-            return Err(Failure::new(Refusal::Unavailable, user));
-        }
-    };
-    // Throttling: by account and by address, with failures forgotten after a while.
-    let (account_failures, account_last) = user.as_ref().map_or((0, now), |u| {
-        login::recent(u.failed_logins, u.last_failed_at, now)
-    });
-    let (address_failures, address_last) = match address_seen {
-        Some((count, last)) => login::recent(count, Some(last), now),
-        None => (0, now),
-    };
-    if !login::allowed(account_failures, account_last, now)
-        || !login::allowed(address_failures, address_last, now)
-    {
-        state
-            .bounds
-            .refusals
-            .count(bounds::Refusal::SignInThrottled);
-        tracing::debug!(%address, "sign-in throttled");
-        return Err(Failure::new(Refusal::Throttled, user));
-    }
-    // The attempt counts as a failure before the password is checked, and only if the counters
-    // still hold what was read: of N parallel guesses, one passes this check.
-    let attempt = LoginAttempt {
-        account: user
-            .as_ref()
-            .map(|u| (u.user_id.as_str(), u.failed_logins, u.last_failed_at)),
-        address,
-        address_seen,
-        now,
-        forget_before: now.plus(-login::FAILURE_MEMORY_SECS),
-    };
-    match state.store.claim_login_attempt(&attempt).await {
-        Ok(true) => {}
-        Ok(false) => {
-            state
-                .bounds
-                .refusals
-                .count(bounds::Refusal::SignInThrottled);
-            tracing::debug!(%address, "sign-in raced another attempt; throttled");
-            return Err(Failure::new(Refusal::Throttled, user));
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "recording a sign-in attempt failed; sign-in refused");
-            return Err(Failure::new(Refusal::Unavailable, user));
-        }
+    let mut user = user;
+    if let Err(refusal) = claim(state, &mut user, address).await {
+        return Err(Failure::new(refusal, user));
     }
     let hash = user
         .as_ref()

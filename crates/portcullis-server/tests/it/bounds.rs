@@ -214,6 +214,34 @@ async fn sign_in_fails_closed_when_the_failure_counters_cannot_be_read_or_writte
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_sign_ins_from_one_address_are_counted_one_by_one_not_refused() {
+    let server = TestServer::builder()
+        .configure(|c| c.limits.password_hashes = 8)
+        .start()
+        .await;
+    let mut users = Vec::new();
+    // Five: an attempt counts as a failure until its password is checked, so more than
+    // `FREE_FAILURES` at the same instant from one address would be slowed like failures.
+    for _ in 0..portcullis_core::login::FREE_FAILURES {
+        users.push(add_user(&server).await);
+    }
+    let url = format!("{}/login", server.public_url());
+    // Five people behind one address sign in at once: each attempt is claimed in turn (a lost
+    // race reads the counts again), none is throttled by the others.
+    let mut signing_in = tokio::task::JoinSet::new();
+    for username in users {
+        let http = client_from(&server, IpAddr::V4(Ipv4Addr::LOCALHOST));
+        let url = url.clone();
+        signing_in.spawn(async move { post_login(&http, &url, &username, PASSWORD).await });
+    }
+    while let Some(answer) = signing_in.join_next().await {
+        let (status, _, location) = answer.unwrap();
+        assert_eq!((status, location.as_deref()), (303, Some("/account")));
+    }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn anonymous_admin_posts_are_counted_not_stored_and_stored_fields_are_capped() {
     let server = TestServer::start().await;
     let http = client_from(&server, IpAddr::V4(Ipv4Addr::LOCALHOST));
