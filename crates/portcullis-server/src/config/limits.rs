@@ -74,3 +74,29 @@ impl Limits {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_limit_must_let_something_through() {
+        Limits::default().validate().unwrap();
+        let closed = Limits {
+            password_hashes: 0,
+            ..Limits::default()
+        };
+        assert!(
+            closed
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("limits.password_hashes")
+        );
+        let closed = Limits {
+            requests_in_flight: 0,
+            ..Limits::default()
+        };
+        assert!(closed.validate().is_err());
+    }
+}
