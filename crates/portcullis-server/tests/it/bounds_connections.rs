@@ -92,6 +92,40 @@ async fn slow_header_senders_are_closed_at_the_header_timeout_while_tokens_flow(
 }
 
 #[tokio::test]
+async fn a_tls_handshake_sent_byte_by_byte_is_closed_at_the_handshake_timeout() {
+    let server = TestServer::builder()
+        .configure(|c| c.http.handshake_timeout_secs = 2)
+        .start()
+        .await;
+    let mut tcp = TcpStream::connect(server.running().public_addr)
+        .await
+        .unwrap();
+    // The start of a TLS record holding a ClientHello, one byte every 300 ms: never idle long
+    // enough for the idle timeout, never complete.
+    let started = Instant::now();
+    let hello = [
+        0x16_u8, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03,
+    ];
+    let mut closed = false;
+    for byte in hello.iter().cycle().take(40) {
+        if tcp.write_all(&[*byte]).await.is_err() {
+            closed = true;
+            break;
+        }
+        let mut buf = [0_u8; 64];
+        let read = tokio::time::timeout(Duration::from_millis(300), tcp.read(&mut buf)).await;
+        if matches!(read, Ok(Ok(0) | Err(_))) {
+            closed = true;
+            break;
+        }
+    }
+    let held = started.elapsed();
+    assert!(closed, "still open after {held:?}");
+    assert!(held <= Duration::from_secs(4), "{held:?}");
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn a_listener_holds_at_most_its_connection_cap() {
     let server = TestServer::builder()
         .configure(|c| c.limits.connections_per_listener = 2)
