@@ -261,6 +261,42 @@ async fn insert_expired_jtis(server: &TestServer, backend: Backend, n: u32) {
     }
 }
 
+/// Expired spent jtis left in the database.
+async fn expired_jtis(server: &TestServer) -> i64 {
+    let db = sqlx::SqlitePool::connect(&server.config.database_url())
+        .await
+        .unwrap();
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM used_jtis WHERE expires_at <= 1")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    db.close().await;
+    n
+}
+
+#[tokio::test]
+async fn expired_rows_are_purged_when_a_process_starts() {
+    // An hour between purges: only the purge at start can remove the rows in time.
+    let server = TestServer::builder()
+        .backend(Backend::Sqlite)
+        .configure(|c| c.limits.purge_interval_secs = 3600)
+        .start()
+        .await;
+    insert_expired_jtis(&server, Backend::Sqlite, 5_000).await;
+    assert_eq!(expired_jtis(&server).await, 5_000);
+    let server = server.restart().await;
+    let mut left = expired_jtis(&server).await;
+    for _ in 0..100 {
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        left = expired_jtis(&server).await;
+    }
+    assert_eq!(left, 0, "purged at start");
+    server.stop().await;
+}
+
 async fn a_large_purge_runs_in_batches_while_tokens_flow(backend: Backend) {
     const ROWS: u32 = 100_000;
     let server = TestServer::builder()
