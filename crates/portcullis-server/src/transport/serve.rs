@@ -5,8 +5,8 @@
 //! `limits.connections_per_listener` connections at once (one past it is closed at once); the
 //! TLS handshake must end within `http.handshake_timeout_secs`; an HTTP/2 connection carries at
 //! most `limits.http2_max_streams` streams; and a connection with no request in flight for
-//! `http.idle_timeout_secs` is closed, whatever other frames (PINGs) it carries. Each connection runs in its own
-//! task, so a slow handshake never stalls the accept loop. Every request carries a [`Peer`]
+//! `http.idle_timeout_secs` is closed, whatever other frames (PINGs) it carries. Each connection
+//! runs in its own task, so a slow handshake never stalls the accept loop. Every request carries a [`Peer`]
 //! extension with the TCP peer, the listener and the TLS client certificate, if any.
 
 use std::future::Future;
