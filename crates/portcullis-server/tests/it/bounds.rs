@@ -58,10 +58,13 @@ impl RssPeak {
     }
 }
 
-/// An HTTP client of `server` that connects from `source` and follows no redirects.
+/// An HTTP/1.1 client of `server` that connects from `source` and follows no redirects. (Over one
+/// HTTP/2 connection, tens of thousands of streams can meet h2's reset-flood guard, a `GOAWAY`
+/// with `ENHANCE_YOUR_CALM`, under load; HTTP/1.1 spreads a flood over connections.)
 fn client_from(server: &TestServer, source: IpAddr) -> reqwest::Client {
     let ca = reqwest::Certificate::from_pem(&server.ca_pem()).unwrap();
     reqwest::Client::builder()
+        .http1_only()
         .tls_certs_only([ca])
         .resolve("localhost", "127.0.0.1:0".parse().unwrap())
         .local_address(source)
