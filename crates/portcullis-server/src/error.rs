@@ -86,7 +86,10 @@ impl TooManyRequests {
     /// Adds this refusal's headers to `response` (a sign-in page answered 429 by its handler).
     pub fn decorate(&self, mut response: Response) -> Response {
         let headers = response.headers_mut();
-        headers.insert(header::RETRY_AFTER, HeaderValue::from(self.retry_after_secs));
+        headers.insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(self.retry_after_secs),
+        );
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         response
     }

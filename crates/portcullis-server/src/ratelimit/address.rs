@@ -221,7 +221,10 @@ mod tests {
         // From an untrusted peer, or in direct mode, the header is ignored.
         assert_eq!(sources(true).client_address(stranger, &xff), stranger);
         assert_eq!(sources(false).client_address(proxy, &xff), proxy);
-        let fwd = headers("forwarded", "for=192.0.2.60;proto=https, for=\"[2001:db8::1]:4711\"");
+        let fwd = headers(
+            "forwarded",
+            "for=192.0.2.60;proto=https, for=\"[2001:db8::1]:4711\"",
+        );
         assert_eq!(
             sources(true).client_address(proxy, &fwd),
             "2001:db8::1".parse::<IpAddr>().unwrap()
@@ -252,8 +255,14 @@ mod tests {
         assert_eq!(Class::of(&Method::GET, "/healthz"), None);
         assert_eq!(Class::of(&Method::POST, "/login"), Some(Class::Signin));
         assert_eq!(Class::of(&Method::GET, "/login"), Some(Class::Browser));
-        assert_eq!(Class::of(&Method::POST, "/admin/login"), Some(Class::Signin));
-        assert_eq!(Class::of(&Method::GET, "/admin/clients"), Some(Class::Admin));
+        assert_eq!(
+            Class::of(&Method::POST, "/admin/login"),
+            Some(Class::Signin)
+        );
+        assert_eq!(
+            Class::of(&Method::GET, "/admin/clients"),
+            Some(Class::Admin)
+        );
         assert_eq!(Class::of(&Method::PUT, "/register/abc"), Some(Class::Api));
         assert_eq!(Class::of(&Method::GET, "/nope"), Some(Class::Metadata));
     }

@@ -107,8 +107,8 @@ impl<K: Hash + Eq + Copy> Table<K> {
         let Some(entry) = map.get(&key) else {
             return 0;
         };
-        let ahead = entry.tat.saturating_sub(now)
-            + rate.interval.saturating_mul(u64::from(entry.debt));
+        let ahead =
+            entry.tat.saturating_sub(now) + rate.interval.saturating_mul(u64::from(entry.debt));
         ahead.div_ceil(rate.interval)
     }
 

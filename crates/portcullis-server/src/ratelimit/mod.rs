@@ -166,7 +166,12 @@ impl RateLimits {
             .map_err(Self::refused)
     }
 
-    fn check_shared(&self, subject: Subject, name: &str, rate: Rate) -> Result<(), TooManyRequests> {
+    fn check_shared(
+        &self,
+        subject: Subject,
+        name: &str,
+        rate: Rate,
+    ) -> Result<(), TooManyRequests> {
         if !self.enabled {
             return Ok(());
         }
@@ -235,13 +240,19 @@ impl RateLimits {
                 Some((l.client_id.clone(), budget))
             })
             .collect();
-        *self.overrides.write().unwrap_or_else(PoisonError::into_inner) = map;
+        *self
+            .overrides
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = map;
     }
 
     /// Sets or removes one client's budget in this process (after an administrator's change;
     /// the other processes read it at their next reconciliation).
     pub(crate) fn set_override(&self, client_id: &str, budget: Option<Budget>) {
-        let mut map = self.overrides.write().unwrap_or_else(PoisonError::into_inner);
+        let mut map = self
+            .overrides
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
         match budget {
             Some(b) => map.insert(client_id.to_owned(), b),
             None => map.remove(client_id),
@@ -261,10 +272,7 @@ pub(crate) fn override_budget(per_second_milli: i64, burst: i64) -> Option<Budge
     if per_second_milli <= 0 || burst <= 0 {
         return None;
     }
-    let budget = Budget::new(
-        per_second_milli as f64 / 1000.0,
-        u32::try_from(burst).ok()?,
-    );
+    let budget = Budget::new(per_second_milli as f64 / 1000.0, u32::try_from(burst).ok()?);
     budget.check("override").ok()?;
     Some(budget)
 }

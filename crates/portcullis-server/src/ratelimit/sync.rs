@@ -59,7 +59,15 @@ pub(crate) async fn run(
             Err(e) => tracing::debug!(error = %e, "reloading client rate limits failed"),
         }
         if sync_ms != 0 {
-            let ok = exchange(&limits, store.as_ref(), &process, started_ms, &mut last_read_ms, &mut seen).await;
+            let ok = exchange(
+                &limits,
+                store.as_ref(),
+                &process,
+                started_ms,
+                &mut last_read_ms,
+                &mut seen,
+            )
+            .await;
             match (ok, failing) {
                 (Err(e), false) => {
                     tracing::warn!(error = %e, "reconciling rate limits failed; counting locally until it works");
