@@ -112,6 +112,11 @@ impl<K: Hash + Eq + Copy> Table<K> {
         ahead.div_ceil(rate.interval)
     }
 
+    /// Forgets `key` (its budget changed).
+    pub(crate) fn forget(&self, key: K) {
+        self.shard(&key).remove(&key);
+    }
+
     /// Drops every key whose TAT has passed and that has nothing to report or charge.
     pub(crate) fn sweep(&self, now: u64) {
         for shard in &self.shards {

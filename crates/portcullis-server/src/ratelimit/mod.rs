@@ -231,19 +231,35 @@ impl RateLimits {
         }
     }
 
-    /// Replaces the administrators' per-client budgets (read from the store).
+    /// Replaces the administrators' per-client budgets (read from the store). A client whose
+    /// budget changed starts afresh under the new one (its count was kept in the old one's
+    /// units).
     pub(crate) fn set_overrides(&self, limits: &[ClientRateLimit]) {
-        let map = limits
+        let map: HashMap<String, Budget> = limits
             .iter()
             .filter_map(|l| {
                 let budget = override_budget(l.per_second_milli, l.burst)?;
                 Some((l.client_id.clone(), budget))
             })
             .collect();
-        *self
+        let mut current = self
             .overrides
             .write()
-            .unwrap_or_else(PoisonError::into_inner) = map;
+            .unwrap_or_else(PoisonError::into_inner);
+        if *current == map {
+            return;
+        }
+        for (client_id, budget) in current.iter() {
+            if map.get(client_id) != Some(budget) {
+                self.shared.forget(shared_key(Subject::Client, client_id));
+            }
+        }
+        for client_id in map.keys() {
+            if !current.contains_key(client_id) {
+                self.shared.forget(shared_key(Subject::Client, client_id));
+            }
+        }
+        *current = map;
     }
 
     /// Sets or removes one client's budget in this process (after an administrator's change;
@@ -253,10 +269,13 @@ impl RateLimits {
             .overrides
             .write()
             .unwrap_or_else(PoisonError::into_inner);
-        match budget {
+        let previous = match budget {
             Some(b) => map.insert(client_id.to_owned(), b),
             None => map.remove(client_id),
         };
+        if previous != budget {
+            self.shared.forget(shared_key(Subject::Client, client_id));
+        }
     }
 
     /// Drops idle keys of both tables.
