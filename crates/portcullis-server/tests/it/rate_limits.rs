@@ -92,9 +92,15 @@ async fn a_source_address_is_refused_before_client_authentication() {
             continue;
         }
         assert_eq!(status, 429);
-        let retry = response.headers()["retry-after"].to_str().unwrap().to_owned();
+        let retry = response.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .to_owned();
         assert!(retry.parse::<u64>().unwrap() >= 1);
-        let kind = response.headers()["content-type"].to_str().unwrap().to_owned();
+        let kind = response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .to_owned();
         assert!(kind.starts_with("text/html"), "{kind}");
         let body = response.text().await.unwrap();
         assert!(body.contains("Too many requests"), "{body}");
@@ -220,7 +226,11 @@ async fn sign_in_counts_per_account_even_with_the_right_password() {
     let page = sign_in_with(&mut browser, &base, &username, PASSWORD).await;
     assert_eq!(page.status, 429, "{}", page.body);
     assert!(page.headers.contains_key("retry-after"));
-    assert!(page.body.contains("Too many sign-in attempts"), "{}", page.body);
+    assert!(
+        page.body.contains("Too many sign-in attempts"),
+        "{}",
+        page.body
+    );
     // Another account is not held by this one's budget.
     let other = add_admin(&server).await;
     let page = sign_in_with(&mut browser, &base, &other, PASSWORD).await;
@@ -230,7 +240,11 @@ async fn sign_in_counts_per_account_even_with_the_right_password() {
 
 /// Sends client_credentials requests of `client` until one is refused or `limit` pass;
 /// returns how many passed first (`None` when none was refused within 10 s).
-async fn admitted_until_refused(server: &TestServer, client: &JwtClient, limit: u32) -> Option<u32> {
+async fn admitted_until_refused(
+    server: &TestServer,
+    client: &JwtClient,
+    limit: u32,
+) -> Option<u32> {
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut passed = 0;
     while Instant::now() < deadline {
@@ -257,19 +271,37 @@ async fn an_override_set_with_the_cli_reaches_the_running_server() {
     let out = portcullis(
         &server,
         "warn",
-        &["client", "limits", &client.id, "--rate", "0.01", "--burst", "2"],
+        &[
+            "client", "limits", &client.id, "--rate", "0.01", "--burst", "2",
+        ],
     )
     .await;
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("0.01 requests/s, burst 2 (set by an administrator)"), "{text}");
+    assert!(
+        text.contains("0.01 requests/s, burst 2 (set by an administrator)"),
+        "{text}"
+    );
     // The server reloads overrides every second: soon, requests are refused.
     let passed = admitted_until_refused(&server, &client, 2).await;
     assert!(passed.is_some(), "the override never took effect");
 
     // Cleared: the default applies again.
-    let out = portcullis(&server, "warn", &["client", "limits", &client.id, "--clear"]).await;
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = portcullis(
+        &server,
+        "warn",
+        &["client", "limits", &client.id, "--clear"],
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("(the default, rate_limits.client)"));
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -282,9 +314,21 @@ async fn an_override_set_with_the_cli_reaches_the_running_server() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     // Unknown clients and impossible budgets are refused.
-    let out = portcullis(&server, "warn", &["client", "limits", "nobody", "--rate", "1", "--burst", "1"]).await;
+    let out = portcullis(
+        &server,
+        "warn",
+        &["client", "limits", "nobody", "--rate", "1", "--burst", "1"],
+    )
+    .await;
     assert!(!out.status.success());
-    let out = portcullis(&server, "warn", &["client", "limits", &client.id, "--rate", "0", "--burst", "1"]).await;
+    let out = portcullis(
+        &server,
+        "warn",
+        &[
+            "client", "limits", &client.id, "--rate", "0", "--burst", "1",
+        ],
+    )
+    .await;
     assert!(!out.status.success());
     server.stop().await;
 }
@@ -304,12 +348,19 @@ async fn the_admin_client_page_shows_and_sets_the_limit() {
     let path = format!("/admin/clients/{}", client.id);
     let page = admin.get(&path).await;
     assert_eq!(page.status, 200, "{}", page.body);
-    assert!(page.body.contains("50 requests/s, burst 80"), "{}", page.body);
+    assert!(
+        page.body.contains("50 requests/s, burst 80"),
+        "{}",
+        page.body
+    );
     assert!(page.body.contains("the default (rate_limits.client)"));
     assert!(page.body.contains("0 of 80"));
 
     let saved = admin
-        .post(&format!("{path}/limits"), &[("rate", "0.01"), ("burst", "2")])
+        .post(
+            &format!("{path}/limits"),
+            &[("rate", "0.01"), ("burst", "2")],
+        )
         .await;
     assert_eq!(saved.status, 303, "{}", saved.body);
     assert!(saved.location().ends_with("?done=limits_saved"));
@@ -318,21 +369,34 @@ async fn the_admin_client_page_shows_and_sets_the_limit() {
     client_credentials(&server, &client, "a").await.assert_ok();
     assert_refused(&client_credentials(&server, &client, "a").await);
     let page = admin.get(&path).await;
-    assert!(page.body.contains("0.01 requests/s, burst 2"), "{}", page.body);
+    assert!(
+        page.body.contains("0.01 requests/s, burst 2"),
+        "{}",
+        page.body
+    );
     assert!(page.body.contains("an administrator"));
     assert!(page.body.contains("2 of 2"), "{}", page.body);
 
     // Nonsense changes nothing.
     let bad = admin
-        .post(&format!("{path}/limits"), &[("rate", "fast"), ("burst", "2")])
+        .post(
+            &format!("{path}/limits"),
+            &[("rate", "fast"), ("burst", "2")],
+        )
         .await;
     assert_eq!(bad.status, 400);
     // Back to the default.
-    let cleared = admin.post(&format!("{path}/limits"), &[("clear", "1")]).await;
+    let cleared = admin
+        .post(&format!("{path}/limits"), &[("clear", "1")])
+        .await;
     assert_eq!(cleared.status, 303, "{}", cleared.body);
     client_credentials(&server, &client, "a").await.assert_ok();
     let page = admin.get(&path).await;
-    assert!(page.body.contains("50 requests/s, burst 80"), "{}", page.body);
+    assert!(
+        page.body.contains("50 requests/s, burst 80"),
+        "{}",
+        page.body
+    );
     let (action, _) = crate::support::admin::audit(&server, Default::default())
         .await
         .into_iter()

@@ -17,9 +17,11 @@ use crate::support::client::{DpopKey, JwtClient};
 use crate::support::http::FormPost;
 use crate::support::token::client_credentials;
 
-/// The flooded client's budget: 20 requests a second, 20 at once.
-const RATE: f64 = 20.0;
-const BURST: u32 = 20;
+/// The flooded client's budget: 5 requests a second, 5 at once. Small, so that even a debug
+/// build on a busy machine sends many times more (the flood reached 23 to 110 requests a second
+/// here): the test checks what the limiter admits, not how fast the server is.
+const RATE: f64 = 5.0;
+const BURST: u32 = 5;
 
 fn budgets(c: &mut Config) {
     let wide = Budget::new(10_000.0, 10_000);
@@ -80,9 +82,9 @@ async fn flood(
     length: Duration,
 ) -> (Tally, Vec<u16>) {
     let until = Instant::now() + length;
-    let floods = servers.iter().flat_map(|server| {
-        (0..connections).map(move |_| connection(server, client, until))
-    });
+    let floods = servers
+        .iter()
+        .flat_map(|server| (0..connections).map(move |_| connection(server, client, until)));
     let steady = async {
         let mut statuses = Vec::new();
         while Instant::now() < until {
@@ -120,7 +122,10 @@ async fn one_client_flooding_token_is_held_to_its_budget_and_others_pass() {
         "admitted {rate:.2}/s, budget {RATE}/s"
     );
     assert!(bystander_statuses.len() >= 10, "{bystander_statuses:?}");
-    assert!(bystander_statuses.iter().all(|s| *s == 200), "{bystander_statuses:?}");
+    assert!(
+        bystander_statuses.iter().all(|s| *s == 200),
+        "{bystander_statuses:?}"
+    );
     server.stop().await;
 }
 
@@ -151,8 +156,15 @@ async fn two_processes_on_one_postgres_hold_the_budget_together() {
     );
     assert!(tally.other.is_empty(), "{:?}", tally.other);
     assert!(tally.refused > tally.admitted, "{tally:?}");
-    assert!(tally.admitted as f64 <= bound, "{} > {bound}", tally.admitted);
-    assert!(bystander_statuses.iter().all(|s| *s == 200), "{bystander_statuses:?}");
+    assert!(
+        tally.admitted as f64 <= bound,
+        "{} > {bound}",
+        tally.admitted
+    );
+    assert!(
+        bystander_statuses.iter().all(|s| *s == 200),
+        "{bystander_statuses:?}"
+    );
     second.stop().await;
     first.stop().await;
 }
