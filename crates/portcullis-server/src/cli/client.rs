@@ -151,18 +151,18 @@ async fn limits(
     clear: bool,
     now: portcullis_core::Timestamp,
 ) -> anyhow::Result<()> {
-    if let Some((per_second, burst)) = set {
+    let found = if let Some((per_second, burst)) = set {
         let budget = Budget::new(per_second, burst);
         budget.check("client")?;
-        if !store
+        store
             .set_client_rate_limit(client_id, Some(stored_budget(budget)), now)
             .await?
-        {
-            anyhow::bail!("no client {client_id:?}");
-        }
-    } else if clear && !store.set_client_rate_limit(client_id, None, now).await? {
-        anyhow::bail!("no client {client_id:?}");
-    } else if store.client(client_id).await?.is_none() {
+    } else if clear {
+        store.set_client_rate_limit(client_id, None, now).await?
+    } else {
+        store.client(client_id).await?.is_some()
+    };
+    if !found {
         anyhow::bail!("no client {client_id:?}");
     }
     let current = store

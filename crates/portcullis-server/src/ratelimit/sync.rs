@@ -80,7 +80,7 @@ pub(crate) async fn run(
                 _ => {}
             }
         }
-        if round % PURGE_EVERY == 0 {
+        if round.is_multiple_of(PURGE_EVERY) {
             limits.sweep();
             let now = now_ms();
             seen.retain(|_, (_, _, read_at)| *read_at >= now - IDLE_ROWS_MS);
