@@ -10,7 +10,7 @@ use portcullis_server::config::{Budget, Config};
 use serde_json::json;
 
 use crate::support::TestServer;
-use crate::support::admin::{Admin, add_admin, sign_in_with};
+use crate::support::admin::{Admin, add_admin, last_event, sign_in_with};
 use crate::support::browser::Browser;
 use crate::support::cli::portcullis;
 use crate::support::client::{JwtClient, PASSWORD};
@@ -151,6 +151,22 @@ async fn behind_a_trusted_proxy_the_forwarded_address_is_counted_and_recorded() 
     )
     .await;
     assert_eq!(body["address"], "2001:db8::7");
+    // The audit trail records the forwarded address too (a sign-in form without its CSRF
+    // token is written as refused).
+    let refused = http
+        .post(format!(
+            "http://{}/admin/login",
+            trusted.running().mtls_addr
+        ))
+        .header("X-Forwarded-For", "192.0.2.99")
+        .form(&[("username", "x"), ("password", "y")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+    let event = last_event(&trusted).await;
+    assert_eq!(event.action, "admin.form_refused");
+    assert_eq!(event.address, "192.0.2.99");
     trusted.stop().await;
 
     // From a peer that is not a trusted proxy, the header is ignored.
