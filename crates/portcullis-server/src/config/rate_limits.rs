@@ -65,7 +65,7 @@ impl Default for AddressBudgets {
 }
 
 /// The `[rate_limits]` section.
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RateLimits {
     /// Enforce the budgets (off: every request passes; the addresses are still resolved).
@@ -91,6 +91,33 @@ pub struct RateLimits {
     /// Milliseconds between reconciliations of the deployment-wide counts through the database
     /// (and reloads of the administrators' per-client overrides); 0 counts in this process only.
     pub sync_interval_ms: u64,
+    /// `redis://[user:password@]host:port[/db]`: reconcile through this Redis instead of the
+    /// database (the overrides are still read from the database). Unset: the database.
+    pub redis_url: Option<String>,
+    /// What this deployment's Redis keys are named after (every process of a deployment must
+    /// agree). Unset: the issuer.
+    pub redis_namespace: Option<String>,
+}
+
+impl std::fmt::Debug for RateLimits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RateLimits")
+            .field("enabled", &self.enabled)
+            .field("ipv6_prefix", &self.ipv6_prefix)
+            .field("address", &self.address)
+            .field("client", &self.client)
+            .field("registration", &self.registration)
+            .field("access_token", &self.access_token)
+            .field("account", &self.account)
+            .field("max_tracked_keys", &self.max_tracked_keys)
+            .field("sync_interval_ms", &self.sync_interval_ms)
+            .field(
+                "redis_url",
+                &self.redis_url.as_deref().map(crate::secret::redact_url),
+            )
+            .field("redis_namespace", &self.redis_namespace)
+            .finish()
+    }
 }
 
 impl Default for RateLimits {
@@ -105,6 +132,8 @@ impl Default for RateLimits {
             account: Budget::new(0.5, 20),
             max_tracked_keys: 200_000,
             sync_interval_ms: 1000,
+            redis_url: None,
+            redis_namespace: None,
         }
     }
 }
@@ -134,6 +163,11 @@ impl RateLimits {
         }
         if self.sync_interval_ms != 0 && !(50..=60_000).contains(&self.sync_interval_ms) {
             bail!("rate_limits.sync_interval_ms must be 0 or between 50 and 60000");
+        }
+        if let Some(url) = &self.redis_url
+            && !(url.starts_with("redis://") && url::Url::parse(url).is_ok())
+        {
+            bail!("rate_limits.redis_url must be a redis:// URL");
         }
         Ok(())
     }

@@ -13,6 +13,7 @@
 
 pub mod address;
 mod gcra;
+mod redis;
 pub(crate) mod sync;
 
 use std::collections::HashMap;
@@ -81,6 +82,7 @@ pub struct RateLimits {
     shared: Table<u128>,
     overrides: RwLock<HashMap<String, Budget>>,
     rates: ClassRates,
+    namespace: String,
 }
 
 impl std::fmt::Debug for RateLimits {
@@ -112,6 +114,7 @@ impl RateLimits {
         Self {
             enabled: s.enabled,
             settings: s.clone(),
+            namespace: hex_prefix(s.redis_namespace.as_deref().unwrap_or(&config.issuer)),
             epoch: Instant::now(),
             addresses: Table::new(s.max_tracked_keys),
             shared: Table::new(s.max_tracked_keys / 4),
@@ -133,6 +136,11 @@ impl RateLimits {
     /// Whether budgets are enforced.
     pub fn enabled(&self) -> bool {
         self.enabled
+    }
+
+    /// A name for this deployment (from its issuer), separating deployments that share a Redis.
+    pub(crate) fn namespace(&self) -> &str {
+        &self.namespace
     }
 
     /// The settings.
@@ -284,6 +292,12 @@ impl RateLimits {
         self.addresses.sweep(now);
         self.shared.sweep(now);
     }
+}
+
+/// The first 64 bits of SHA-256 over `text`, in hex.
+fn hex_prefix(text: &str) -> String {
+    let d = digest::digest(&digest::SHA256, text.as_bytes());
+    d.as_ref()[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A stored override as a budget (`None` for values no code path stores).

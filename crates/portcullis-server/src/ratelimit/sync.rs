@@ -5,7 +5,8 @@
 //! totals that changed; the growth of each since it last looked is charged to its local counter
 //! (the GCRA's TAT moves by that many intervals). So a process decides every request from memory
 //! and learns the others' admissions at most one interval (plus a round trip) late. The same
-//! round reloads the administrators' per-client budgets. A failed round keeps the local counts
+//! round reloads the administrators' per-client budgets. With `rate_limits.redis_url` the totals
+//! go through Redis instead ([`super::redis`]). A failed round keeps the local counts
 //! for the next one and is logged once until a round succeeds.
 
 use std::collections::HashMap;
@@ -13,9 +14,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use portcullis_store::Store;
+use portcullis_store::ratelimit::Usage;
 use tokio::sync::watch;
 
 use crate::ratelimit::RateLimits;
+use crate::ratelimit::redis::RedisChannel;
 use crate::transport::serve;
 
 /// Running totals unchanged this long are deleted, milliseconds.
@@ -30,6 +33,47 @@ const PURGE_EVERY: u32 = 60;
 
 fn now_ms() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64 / 1_000_000
+}
+
+/// Where the running totals are exchanged.
+enum Channel {
+    /// The `rate_limit_usage` table.
+    Store(Arc<dyn Store>),
+    /// `rate_limits.redis_url`.
+    Redis(Box<RedisChannel>),
+}
+
+impl Channel {
+    async fn exchange(
+        &mut self,
+        process: &str,
+        deltas: &[(String, i64)],
+        now_ms: i64,
+        since_ms: i64,
+    ) -> anyhow::Result<Vec<Usage>> {
+        Ok(match self {
+            Self::Store(store) => {
+                store
+                    .exchange_rate_usage(process, deltas, now_ms, since_ms)
+                    .await?
+            }
+            Self::Redis(redis) => {
+                redis
+                    .exchange(process, deltas, now_ms, since_ms, IDLE_ROWS_MS)
+                    .await?
+            }
+        })
+    }
+
+    async fn purge(&mut self, before_ms: i64) -> anyhow::Result<()> {
+        match self {
+            Self::Store(store) => {
+                store.purge_rate_usage(before_ms).await?;
+            }
+            Self::Redis(redis) => redis.purge(before_ms).await?,
+        }
+        Ok(())
+    }
 }
 
 /// The reconciliation task of one process.
@@ -48,6 +92,16 @@ pub(crate) async fn run(
     let mut last_read_ms = started_ms;
     let mut failing = false;
     let mut round: u32 = 0;
+    let mut channel = match limits.settings().redis_url.as_deref() {
+        Some(url) => match RedisChannel::open(url, limits.namespace()) {
+            Ok(redis) => Channel::Redis(Box::new(redis)),
+            Err(e) => {
+                tracing::error!(error = %e, "rate_limits.redis_url cannot be used; reconciling through the database");
+                Channel::Store(Arc::clone(&store))
+            }
+        },
+        None => Channel::Store(Arc::clone(&store)),
+    };
     loop {
         tokio::select! {
             _ = tokio::time::sleep(period) => {}
@@ -61,7 +115,7 @@ pub(crate) async fn run(
         if sync_ms != 0 {
             let ok = exchange(
                 &limits,
-                store.as_ref(),
+                &mut channel,
                 &process,
                 started_ms,
                 &mut last_read_ms,
@@ -85,7 +139,7 @@ pub(crate) async fn run(
             let now = now_ms();
             seen.retain(|_, (_, _, read_at)| *read_at >= now - IDLE_ROWS_MS);
             if sync_ms != 0
-                && let Err(e) = store.purge_rate_usage(now - IDLE_ROWS_MS).await
+                && let Err(e) = channel.purge(now - IDLE_ROWS_MS).await
             {
                 tracing::debug!(error = %e, "purging rate limit totals failed");
             }
@@ -96,20 +150,20 @@ pub(crate) async fn run(
 /// One round: report, read, charge.
 async fn exchange(
     limits: &RateLimits,
-    store: &dyn Store,
+    channel: &mut Channel,
     process: &str,
     started_ms: i64,
     last_read_ms: &mut i64,
     seen: &mut HashMap<(String, String), (i64, i64, i64)>,
-) -> Result<(), portcullis_store::StoreError> {
+) -> anyhow::Result<()> {
     let pending = limits.shared.drain_pending();
     let deltas: Vec<(String, i64)> = pending
         .iter()
         .map(|(key, n)| (format!("{key:032x}"), i64::from(*n)))
         .collect();
     let now = now_ms();
-    let rows = match store
-        .exchange_rate_usage(process, &deltas, now, *last_read_ms - READ_MARGIN_MS)
+    let rows = match channel
+        .exchange(process, &deltas, now, *last_read_ms - READ_MARGIN_MS)
         .await
     {
         Ok(rows) => rows,

@@ -131,10 +131,38 @@ async fn one_client_flooding_token_is_held_to_its_budget_and_others_pass() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_on_one_postgres_hold_the_budget_together() {
-    let first = TestServer::builder().configure(budgets).start().await;
+    two_processes(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_reconciling_through_redis_hold_the_budget_together() {
+    let url = std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    two_processes(Some(url)).await;
+}
+
+/// Two processes on one database, reconciling through it or through Redis at `redis_url`.
+async fn two_processes(redis_url: Option<String>) {
+    let through = if redis_url.is_some() {
+        "Redis"
+    } else {
+        "Postgres"
+    };
+    let first_url = redis_url.clone();
+    let first = TestServer::builder()
+        .configure(budgets)
+        .configure(move |c| c.rate_limits.redis_url = first_url)
+        .start()
+        .await;
+    // The second process must share the first one's issuer, which names the deployment's Redis
+    // keys (in a real deployment every process has the same configuration).
+    let issuer = first.config.issuer.clone();
     let second = TestServer::builder()
         .sharing(&first)
         .configure(budgets)
+        .configure(move |c| {
+            c.rate_limits.redis_url = redis_url;
+            c.rate_limits.redis_namespace = Some(issuer);
+        })
         .start()
         .await;
     let greedy = JwtClient::register(&first, json!({})).await;
@@ -148,7 +176,7 @@ async fn two_processes_on_one_postgres_hold_the_budget_together() {
     // most r·(W + (P-1)·I) + P·b, plus what arrives during one round trip (allowed 0.5 s here).
     let bound = RATE * (secs + interval + 0.5) + 2.0 * f64::from(BURST);
     println!(
-        "two processes: {} admitted, {} refused in {secs} s (bound {bound:.0}, one process alone would admit {:.0}, two without reconciliation about {:.0})",
+        "two processes through {through}: {} admitted, {} refused in {secs} s (bound {bound:.0}, one process alone would admit {:.0}, two without reconciliation about {:.0})",
         tally.admitted,
         tally.refused,
         RATE * secs + f64::from(BURST),
