@@ -172,3 +172,37 @@ impl RateLimits {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_validate_and_nonsense_is_refused() {
+        RateLimits::default().validate().unwrap();
+        let mut r = RateLimits::default();
+        r.client.burst = 0;
+        assert!(r.validate().is_err());
+        let mut r = RateLimits::default();
+        r.address.api.per_second = f64::NAN;
+        assert!(r.validate().is_err());
+        let mut r = RateLimits::default();
+        r.ipv6_prefix = 32;
+        assert!(r.validate().is_err());
+        let mut r = RateLimits::default();
+        r.redis_url = Some("rediss://cache:6380".into());
+        assert!(r.validate().is_err());
+    }
+
+    #[test]
+    fn debug_output_redacts_the_redis_password() {
+        let r = RateLimits {
+            redis_url: Some("redis://user:hunter2secret@cache:6379/0".into()),
+            ..RateLimits::default()
+        };
+        r.validate().unwrap();
+        let printed = format!("{r:?}");
+        assert!(!printed.contains("hunter2secret"), "{printed}");
+        assert!(printed.contains("cache"), "{printed}");
+    }
+}
