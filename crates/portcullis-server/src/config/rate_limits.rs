@@ -186,11 +186,15 @@ mod tests {
         let mut r = RateLimits::default();
         r.address.api.per_second = f64::NAN;
         assert!(r.validate().is_err());
-        let mut r = RateLimits::default();
-        r.ipv6_prefix = 32;
+        let r = RateLimits {
+            ipv6_prefix: 32,
+            ..RateLimits::default()
+        };
         assert!(r.validate().is_err());
-        let mut r = RateLimits::default();
-        r.redis_url = Some("rediss://cache:6380".into());
+        let r = RateLimits {
+            redis_url: Some("rediss://cache:6380".into()),
+            ..RateLimits::default()
+        };
         assert!(r.validate().is_err());
     }
 
