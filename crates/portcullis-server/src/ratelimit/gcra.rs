@@ -81,7 +81,7 @@ impl<K: Hash + Eq + Copy> Table<K> {
     pub(crate) fn check(&self, key: K, rate: Rate, now: u64) -> Result<(), u64> {
         let mut map = self.shard(&key);
         if !map.contains_key(&key) && map.len() >= self.per_shard {
-            map.retain(|_, e| e.tat > now || e.pending > 0 || e.debt > 0);
+            map.retain(|_, e| e.tat > now || e.pending > 1 || e.debt > 0);
             if map.len() >= self.per_shard {
                 return Ok(());
             }
@@ -117,23 +117,26 @@ impl<K: Hash + Eq + Copy> Table<K> {
         self.shard(&key).remove(&key);
     }
 
-    /// Drops every key whose TAT has passed and that has nothing to report or charge.
+    /// Drops every key whose TAT has passed and that has nothing to report (a single request
+    /// is not reported) or charge.
     pub(crate) fn sweep(&self, now: u64) {
         for shard in &self.shards {
             shard
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .retain(|_, e| e.tat > now || e.pending > 0 || e.debt > 0);
+                .retain(|_, e| e.tat > now || e.pending > 1 || e.debt > 0);
         }
     }
 
-    /// Takes the counts admitted since the last call, per key.
+    /// Takes the counts admitted since the last call, per key, for keys with at least two: a key
+    /// seen once (a made-up token, a random user name) is not worth a database write, and at
+    /// most one request per key and process goes unreported until the key is swept.
     pub(crate) fn drain_pending(&self) -> Vec<(K, u32)> {
         let mut out = Vec::new();
         for shard in &self.shards {
             let mut map = shard.lock().unwrap_or_else(PoisonError::into_inner);
             for (key, entry) in map.iter_mut() {
-                if entry.pending > 0 {
+                if entry.pending >= 2 {
                     out.push((*key, entry.pending));
                     entry.pending = 0;
                 }
@@ -226,6 +229,18 @@ mod tests {
             let _ = table.check(key, rate, 100 * SEC);
         }
         table.sweep(1000 * SEC);
-        assert_eq!(table.len(), table.drain_pending().len());
+        assert_eq!(table.len(), 0);
+    }
+
+    #[test]
+    fn keys_seen_once_are_not_reported() {
+        let table = Table::new(1000);
+        let rate = Rate::of(Budget::new(10.0, 5));
+        for key in 0..100_u32 {
+            table.check(key, rate, SEC).unwrap();
+        }
+        table.check(7, rate, SEC).unwrap();
+        assert_eq!(table.drain_pending(), vec![(7, 2)]);
+        assert!(table.drain_pending().is_empty());
     }
 }
