@@ -116,6 +116,11 @@ impl Server {
                 "PORTCULLIS_RATE_LIMITS__CLIENT__BURST",
                 "1000000".to_owned(),
             ),
+            // BENCH_RATE_LIMITS=off measures the same run with them off (their cost).
+            (
+                "PORTCULLIS_RATE_LIMITS__ENABLED",
+                (std::env::var("BENCH_RATE_LIMITS").as_deref() != Ok("off")).to_string(),
+            ),
         ];
         let log = std::fs::File::create(dir.path().join("server.log"))?;
         let child = command(&env)
