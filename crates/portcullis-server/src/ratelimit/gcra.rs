@@ -96,7 +96,7 @@ impl<K: Hash + Eq + Copy> Table<K> {
             entry.tat = tat;
             return Err(tat - now - rate.tolerance);
         }
-        entry.tat = tat + rate.interval;
+        entry.tat = tat.saturating_add(rate.interval);
         entry.pending = entry.pending.saturating_add(1);
         Ok(())
     }
