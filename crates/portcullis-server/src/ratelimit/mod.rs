@@ -7,7 +7,8 @@
 //!   `/introspect` and `/revoke` (an administrator's override replaces the default), per
 //!   registration credential at `/register`, per access token at `/userinfo`, per account at
 //!   sign-in. Each process counts locally and reconciles with the others through the database
-//!   every `rate_limits.sync_interval_ms` ([`sync`]); no request waits for the database.
+//!   (or Redis, `rate_limits.redis_url`) every `rate_limits.sync_interval_ms` (`sync`); no
+//!   request waits for either.
 //!
 //! A refusal is [`TooManyRequests`]: 429 with `Retry-After`.
 
