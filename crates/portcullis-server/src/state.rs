@@ -10,6 +10,7 @@ use portcullis_store::Store;
 use crate::bounds::Bounds;
 use crate::clients::registry::Clients;
 use crate::config::Config;
+use crate::ratelimit::RateLimits;
 use crate::setup::clock::Clock;
 use crate::setup::keys::KeyRing;
 
@@ -38,4 +39,6 @@ pub struct AppState {
     pub directories: Arc<[Directory]>,
     /// Bounds on password hashes, counted refusals and requests in flight (`[limits]`).
     pub bounds: Arc<Bounds>,
+    /// The rate limiter of this process.
+    pub rate_limits: Arc<RateLimits>,
 }

@@ -9,6 +9,7 @@
 
 mod files;
 mod limits;
+mod rate_limits;
 mod validate;
 
 use std::fmt;
@@ -17,6 +18,7 @@ use std::path::{Path, PathBuf};
 
 pub use files::{directories, read_cert_chain, read_private_key};
 pub use limits::Limits;
+pub use rate_limits::{AddressBudgets, Budget, RateLimits};
 
 use anyhow::{Context as _, bail};
 use figment::Figment;
@@ -66,6 +68,8 @@ pub struct Config {
     pub log: Log,
     /// Resource bounds (memory, connections, disk) under floods.
     pub limits: Limits,
+    /// Rate limits (`429 Too Many Requests`).
+    pub rate_limits: RateLimits,
 }
 
 /// Admin UI settings.
@@ -244,6 +248,7 @@ impl fmt::Debug for Config {
             .field("admin", &self.admin)
             .field("log", &self.log)
             .field("limits", &self.limits)
+            .field("rate_limits", &self.rate_limits)
             .finish()
     }
 }
@@ -378,6 +383,7 @@ impl Default for Config {
             admin: Admin::default(),
             log: Log::default(),
             limits: Limits::default(),
+            rate_limits: RateLimits::default(),
         }
     }
 }

@@ -116,6 +116,7 @@ pub(crate) async fn accept_loop(
                         .map(Arc::new);
                     let peer = Peer {
                         remote,
+                        address: remote.ip(),
                         listener: kind,
                         certificate,
                     };
@@ -134,6 +135,7 @@ pub(crate) async fn accept_loop(
                 None => {
                     let peer = Peer {
                         remote,
+                        address: remote.ip(),
                         listener: kind,
                         certificate: None,
                     };

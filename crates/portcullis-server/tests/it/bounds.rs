@@ -15,10 +15,17 @@ use serde_json::json;
 
 use crate::support::admin::Admin;
 use crate::support::client::{JwtClient, PASSWORD, add_user};
+use crate::support::server::Builder;
 use crate::support::token;
 use crate::support::{Backend, TestServer};
 
 const MIB: u64 = 1024 * 1024;
+
+/// A server without rate limits: the bounds must hold whatever the rate limits let through
+/// (floods from many addresses, or behind a proxy), so these tests flood past them.
+pub(crate) fn unlimited() -> Builder {
+    TestServer::builder().configure(|c| c.rate_limits.enabled = false)
+}
 
 /// The process's resident memory, bytes (`VmRSS`).
 pub(crate) fn rss_bytes() -> u64 {
@@ -107,7 +114,7 @@ async fn post_login(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_sign_in_flood_runs_at_most_the_permitted_hashes_in_bounded_memory() {
-    let server = TestServer::start().await;
+    let server = unlimited().start().await;
     let permits = server.config.limits.password_hashes;
     assert_eq!(permits, 4, "the default");
     let username = add_user(&server).await;
@@ -183,10 +190,7 @@ async fn a_sign_in_flood_runs_at_most_the_permitted_hashes_in_bounded_memory() {
 
 #[tokio::test]
 async fn sign_in_fails_closed_when_the_failure_counters_cannot_be_read_or_written() {
-    let server = TestServer::builder()
-        .backend(Backend::Postgres)
-        .start()
-        .await;
+    let server = unlimited().backend(Backend::Postgres).start().await;
     let username = add_user(&server).await;
     let url = format!("{}/login", server.public_url());
     let http = client_from(&server, IpAddr::V4(Ipv4Addr::LOCALHOST));
@@ -218,7 +222,7 @@ async fn sign_in_fails_closed_when_the_failure_counters_cannot_be_read_or_writte
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn parallel_sign_ins_from_one_address_are_counted_one_by_one_not_refused() {
-    let server = TestServer::builder()
+    let server = unlimited()
         .configure(|c| c.limits.password_hashes = 8)
         .start()
         .await;
@@ -246,7 +250,7 @@ async fn parallel_sign_ins_from_one_address_are_counted_one_by_one_not_refused()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn anonymous_admin_posts_are_counted_not_stored_and_stored_fields_are_capped() {
-    let server = TestServer::start().await;
+    let server = unlimited().start().await;
     let http = client_from(&server, IpAddr::V4(Ipv4Addr::LOCALHOST));
     let base = server.public_url();
     let long_path = format!("/admin/clients/{}/disable", "x".repeat(8_000));
@@ -299,7 +303,7 @@ async fn anonymous_admin_posts_are_counted_not_stored_and_stored_fields_are_capp
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn unknown_client_ids_never_evict_known_clients_and_memory_stays_bounded() {
-    let server = TestServer::builder()
+    let server = unlimited()
         .configure(|c| c.clients.cache_secs = 3600)
         .start()
         .await;

@@ -14,6 +14,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
+use crate::bounds::unlimited;
 use crate::support::client::JwtClient;
 use crate::support::token;
 use crate::support::{Backend, TestServer};
@@ -60,7 +61,7 @@ async fn dribble(mut tls: TlsStream<TcpStream>) -> Duration {
 async fn slow_header_senders_are_closed_at_the_header_timeout_while_tokens_flow() {
     // 1,000 connections: 2,000 descriptors in this one process (server and clients).
     const SLOW: usize = 1_000;
-    let server = TestServer::builder()
+    let server = unlimited()
         .configure(|c| c.http.header_read_timeout_secs = 3)
         .start()
         .await;
@@ -93,7 +94,7 @@ async fn slow_header_senders_are_closed_at_the_header_timeout_while_tokens_flow(
 
 #[tokio::test]
 async fn a_tls_handshake_sent_byte_by_byte_is_closed_at_the_handshake_timeout() {
-    let server = TestServer::builder()
+    let server = unlimited()
         .configure(|c| c.http.handshake_timeout_secs = 2)
         .start()
         .await;
@@ -127,7 +128,7 @@ async fn a_tls_handshake_sent_byte_by_byte_is_closed_at_the_handshake_timeout() 
 
 #[tokio::test]
 async fn a_listener_holds_at_most_its_connection_cap() {
-    let server = TestServer::builder()
+    let server = unlimited()
         .configure(|c| c.limits.connections_per_listener = 2)
         .start()
         .await;
@@ -156,7 +157,7 @@ async fn a_listener_holds_at_most_its_connection_cap() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn requests_past_the_in_flight_cap_are_shed_with_503_and_retry_after() {
-    let server = TestServer::builder()
+    let server = unlimited()
         .configure(|c| c.limits.requests_in_flight = 2)
         .start()
         .await;
@@ -193,7 +194,7 @@ async fn requests_past_the_in_flight_cap_are_shed_with_503_and_retry_after() {
 
 #[tokio::test]
 async fn http2_pings_do_not_keep_a_connection_without_requests_open() {
-    let server = TestServer::builder()
+    let server = unlimited()
         .configure(|c| {
             c.http.idle_timeout_secs = 2;
             c.http.request_timeout_secs = 2;
@@ -277,7 +278,7 @@ async fn expired_jtis(server: &TestServer) -> i64 {
 #[tokio::test]
 async fn expired_rows_are_purged_when_a_process_starts() {
     // An hour between purges: only the purge at start can remove the rows in time.
-    let server = TestServer::builder()
+    let server = unlimited()
         .backend(Backend::Sqlite)
         .configure(|c| c.limits.purge_interval_secs = 3600)
         .start()
@@ -299,7 +300,7 @@ async fn expired_rows_are_purged_when_a_process_starts() {
 
 async fn a_large_purge_runs_in_batches_while_tokens_flow(backend: Backend) {
     const ROWS: u32 = 100_000;
-    let server = TestServer::builder()
+    let server = unlimited()
         .backend(backend)
         .configure(|c| c.limits.purge_interval_secs = 1)
         .start()

@@ -6,6 +6,7 @@ mod bounds;
 mod clients_and_tokens;
 mod flow;
 mod keys;
+mod rate_limits;
 mod registration;
 mod replays;
 
@@ -65,6 +66,9 @@ macro_rules! instantiate {
             // bounds.rs
             of_parallel_sign_in_attempts_on_one_reading_one_is_claimed,
             the_purge_runs_in_bounded_batches_over_every_expired_kind,
+            // rate_limits.rs
+            client_rate_limits_are_set_replaced_cleared_and_go_with_their_client,
+            rate_usage_adds_up_per_process_and_shows_only_the_others,
         );
     };
     (@each $backend:expr; $($check:ident),* $(,)?) => {
@@ -82,6 +86,7 @@ pub(crate) use clients_and_tokens::*;
 pub(crate) use flow::*;
 pub(crate) use instantiate;
 pub(crate) use keys::*;
+pub(crate) use rate_limits::*;
 pub(crate) use registration::*;
 pub(crate) use replays::*;
 
