@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use sqlx::Connection as _;
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions, PgSslMode};
 
 use crate::StoreError;
 use crate::batch::{Batch, Sink, TokenRow, Writer};
@@ -54,6 +54,7 @@ impl PgStore {
             // Notices (such as the migrator's "relation _sqlx_migrations already exists,
             // skipping") are not for operators; warnings and errors still reach the log.
             .options([("client_min_messages", "warning")]);
+        let options = plain_on_loopback(url, options);
         let main = || {
             PgPoolOptions::new()
                 .max_connections(MAX_CONNECTIONS)
@@ -163,6 +164,25 @@ impl Sink for TokenWriter {
     }
 }
 
+/// Without an `sslmode` in the URL, sqlx tries TLS first (`prefer`). To a loopback address TLS
+/// protects nothing (the bytes never leave the machine) and costs both sides CPU on every
+/// statement, so there the default is a plain connection; an explicit `sslmode` is kept.
+fn plain_on_loopback(url: &str, options: PgConnectOptions) -> PgConnectOptions {
+    let loopback = match options.get_host() {
+        "localhost" => true,
+        host => host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback()),
+    };
+    if loopback && !url.contains("sslmode=") {
+        options.ssl_mode(PgSslMode::Disable)
+    } else {
+        options
+    }
+}
+
 /// Creates the database `options` names, through the `postgres` maintenance database. A
 /// concurrent creation by another process (42P04 duplicate_database) is fine.
 async fn create_database(options: &PgConnectOptions) -> Result<(), StoreError> {
@@ -190,3 +210,22 @@ async fn create_database(options: &PgConnectOptions) -> Result<(), StoreError> {
 }
 
 sql_backend!(PgStore);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_connections_skip_tls_unless_the_url_asks_for_it() {
+        let mode = |url: &str| {
+            let options = PgConnectOptions::from_str(url).unwrap();
+            format!("{:?}", plain_on_loopback(url, options).get_ssl_mode())
+        };
+        assert_eq!(mode("postgres://u@127.0.0.1:5432/d"), "Disable");
+        assert_eq!(mode("postgres://u@localhost/d"), "Disable");
+        assert_eq!(mode("postgres://u@[::1]:5432/d"), "Disable");
+        assert_eq!(mode("postgres://u@db.internal:5432/d"), "Prefer");
+        assert_eq!(mode("postgres://u@10.0.0.5/d"), "Prefer");
+        assert_eq!(mode("postgres://u@127.0.0.1/d?sslmode=require"), "Require");
+    }
+}
