@@ -14,6 +14,7 @@ mod batch;
 pub mod flow;
 mod health;
 mod postgres;
+pub mod ratelimit;
 pub mod registration;
 mod sql;
 mod sqlite;
@@ -135,6 +136,7 @@ pub trait Store:
     flow::FlowStore
     + registration::RegistrationStore
     + admin::AdminStore
+    + ratelimit::RateLimitStore
     + Send
     + Sync
     + std::fmt::Debug
