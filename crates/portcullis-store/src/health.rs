@@ -137,7 +137,7 @@ impl Health {
 
     /// Looks at the error a statement ended with: an outage marks the database down and starts
     /// the probe.
-    fn observe(self: &Arc<Self>, e: &sqlx::Error) {
+    pub(crate) fn observe(self: &Arc<Self>, e: &sqlx::Error) {
         if classify(e) != Class::Outage {
             return;
         }
@@ -179,7 +179,7 @@ async fn probe_until_up(health: Weak<Health>) {
 }
 
 /// The error every statement fails with while the database is down.
-fn down() -> sqlx::Error {
+pub(crate) fn down() -> sqlx::Error {
     sqlx::Error::Io(std::io::Error::new(std::io::ErrorKind::NotConnected, DOWN))
 }
 

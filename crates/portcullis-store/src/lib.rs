@@ -10,6 +10,7 @@
 //! (`tests/it`) runs against both.
 
 pub mod admin;
+mod batch;
 pub mod flow;
 mod health;
 mod postgres;

@@ -1,15 +1,17 @@
 //! The Postgres backend: the production store, shared by any number of server processes.
 
+use std::collections::HashSet;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::Connection as _;
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions, PgSslMode};
 
 use crate::StoreError;
-use crate::health::{GuardedPool, Health};
+use crate::batch::{Batch, Sink, TokenRow, Writer};
+use crate::health::{Class, GuardedPool, Health, classify};
 use crate::sql::sql_backend;
 
 static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/postgres");
@@ -17,8 +19,9 @@ static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/postgres");
 /// Connections per process. Each request on a hot path holds one for a single round trip.
 const MAX_CONNECTIONS: u32 = 16;
 
-/// Connections of the asynchronous-commit pool (see [`PgStore`]).
-const MAX_FAST_CONNECTIONS: u32 = 8;
+/// Writer tasks (each with its own connection) for the token path's batched writes
+/// ([`crate::batch`]): while one writes a batch, the next collects the one after.
+const WRITERS: usize = 2;
 
 /// How long a statement waits for a connection. Short, because while Postgres refuses
 /// connections the pool retries until this passes; once that has happened the database is marked
@@ -27,16 +30,20 @@ pub(crate) const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// [`Store`](crate::Store) on Postgres.
 ///
-/// Two pools: `pool` commits synchronously (everything that must survive a crash once
-/// acknowledged: revocations, grants, codes, keys, clients); `fast` runs with
-/// `synchronous_commit = off` and serves only the token endpoint's two inserts, where losing the
-/// last few hundred milliseconds in a crash fails safe: a lost access token row makes that token
-/// invalid, and a lost spent-`jti` row can only matter for an assertion or proof that was
-/// already used in that instant and is still unexpired. Decision record 0007.
+/// `pool` commits synchronously (everything that must survive a crash once acknowledged:
+/// revocations, grants, codes, keys, clients). Its connections are not pinged before use: a
+/// broken one fails its statement, which marks the database down and is answered 503 like any
+/// outage (`health`), instead of costing every statement an extra round trip.
+///
+/// `writer` batches the token endpoint's two writes (spent `jti`s, access token rows) on
+/// connections of its own with `synchronous_commit = off`, where losing the last few hundred
+/// milliseconds in a crash fails safe: a lost access token row makes that token invalid, and a
+/// lost spent-`jti` row can only matter for an assertion or proof that was already used in that
+/// instant and is still unexpired. Decision records 0007 and 0015.
 #[derive(Clone, Debug)]
 pub struct PgStore {
     pool: GuardedPool<sqlx::Postgres>,
-    fast: GuardedPool<sqlx::Postgres>,
+    writer: Writer,
 }
 
 impl PgStore {
@@ -47,10 +54,12 @@ impl PgStore {
             // Notices (such as the migrator's "relation _sqlx_migrations already exists,
             // skipping") are not for operators; warnings and errors still reach the log.
             .options([("client_min_messages", "warning")]);
+        let options = plain_on_loopback(url, options);
         let main = || {
             PgPoolOptions::new()
                 .max_connections(MAX_CONNECTIONS)
                 .acquire_timeout(ACQUIRE_TIMEOUT)
+                .test_before_acquire(false)
                 .connect_with(options.clone())
         };
         let pool = match main().await {
@@ -63,21 +72,114 @@ impl PgStore {
             }
             Err(e) => return Err(e.into()),
         };
-        let fast = PgPoolOptions::new()
-            .max_connections(MAX_FAST_CONNECTIONS)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_lazy_with(options.options([("synchronous_commit", "off")]));
-        // One database: an outage seen on either pool makes both fail fast.
+        // One database: an outage seen by the pool or a writer makes both fail fast.
         let health = Health::of(&pool);
+        let writer_options = options.options([("synchronous_commit", "off")]);
+        let sinks = (0..WRITERS)
+            .map(|_| {
+                Box::new(TokenWriter {
+                    options: writer_options.clone(),
+                    connection: None,
+                }) as Box<dyn Sink>
+            })
+            .collect();
         Ok(Self {
             pool: GuardedPool::new(pool, Arc::clone(&health)),
-            fast: GuardedPool::new(fast, health),
+            writer: Writer::start(sinks, health),
         })
     }
+}
 
-    /// The pool for the token endpoint's inserts.
-    fn fast_pool(&self) -> &GuardedPool<sqlx::Postgres> {
-        &self.fast
+/// The statement that writes one batch: spends the `jti`s (returning the fresh ones) and
+/// inserts the token rows, in one round trip and one commit.
+const WRITE_BATCH: &str = "WITH j AS (\
+     INSERT INTO used_jtis (key_hash, expires_at) \
+     SELECT * FROM unnest($1::bytea[], $2::int8[]) ON CONFLICT DO NOTHING RETURNING key_hash), \
+     t AS (INSERT INTO access_tokens (token_hash, jti, client_id, subject, scope, audience, \
+     cnf_jkt, cnf_x5t, format, issued_at, expires_at, grant_id) \
+     SELECT * FROM unnest($3::bytea[], $4::text[], $5::text[], $6::text[], $7::text[], \
+     $8::text[], $9::text[], $10::text[], $11::text[], $12::int8[], $13::int8[], $14::text[])) \
+     SELECT key_hash FROM j";
+
+/// A writer's connection, opened when first needed and again after it broke.
+struct TokenWriter {
+    options: PgConnectOptions,
+    connection: Option<PgConnection>,
+}
+
+#[async_trait::async_trait]
+impl Sink for TokenWriter {
+    async fn write(&mut self, batch: &Batch<'_>) -> Result<HashSet<Vec<u8>>, sqlx::Error> {
+        let connection = match &mut self.connection {
+            Some(connection) => connection,
+            slot => slot.insert(
+                tokio::time::timeout(ACQUIRE_TIMEOUT, PgConnection::connect_with(&self.options))
+                    .await
+                    .map_err(|_| sqlx::Error::PoolTimedOut)??,
+            ),
+        };
+        let tokens = &batch.tokens;
+        let text = |f: fn(&TokenRow) -> &str| tokens.iter().map(|t| f(t)).collect::<Vec<_>>();
+        let optional =
+            |f: fn(&TokenRow) -> Option<&str>| tokens.iter().map(|t| f(t)).collect::<Vec<_>>();
+        let number = |f: fn(&TokenRow) -> i64| tokens.iter().map(|t| f(t)).collect::<Vec<_>>();
+        let result = sqlx::query_scalar::<_, Vec<u8>>(WRITE_BATCH)
+            .bind(
+                batch
+                    .jtis
+                    .iter()
+                    .map(|j| j.key.as_slice())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(batch.jtis.iter().map(|j| j.expires_at).collect::<Vec<_>>())
+            .bind(
+                tokens
+                    .iter()
+                    .map(|t| t.token_hash.as_slice())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(text(|t| &t.jti))
+            .bind(text(|t| &t.client_id))
+            .bind(text(|t| &t.subject))
+            .bind(text(|t| &t.scope))
+            .bind(text(|t| &t.audience))
+            .bind(optional(|t| t.cnf_jkt.as_deref()))
+            .bind(optional(|t| t.cnf_x5t.as_deref()))
+            .bind(text(|t| &t.format))
+            .bind(number(|t| t.issued_at))
+            .bind(number(|t| t.expires_at))
+            .bind(optional(|t| t.grant_id.as_deref()))
+            .fetch_all(&mut *connection)
+            .await;
+        match result {
+            Ok(keys) => Ok(keys.into_iter().collect()),
+            Err(e) => {
+                if classify(&e) == Class::Outage {
+                    // Open a fresh connection next time.
+                    self.connection = None;
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Without an `sslmode` in the URL, sqlx tries TLS first (`prefer`). To a loopback address TLS
+/// protects nothing (the bytes never leave the machine) and costs both sides CPU on every
+/// statement, so there the default is a plain connection; an explicit `sslmode` is kept.
+fn plain_on_loopback(url: &str, options: PgConnectOptions) -> PgConnectOptions {
+    let loopback = match options.get_host() {
+        "localhost" => true,
+        host => host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback()),
+    };
+    if loopback && !url.contains("sslmode=") {
+        options.ssl_mode(PgSslMode::Disable)
+    } else {
+        options
     }
 }
 
@@ -108,3 +210,22 @@ async fn create_database(options: &PgConnectOptions) -> Result<(), StoreError> {
 }
 
 sql_backend!(PgStore);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_connections_skip_tls_unless_the_url_asks_for_it() {
+        let mode = |url: &str| {
+            let options = PgConnectOptions::from_str(url).unwrap();
+            format!("{:?}", plain_on_loopback(url, options).get_ssl_mode())
+        };
+        assert_eq!(mode("postgres://u@127.0.0.1:5432/d"), "Disable");
+        assert_eq!(mode("postgres://u@localhost/d"), "Disable");
+        assert_eq!(mode("postgres://u@[::1]:5432/d"), "Disable");
+        assert_eq!(mode("postgres://u@db.internal:5432/d"), "Prefer");
+        assert_eq!(mode("postgres://u@10.0.0.5/d"), "Prefer");
+        assert_eq!(mode("postgres://u@127.0.0.1/d?sslmode=require"), "Require");
+    }
+}

@@ -36,8 +36,8 @@ use crate::StoreError;
 
 /// Implements [`Store`](crate::Store) and the three traits it extends for a backend struct: one
 /// with a `pool` field (a [`GuardedPool`](crate::health::GuardedPool): statements fail fast
-/// while the database is unreachable), a `fast_pool()` method (the pool for the token endpoint's
-/// inserts) and a `MIGRATOR` static in scope.
+/// while the database is unreachable), a `writer` field (the token endpoint's batched writes,
+/// [`crate::batch::Writer`]) and a `MIGRATOR` static in scope.
 macro_rules! sql_backend {
     ($store:ty) => {
         $crate::sql::sql_store!($store);
@@ -211,40 +211,18 @@ macro_rules! sql_store {
                 key: &portcullis_core::hash::TokenHash,
                 expires_at: portcullis_core::Timestamp,
             ) -> Result<$crate::JtiUse, $crate::StoreError> {
-                let done = sqlx::query($crate::sql::tokens::INSERT_JTI)
-                    .bind(&key.as_bytes()[..])
-                    .bind(expires_at.unix())
-                    .execute(self.fast_pool())
-                    .await?;
-                Ok(if done.rows_affected() == 1 {
-                    $crate::JtiUse::Fresh
-                } else {
-                    $crate::JtiUse::Replayed
-                })
+                self.writer
+                    .record_jti(key.as_bytes().to_vec(), expires_at.unix())
+                    .await
             }
 
             async fn insert_access_token(
                 &self,
                 token: &$crate::AccessTokenRecord,
             ) -> Result<(), $crate::StoreError> {
-                let g = &token.grant;
-                let (jkt, x5t) = $crate::sql::tokens::binding(&g.confirmation);
-                sqlx::query($crate::sql::tokens::INSERT_ACCESS_TOKEN)
-                    .bind(&token.token_hash.as_bytes()[..])
-                    .bind(&g.jti)
-                    .bind(&g.client_id)
-                    .bind(&g.subject)
-                    .bind(g.scope.to_string())
-                    .bind(&g.audience)
-                    .bind(jkt)
-                    .bind(x5t)
-                    .bind(&token.format)
-                    .bind(g.issued_at.unix())
-                    .bind(g.expires_at.unix())
-                    .bind(&token.grant_id)
-                    .execute(self.fast_pool())
-                    .await?;
-                Ok(())
+                self.writer
+                    .insert_access_token($crate::sql::tokens::row(token))
+                    .await
             }
 
             async fn access_token(

@@ -90,6 +90,26 @@ pub(crate) fn binding(confirmation: &Confirmation) -> (Option<&str>, Option<&str
     }
 }
 
+/// The row written for an issued access token (by the token writer, [`crate::batch`]).
+pub(crate) fn row(token: &AccessTokenRecord) -> crate::batch::TokenRow {
+    let g = &token.grant;
+    let (jkt, x5t) = binding(&g.confirmation);
+    crate::batch::TokenRow {
+        token_hash: token.token_hash.as_bytes().to_vec(),
+        jti: g.jti.clone(),
+        client_id: g.client_id.clone(),
+        subject: g.subject.clone(),
+        scope: g.scope.to_string(),
+        audience: g.audience.clone(),
+        cnf_jkt: jkt.map(str::to_owned),
+        cnf_x5t: x5t.map(str::to_owned),
+        format: token.format.clone(),
+        issued_at: g.issued_at.unix(),
+        expires_at: g.expires_at.unix(),
+        grant_id: token.grant_id.clone(),
+    }
+}
+
 /// The columns of an [`AccessTokenRow`].
 macro_rules! access_token_columns {
     ($($prefix:literal)?) => {

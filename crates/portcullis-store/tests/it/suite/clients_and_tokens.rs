@@ -194,3 +194,70 @@ pub(crate) async fn purge_removes_spent_jtis_and_expired_tokens(store: Arc<dyn S
         JtiUse::Fresh
     );
 }
+
+/// Many token-path writes at once (the writer batches what arrives together): each request is
+/// answered by its own fate. Of repeated spends of one `jti`, exactly one is fresh, even inside
+/// one batch; a token row the database refuses (its client does not exist) fails only its own
+/// request, and every other row of its batch is stored.
+pub(crate) async fn batched_token_writes_answer_each_request_by_its_own_fate(
+    store: Arc<dyn Store>,
+) {
+    store.insert_client(&client("c1")).await.unwrap();
+    let start = Arc::new(tokio::sync::Barrier::new(100));
+    let mut tasks = Vec::new();
+    for i in 0..100 {
+        let store = store.clone();
+        let start = Arc::clone(&start);
+        tasks.push(tokio::spawn(async move {
+            start.wait().await;
+            match i % 4 {
+                0 => {
+                    let key = TokenHash::of(b"proof:shared");
+                    let used = store.record_jti(&key, Timestamp::from_unix(1000)).await;
+                    ("shared", used.map(|u| u == JtiUse::Fresh))
+                }
+                1 => {
+                    let key = TokenHash::of(format!("proof:{i}").as_bytes());
+                    let used = store.record_jti(&key, Timestamp::from_unix(1000)).await;
+                    ("distinct", used.map(|u| u == JtiUse::Fresh))
+                }
+                2 => {
+                    let t = token(&format!("t{i}"), "c1", 400, Confirmation::Jkt("j".into()));
+                    ("token", store.insert_access_token(&t).await.map(|()| true))
+                }
+                _ if i == 99 => {
+                    let t = token("ghost", "ghost", 400, Confirmation::Jkt("j".into()));
+                    ("ghost", store.insert_access_token(&t).await.map(|()| true))
+                }
+                _ => {
+                    let t = token(
+                        &format!("t{i}"),
+                        "c1",
+                        400,
+                        Confirmation::X5tS256("x".into()),
+                    );
+                    ("token", store.insert_access_token(&t).await.map(|()| true))
+                }
+            }
+        }));
+    }
+    let (mut shared_fresh, mut distinct_fresh, mut tokens, mut ghost) = (0, 0, 0, None);
+    for task in tasks {
+        match task.await.unwrap() {
+            ("shared", Ok(fresh)) => shared_fresh += usize::from(fresh),
+            ("distinct", Ok(fresh)) => distinct_fresh += usize::from(fresh),
+            ("token", Ok(_)) => tokens += 1,
+            ("ghost", result) => ghost = Some(result.is_err()),
+            (kind, Err(e)) => panic!("{kind} write failed: {e}"),
+            _ => unreachable!(),
+        }
+    }
+    assert_eq!(shared_fresh, 1, "one of 25 spends of one jti is fresh");
+    assert_eq!(distinct_fresh, 25, "every distinct jti is fresh");
+    assert_eq!(tokens, 49, "every valid token row is stored");
+    assert_eq!(ghost, Some(true), "the row of an unknown client is refused");
+    for i in (2..99).filter(|i| i % 4 >= 2) {
+        let hash = token(&format!("t{i}"), "c1", 400, Confirmation::Jkt("j".into())).token_hash;
+        assert!(store.access_token(&hash).await.unwrap().is_some(), "t{i}");
+    }
+}
