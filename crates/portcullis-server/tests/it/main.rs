@@ -27,5 +27,6 @@ mod proxy;
 mod registration;
 mod replay_race;
 mod resource_server;
+mod secrets_in_logs;
 mod tls;
 mod token;

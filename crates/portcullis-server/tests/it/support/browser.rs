@@ -124,6 +124,11 @@ impl Browser {
         self.cookies.get(name).map(String::as_str)
     }
 
+    /// Every cookie value the browser holds.
+    pub(crate) fn cookie_values(&self) -> impl Iterator<Item = &str> {
+        self.cookies.values().map(String::as_str)
+    }
+
     pub(crate) async fn post(&mut self, url: &str, form: &[(&str, &str)]) -> Page {
         let response = self
             .http
