@@ -30,3 +30,4 @@ mod resource_server;
 mod secrets_in_logs;
 mod tls;
 mod token;
+mod two_processes;

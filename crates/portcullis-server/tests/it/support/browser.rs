@@ -63,6 +63,11 @@ impl Browser {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap();
+        Self::with_client(http)
+    }
+
+    /// A browser using `http` (which must not follow redirects).
+    pub(crate) fn with_client(http: reqwest::Client) -> Self {
         Self {
             http,
             cookies: BTreeMap::new(),
@@ -122,6 +127,11 @@ impl Browser {
     /// The value of cookie `name`, if the browser holds it.
     pub(crate) fn cookie(&self, name: &str) -> Option<&str> {
         self.cookies.get(name).map(String::as_str)
+    }
+
+    /// Holds every cookie `other` holds (the same session, from another client).
+    pub(crate) fn copy_cookies(&mut self, other: &Browser) {
+        self.cookies.extend(other.cookies.clone());
     }
 
     /// Every cookie value the browser holds.
