@@ -11,9 +11,9 @@ seeds = here / "seeds"
 ISS, NOW, CB = "https://as.example", 1800000000, "https://c.example/cb"
 CHALLENGE = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
 PUB = {"kty": "EC", "crv": "P-256", "alg": "ES256", "kid": "k1", "use": "sig",
-       "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
-       "y": "x_FEzRjYbLWK2a5H7Y_9j-fc4twHfLPYm-ZPdALcomY"}
-PRIV = dict(PUB, d="jpsQnnGQmL-YBIffH1136cLmI9MMJ3aO-KE-ExT3l6I")
+       "x": "YldKvCpq2x2LfpGUVxeFidgK9FZvP_egM9JxI8yDx6k",
+       "y": "q1u27ac6fNWe4pY3gl5klMyjzDOVu6YuWUYpxPxHI-E"}
+PRIV = dict(PUB, d="FyYd_A2ESWPy2KuijXkp-LzrPKHD1g9amQ8dJaAKafQ")
 OKP = {"kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "kid": "e1",
        "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}
 

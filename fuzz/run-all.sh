@@ -42,13 +42,16 @@ status=0
 printf '%s\n' "${targets[@]}" |
     xargs -P "$jobs" -I{} bash -c 'fuzz=($FUZZ_CMD); run_one "$1"' _ {} || status=1
 
+# The last value of a libFuzzer statistic in a log (empty if it never printed one).
+field() { { grep -o "$1" "$3" || true; } | awk -v n="$2" '{ print $n }' | tail -n 1; }
+
 printf '%-26s %12s %6s %7s %7s %6s %7s\n' target executions secs cov ft corpus crashes
 for t in "${targets[@]}"; do
     log="$logs/$t.log"
-    execs=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | awk '{print $2}' | tail -n 1)
-    took=$(grep -o 'Done [0-9]* runs in [0-9]* second' "$log" | awk '{print $5}' | tail -n 1)
-    cov=$(grep -o 'cov: [0-9]*' "$log" | awk '{print $2}' | tail -n 1)
-    ft=$(grep -o 'ft: [0-9]*' "$log" | awk '{print $2}' | tail -n 1)
+    execs=$(field 'stat::number_of_executed_units: [0-9]*' 2 "$log")
+    took=$(field 'Done [0-9]* runs in [0-9]* second' 5 "$log")
+    cov=$(field 'cov: [0-9]*' 2 "$log")
+    ft=$(field 'ft: [0-9]*' 2 "$log")
     corpus=$(find "corpus/$t" -type f | wc -l)
     crashes=$(find "artifacts/$t" -type f \( -name 'crash-*' -o -name 'timeout-*' -o -name 'oom-*' -o -name 'leak-*' \) | wc -l)
     [ "$crashes" = 0 ] || status=1

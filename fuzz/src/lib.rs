@@ -18,11 +18,11 @@ pub const NOW: Timestamp = Timestamp::from_unix(1_800_000_000);
 pub const CLIENT_ID: &str = "c1";
 pub const REDIRECT: &str = "https://c.example/cb";
 
-/// The P-256 key of RFC 7515 appendix A.3, as an ES256 signing key with kid `k1`.
+/// A fixed P-256 key (made for the fuzz targets; it signs nothing else), as ES256 with kid `k1`.
 const KEY: &str = r#"{"kty":"EC","crv":"P-256","alg":"ES256","kid":"k1","use":"sig",
- "x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
- "y":"x_FEzRjYbLWK2a5H7Y_9j-fc4twHfLPYm-ZPdALcomY",
- "d":"jpsQnnGQmL-YBIffH1136cLmI9MMJ3aO-KE-ExT3l6I"}"#;
+ "x":"YldKvCpq2x2LfpGUVxeFidgK9FZvP_egM9JxI8yDx6k",
+ "y":"q1u27ac6fNWe4pY3gl5klMyjzDOVu6YuWUYpxPxHI-E",
+ "d":"FyYd_A2ESWPy2KuijXkp-LzrPKHD1g9amQ8dJaAKafQ"}"#;
 
 /// The fixed signing key.
 pub fn key() -> &'static PrivateKey {
@@ -56,7 +56,8 @@ pub fn client() -> &'static Client {
 
 /// A token from fuzz input. First byte even: the rest as it is (any text a client can send).
 /// Odd: the rest is a JSON object of claims, signed with [`key`] as a JWS of type `typ`
-/// (or with the key in a `jwk` header, as a DPoP proof, if `embed_jwk`).
+/// (or with the key in a `jwk` header, as a DPoP proof, if `embed_jwk`); `None` if josekit
+/// will not sign them.
 pub fn token(data: &[u8], typ: &str, embed_jwk: bool) -> Option<String> {
     let (first, rest) = data.split_first()?;
     if first % 2 == 0 {
@@ -68,5 +69,7 @@ pub fn token(data: &[u8], typ: &str, embed_jwk: bool) -> Option<String> {
     } else {
         key().sign(typ, claims)
     };
-    Some(signed.expect("signing never fails for the fixed key"))
+    // josekit refuses to sign registered claims of the wrong type (`"exp": "soon"`); such
+    // payloads reach the verifiers through the unsigned form instead.
+    signed.ok()
 }
