@@ -16,6 +16,7 @@ mod cli;
 mod cli_notices;
 mod client_auth;
 mod discovery;
+mod faults;
 mod flow;
 mod hostile_identifiers;
 mod interop;
