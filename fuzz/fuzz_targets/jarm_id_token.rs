@@ -20,7 +20,9 @@ fuzz_target!(|data: &[u8]| {
         .filter_map(|line| line.split_once('='))
         .collect();
     let claims = jarm::claims(ISSUER, CLIENT_ID, NOW, &params);
-    let jwt = key().sign("oauth-authz-resp+jwt", claims.clone()).expect("signs");
+    let jwt = key()
+        .sign("oauth-authz-resp+jwt", claims.clone())
+        .expect("signs");
     let verified = jose::verify_jws(&jwt, &keys[0]).expect("the server's own JARM verifies");
     assert_eq!(verified.claims, claims);
     assert_eq!(verified.claims["iss"], ISSUER);

@@ -10,7 +10,10 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(key) = PrivateKey::from_json(data) {
         let public = key.public_jwk();
         if let Ok(public) = public {
-            assert!(!jose::is_private_jwk(&public), "R19: no private member published");
+            assert!(
+                !jose::is_private_jwk(&public),
+                "R19: no private member published"
+            );
         }
         let _ = key.to_json();
     }
