@@ -29,6 +29,8 @@ pub(crate) enum Action {
     ClientRevokeTokens,
     /// Client metadata replaced.
     ClientUpdate,
+    /// Client rate limit set or cleared.
+    ClientLimits,
     /// A form without a valid CSRF token, or without a live admin session.
     Form,
     /// Initial access token issued.
@@ -53,7 +55,7 @@ pub(crate) enum Action {
 
 impl Action {
     /// Every action, in the order the audit page lists them.
-    pub(crate) const ALL: [Self; 17] = [
+    pub(crate) const ALL: [Self; 18] = [
         Self::SignIn,
         Self::SignOut,
         Self::Form,
@@ -61,6 +63,7 @@ impl Action {
         Self::ClientUpdate,
         Self::ClientDisable,
         Self::ClientEnable,
+        Self::ClientLimits,
         Self::ClientDelete,
         Self::ClientRevokeGrant,
         Self::ClientRevokeTokens,
@@ -91,6 +94,7 @@ impl Action {
             Self::ClientRevokeGrant => "client.revoke_grant",
             Self::ClientRevokeTokens => "client.revoke_tokens",
             Self::ClientUpdate => "client.update",
+            Self::ClientLimits => "client.limits",
             Self::Form => "admin.form_refused",
             Self::IatIssue => "initial_access_token.issue",
             Self::IatRevoke => "initial_access_token.revoke",

@@ -53,6 +53,68 @@ pub(crate) fn store_failed(what: &str, e: &StoreError) -> OAuthError {
     unavailable(what, e)
 }
 
+/// A request refused by a rate limit (RFC 6585 §4): `429 Too Many Requests` with
+/// `Retry-After` (whole seconds until a request would pass, at least 1) and
+/// `Cache-Control: no-store`. OAuth endpoints answer the token-style JSON body with the code
+/// `temporarily_unavailable` (no RFC names a code for this; it is the registered code for "cannot
+/// handle the request now, try again", unlike `invalid_request`, which tells a client its request
+/// is wrong, or `slow_down`, which belongs to the device flow; decision record 0012); pages
+/// answer the HTML error page.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub struct TooManyRequests {
+    /// `Retry-After`, seconds.
+    pub retry_after_secs: u64,
+    /// Answer the HTML error page instead of the JSON body.
+    pub page: bool,
+}
+
+impl TooManyRequests {
+    /// A JSON refusal asking to retry after `secs`.
+    pub const fn after(secs: u64) -> Self {
+        Self {
+            retry_after_secs: secs,
+            page: false,
+        }
+    }
+
+    /// The same refusal as a page (`true`) or JSON.
+    pub const fn page(mut self, page: bool) -> Self {
+        self.page = page;
+        self
+    }
+
+    /// Adds this refusal's headers to `response` (a sign-in page answered 429 by its handler).
+    pub fn decorate(&self, mut response: Response) -> Response {
+        let headers = response.headers_mut();
+        headers.insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(self.retry_after_secs),
+        );
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        response
+    }
+}
+
+impl IntoResponse for TooManyRequests {
+    fn into_response(self) -> Response {
+        let response = if self.page {
+            crate::pages::error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many requests",
+                "Too many requests came from here in a short time. Please wait a moment and try again.",
+                ErrorCode::TemporarilyUnavailable.as_str(),
+            )
+        } else {
+            let body = json!({
+                "error": ErrorCode::TemporarilyUnavailable.as_str(),
+                "error_description": "rate limit exceeded: retry after the Retry-After delay",
+            });
+            (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response()
+        };
+        self.decorate(response)
+    }
+}
+
 /// A token-style error response.
 #[derive(Debug)]
 pub struct TokenError {
@@ -62,6 +124,8 @@ pub struct TokenError {
     pub used_authorization_header: bool,
     /// A fresh DPoP nonce to send with `use_dpop_nonce` (RFC 9449 §8).
     pub dpop_nonce: Option<String>,
+    /// Set when a rate limit refused the request: answered as [`TooManyRequests`] instead.
+    pub throttled: Option<TooManyRequests>,
 }
 
 impl From<OAuthError> for TokenError {
@@ -70,12 +134,28 @@ impl From<OAuthError> for TokenError {
             error,
             used_authorization_header: false,
             dpop_nonce: None,
+            throttled: None,
+        }
+    }
+}
+
+impl From<TooManyRequests> for TokenError {
+    fn from(refusal: TooManyRequests) -> Self {
+        Self {
+            throttled: Some(refusal),
+            ..Self::from(OAuthError::new(
+                ErrorCode::TemporarilyUnavailable,
+                "rate limit exceeded",
+            ))
         }
     }
 }
 
 impl IntoResponse for TokenError {
     fn into_response(self) -> Response {
+        if let Some(refusal) = self.throttled {
+            return refusal.into_response();
+        }
         let code = self.error.code;
         let status = match code {
             ErrorCode::InvalidClient | ErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,

@@ -14,7 +14,7 @@
 //! |---|---|
 //! | foundations | `pages` (view models), [`error`], [`secret`], [`config`] |
 //! | bytes to requests | [`transport`] |
-//! | what the state holds | [`setup`] (clock, keys, first-run files), [`clients`] |
+//! | what the state holds | [`setup`] (clock, keys, first-run files), [`clients`], [`ratelimit`] |
 //! | the state | [`state`] |
 //! | request services | [`tokens`], [`browser`], `audit` |
 //! | requests | [`extract`], `endpoints`, [`routes`] |
@@ -35,6 +35,7 @@ mod jobs;
 #[cfg(test)]
 mod layering;
 mod pages;
+pub mod ratelimit;
 pub mod routes;
 mod run;
 pub mod secret;

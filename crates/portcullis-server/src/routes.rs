@@ -9,7 +9,7 @@ use portcullis_core::discovery::Endpoint;
 
 use crate::config::Config;
 use crate::endpoints::admin::{
-    activity, audit, clients, initial_access_tokens, keys, signin, users,
+    activity, audit, clients, initial_access_tokens, keys, limits, signin, users,
 };
 use crate::endpoints::{
     account, authorize, consent, discovery, health, introspect, jwks, login, par, register, revoke,
@@ -99,6 +99,7 @@ fn admin() -> Router<AppState> {
         .route("/admin/clients/{client_id}/edit", get(clients::edit))
         .route("/admin/clients/{client_id}/disable", post(clients::disable))
         .route("/admin/clients/{client_id}/enable", post(clients::enable))
+        .route("/admin/clients/{client_id}/limits", post(limits::set))
         .route("/admin/clients/{client_id}/delete", post(clients::delete))
         .route(
             "/admin/clients/{client_id}/revoke",

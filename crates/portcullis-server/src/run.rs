@@ -7,7 +7,9 @@
 //! one line per response; the security headers; `CatchPanicLayer` (a panic becomes the generic
 //! `500`, inside the header layer so that it carries the headers too); the request timeout (`503`
 //! after `http.request_timeout_secs`); the body limit (`413` above `http.body_limit_bytes`); and
-//! `transport::peer::forwarded_certificate` (certificate headers only from a trusted proxy).
+//! `ratelimit::address::by_address` (the client's address, and its source budget before any
+//! other work); and `transport::peer::forwarded_certificate` (certificate headers only from a
+//! trusted proxy).
 //!
 //! [`start_on`] runs in this order, and the first failure ends it: validate the configuration;
 //! find or create the first-run files; open and migrate the database; derive the DPoP nonce key
@@ -37,6 +39,8 @@ use tracing::Level;
 
 use crate::clients::registry::Clients;
 use crate::config::Config;
+use crate::ratelimit::address::{self, AddressLimit, Sources};
+use crate::ratelimit::{self, RateLimits};
 use crate::secret::redact_url;
 use crate::setup::clock::Clock;
 use crate::setup::datadir::{self, TlsFiles};
@@ -69,10 +73,19 @@ pub fn app(
 ) -> anyhow::Result<Router> {
     let http = &state.config.http;
     let cert_headers = Arc::new(CertHeaders::from_config(&state.config)?);
+    let address_limit = AddressLimit {
+        limits: Arc::clone(&state.rate_limits),
+        sources: Arc::new(Sources::from_config(&state.config)),
+    };
     let router = extend(routes::routes(&state.config))
         .layer(axum::middleware::from_fn_with_state(
             cert_headers,
             peer::forwarded_certificate,
+        ))
+        // Runs first: the client's address, then its source budget, before anything else.
+        .layer(axum::middleware::from_fn_with_state(
+            address_limit,
+            address::by_address,
         ))
         .layer(RequestBodyLimitLayer::new(http.body_limit_bytes))
         .layer(TimeoutLayer::with_status_code(
@@ -192,8 +205,16 @@ pub async fn start_on(
     let dpop_nonces = Arc::new(portcullis_core::dpop::NonceKey::new(dpop_nonce_key));
     let token_alg = config.token_signing_alg()?;
     let directories = crate::config::directories(&config.registration)?.into();
+    let rate_limits = Arc::new(RateLimits::new(&config));
+    // The administrators' per-client budgets, before the first request (a failure leaves the
+    // defaults until the next reconciliation).
+    match store.client_rate_limits().await {
+        Ok(limits) => rate_limits.set_overrides(&limits),
+        Err(e) => tracing::warn!(error = %e, "reading client rate limits failed"),
+    }
     let config = Arc::new(config);
     let state = AppState {
+        rate_limits: Arc::clone(&rate_limits),
         mtls_base_url: config.mtls_base_url().into(),
         config: Arc::clone(&config),
         store,
@@ -245,6 +266,11 @@ pub async fn start_on(
             stop.clone(),
         )),
         tokio::spawn(jobs::refresh_keys(state.clone(), stop.clone())),
+        tokio::spawn(ratelimit::sync::run(
+            rate_limits,
+            Arc::clone(&state.store),
+            stop.clone(),
+        )),
         tokio::spawn(jobs::purge_expired(state.clone(), stop)),
     ];
     Ok(Running {

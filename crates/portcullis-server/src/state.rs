@@ -9,6 +9,7 @@ use portcullis_store::Store;
 
 use crate::clients::registry::Clients;
 use crate::config::Config;
+use crate::ratelimit::RateLimits;
 use crate::setup::clock::Clock;
 use crate::setup::keys::KeyRing;
 
@@ -35,4 +36,6 @@ pub struct AppState {
     pub token_alg: portcullis_core::jose::Alg,
     /// Directories trusted to sign software statements (read at start).
     pub directories: Arc<[Directory]>,
+    /// The rate limiter of this process.
+    pub rate_limits: Arc<RateLimits>,
 }

@@ -13,6 +13,7 @@ pub mod admin;
 pub mod flow;
 mod health;
 mod postgres;
+pub mod ratelimit;
 pub mod registration;
 mod sql;
 mod sqlite;
@@ -134,6 +135,7 @@ pub trait Store:
     flow::FlowStore
     + registration::RegistrationStore
     + admin::AdminStore
+    + ratelimit::RateLimitStore
     + Send
     + Sync
     + std::fmt::Debug

@@ -98,6 +98,29 @@ impl Server {
             ("PORTCULLIS_LISTEN__MTLS", mtls.to_string()),
             ("PORTCULLIS_LOG__LEVEL", "warn".to_owned()),
             ("PORTCULLIS_CLIENTS__CACHE_SECS", "5".to_owned()),
+            // Rate limits on, with budgets the load never reaches: every request comes from
+            // 127.0.0.1, and each client sends thousands a second (decision record 0012).
+            (
+                "PORTCULLIS_RATE_LIMITS__ADDRESS__API__PER_SECOND",
+                "1000000".to_owned(),
+            ),
+            (
+                "PORTCULLIS_RATE_LIMITS__ADDRESS__API__BURST",
+                "1000000".to_owned(),
+            ),
+            (
+                "PORTCULLIS_RATE_LIMITS__CLIENT__PER_SECOND",
+                "1000000".to_owned(),
+            ),
+            (
+                "PORTCULLIS_RATE_LIMITS__CLIENT__BURST",
+                "1000000".to_owned(),
+            ),
+            // BENCH_RATE_LIMITS=off measures the same run with them off (their cost).
+            (
+                "PORTCULLIS_RATE_LIMITS__ENABLED",
+                (std::env::var("BENCH_RATE_LIMITS").as_deref() != Ok("off")).to_string(),
+            ),
         ];
         let log = std::fs::File::create(dir.path().join("server.log"))?;
         let child = command(&env)

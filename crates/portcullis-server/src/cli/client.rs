@@ -1,4 +1,4 @@
-//! `portcullis client create|list|show|disable`: registered clients.
+//! `portcullis client create|list|show|disable|limits`: registered clients.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -6,8 +6,9 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::Subcommand;
 
-use crate::config::Config;
+use crate::config::{Budget, Config};
 use crate::open_store;
+use crate::ratelimit::{override_budget, stored_budget};
 use crate::setup::clock::Clock;
 use crate::setup::datadir;
 
@@ -32,6 +33,21 @@ pub(super) enum ClientCommand {
     Disable {
         /// The client_id.
         client_id: String,
+    },
+    /// Show or set the client's rate limit at /token, /par, /introspect and /revoke, replacing
+    /// `rate_limits.client` for it. Every server process applies it within a second.
+    Limits {
+        /// The client_id.
+        client_id: String,
+        /// Sustained requests per second (fractions allowed: 0.5 is one every two seconds).
+        #[arg(long, requires = "burst", conflicts_with = "clear")]
+        rate: Option<f64>,
+        /// Requests allowed at once.
+        #[arg(long, requires = "rate", conflicts_with = "clear")]
+        burst: Option<u32>,
+        /// Remove the override: the configured default applies again.
+        #[arg(long)]
+        clear: bool,
     },
 }
 
@@ -100,6 +116,22 @@ pub(super) async fn client(
             }
             Ok(())
         }
+        ClientCommand::Limits {
+            client_id,
+            rate,
+            burst,
+            clear,
+        } => {
+            limits(
+                store.as_ref(),
+                &config,
+                &client_id,
+                rate.zip(burst),
+                clear,
+                clock.now(),
+            )
+            .await
+        }
         ClientCommand::Disable { client_id } => {
             if !store.disable_client(&client_id, clock.now()).await? {
                 anyhow::bail!("no client {client_id:?}");
@@ -108,4 +140,49 @@ pub(super) async fn client(
             Ok(())
         }
     }
+}
+
+/// `portcullis client limits`: sets, clears or shows the client's override.
+async fn limits(
+    store: &dyn portcullis_store::Store,
+    config: &Config,
+    client_id: &str,
+    set: Option<(f64, u32)>,
+    clear: bool,
+    now: portcullis_core::Timestamp,
+) -> anyhow::Result<()> {
+    let found = if let Some((per_second, burst)) = set {
+        let budget = Budget::new(per_second, burst);
+        budget.check("client")?;
+        store
+            .set_client_rate_limit(client_id, Some(stored_budget(budget)), now)
+            .await?
+    } else if clear {
+        store.set_client_rate_limit(client_id, None, now).await?
+    } else {
+        store.client(client_id).await?.is_some()
+    };
+    if !found {
+        anyhow::bail!("no client {client_id:?}");
+    }
+    let current = store
+        .client_rate_limits()
+        .await?
+        .into_iter()
+        .find(|l| l.client_id == client_id)
+        .and_then(|l| override_budget(l.per_second_milli, l.burst));
+    match current {
+        Some(b) => println!(
+            "client {client_id}: {} requests/s, burst {} (set by an administrator)",
+            b.per_second, b.burst
+        ),
+        None => {
+            let b = config.rate_limits.client;
+            println!(
+                "client {client_id}: {} requests/s, burst {} (the default, rate_limits.client)",
+                b.per_second, b.burst
+            );
+        }
+    }
+    Ok(())
 }

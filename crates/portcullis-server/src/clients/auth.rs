@@ -77,6 +77,7 @@ impl Clients {
                 ),
                 used_authorization_header: true,
                 dpop_nonce: None,
+                throttled: None,
             });
         }
         let client = match (assertion, assertion_type) {

@@ -8,6 +8,7 @@
 //! `docs/CONFIG.md` documents every setting.
 
 mod files;
+mod rate_limits;
 mod validate;
 
 use std::fmt;
@@ -15,6 +16,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 pub use files::{directories, read_cert_chain, read_private_key};
+pub use rate_limits::{AddressBudgets, Budget, RateLimits};
 
 use anyhow::{Context as _, bail};
 use figment::Figment;
@@ -62,6 +64,8 @@ pub struct Config {
     pub admin: Admin,
     /// Logging.
     pub log: Log,
+    /// Rate limits (`429 Too Many Requests`).
+    pub rate_limits: RateLimits,
 }
 
 /// Admin UI settings.
@@ -239,6 +243,7 @@ impl fmt::Debug for Config {
             .field("registration", &self.registration)
             .field("admin", &self.admin)
             .field("log", &self.log)
+            .field("rate_limits", &self.rate_limits)
             .finish()
     }
 }
@@ -372,6 +377,7 @@ impl Default for Config {
             registration: Registration::default(),
             admin: Admin::default(),
             log: Log::default(),
+            rate_limits: RateLimits::default(),
         }
     }
 }

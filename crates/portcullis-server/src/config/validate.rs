@@ -46,6 +46,7 @@ impl Config {
             bail!("proxy.legacy_client_cert_header is not a valid header name");
         }
         self.signing_algs()?;
+        self.rate_limits.validate()?;
         if let Some(kek) = &self.keys.kek {
             crate::secret::Kek::from_base64(kek).context("keys.kek")?;
         }

@@ -72,7 +72,15 @@ pub(crate) async fn post(
         Some(p) => flow::login_page(p, Some(message), typed, status),
         None => flow::plain_login_page(Some(message), typed, status),
     };
-    let address = peer.remote.ip().to_string();
+    // The account's budget (rate_limits.account), before the password costs a hash.
+    if let Err(refusal) = state.rate_limits.check_account(username) {
+        return retry(
+            "Too many sign-in attempts. Wait a moment and try again.",
+            StatusCode::TOO_MANY_REQUESTS,
+        )
+        .map(|r| refusal.decorate(r));
+    }
+    let address = peer.address.to_string();
     let user = match signin::sign_in(&state, username, password, &address).await {
         Ok(user) => user,
         Err(failure) => {

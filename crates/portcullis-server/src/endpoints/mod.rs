@@ -38,8 +38,12 @@ pub(crate) async fn authenticate(
         authorization_header: headers.contains_key(header::AUTHORIZATION),
         certificate: peer.certificate.as_ref(),
     };
-    state
+    let client = state
         .clients
         .authenticate(credentials, state.clock.now())
-        .await
+        .await?;
+    // The client's budget (rate_limits.client or an administrator's override), after
+    // authentication: an unauthenticated request never spends a client's budget.
+    state.rate_limits.check_client(&client.client.client_id)?;
+    Ok(client)
 }

@@ -37,6 +37,9 @@ pub(crate) async fn post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, RegistrationError> {
+    if let Some(refusal) = throttled(&state, &headers) {
+        return Ok(refusal);
+    }
     register(&state, &headers, &body).await
 }
 
@@ -46,6 +49,9 @@ pub(crate) async fn get(
     Path(client_id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, RegistrationError> {
+    if let Some(refusal) = throttled(&state, &headers) {
+        return Ok(refusal);
+    }
     read(&state, &client_id, &headers).await
 }
 
@@ -56,6 +62,9 @@ pub(crate) async fn put(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, RegistrationError> {
+    if let Some(refusal) = throttled(&state, &headers) {
+        return Ok(refusal);
+    }
     update(&state, &client_id, &headers, &body).await
 }
 
@@ -65,6 +74,9 @@ pub(crate) async fn delete(
     Path(client_id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, RegistrationError> {
+    if let Some(refusal) = throttled(&state, &headers) {
+        return Ok(refusal);
+    }
     remove(&state, &client_id, &headers).await
 }
 
@@ -276,6 +288,15 @@ async fn authorize<'h>(
             invalid_token("the registration access token is not valid for this client")
         })?;
     Ok((found, token))
+}
+
+/// A 429 when the request's initial or registration access token has spent its budget
+/// (`rate_limits.registration`), checked before the token is looked up. (A request without one
+/// is counted by its source address only.)
+fn throttled(state: &AppState, headers: &HeaderMap) -> Option<Response> {
+    let token = bearer(headers).ok().flatten()?;
+    let refusal = state.rate_limits.check_registration(token).err()?;
+    Some(refusal.into_response())
 }
 
 /// The bearer token of the `Authorization` header (RFC 6750 §2.1), if the header is present.

@@ -24,6 +24,17 @@ pub(crate) async fn handle(
     method: Method,
     headers: HeaderMap,
 ) -> Result<Response, BearerError> {
+    // The access token's budget (rate_limits.access_token), before it is checked: a token
+    // stays within it whoever presents it.
+    if let Some(token) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .map(|(_, token)| token.trim())
+        && let Err(refusal) = state.rate_limits.check_access_token(token)
+    {
+        return Ok(refusal.into_response());
+    }
     claims(&state, &peer, &method, &headers).await
 }
 

@@ -47,7 +47,7 @@ pub(crate) fn address(parts: &Parts) -> String {
     parts
         .extensions
         .get::<Peer>()
-        .map(|p| p.remote.ip().to_string())
+        .map(|p| p.address.to_string())
         .unwrap_or_default()
 }
 

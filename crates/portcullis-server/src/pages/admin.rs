@@ -188,6 +188,19 @@ pub(crate) struct ClientPage {
     pub(crate) metadata_json: String,
     pub(crate) tokens: Vec<TokenLine>,
     pub(crate) grants: Vec<GrantLine>,
+    pub(crate) limits: LimitsView,
+}
+
+/// A client's rate limit on its page.
+pub(crate) struct LimitsView {
+    /// Whether rate limits are enforced at all.
+    pub(crate) enabled: bool,
+    pub(crate) per_second: String,
+    pub(crate) burst: u32,
+    /// Set by an administrator (else the configured default).
+    pub(crate) overridden: bool,
+    /// Requests of the burst in use now.
+    pub(crate) in_use: u64,
 }
 
 /// A signing algorithm select of the client form.

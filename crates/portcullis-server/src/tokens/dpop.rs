@@ -55,6 +55,7 @@ pub(crate) async fn proof(
                 error: DpopRejection::UseNonce.error(),
                 used_authorization_header: false,
                 dpop_nonce: Some(state.dpop_nonces.issue(now)),
+                throttled: None,
             });
         }
         Err(DpopRejection::Invalid(e)) => return Err(e.into()),

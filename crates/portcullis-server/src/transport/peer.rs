@@ -5,7 +5,7 @@
 //! a configured legacy header), and only when the request comes from a configured proxy address;
 //! a request from anywhere else that carries such a header is refused (R103, RFC 8705 §6.5).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
@@ -67,6 +67,9 @@ impl PeerCertificate {
 pub struct Peer {
     /// Socket address of the TCP peer (a proxy, in proxy mode).
     pub remote: SocketAddr,
+    /// The client's address: `remote`'s, or behind a trusted proxy the forwarded one
+    /// (`ratelimit::address`). Sign-in throttling, rate limits and the audit trail use it.
+    pub address: IpAddr,
     /// The listener the request came through.
     pub listener: Listener,
     /// The client certificate, if one was presented.

@@ -98,6 +98,7 @@ pub(crate) async fn accept_loop(
                         .map(Arc::new);
                     let peer = Peer {
                         remote,
+                        address: remote.ip(),
                         listener: kind,
                         certificate,
                     };
@@ -107,6 +108,7 @@ pub(crate) async fn accept_loop(
                 None => {
                     let peer = Peer {
                         remote,
+                        address: remote.ip(),
                         listener: kind,
                         certificate: None,
                     };

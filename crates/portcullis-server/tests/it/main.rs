@@ -25,6 +25,8 @@ mod keys;
 mod operations;
 mod outage;
 mod proxy;
+mod rate_limits;
+mod rate_limits_flood;
 mod registration;
 mod replay_race;
 mod resource_server;

@@ -10,7 +10,8 @@
 //! - [`Store`](crate::Store): `sql_store!` below, over [`keys`], [`clients`] and [`tokens`];
 //! - [`FlowStore`](crate::flow::FlowStore): [`flow`];
 //! - [`RegistrationStore`](crate::registration::RegistrationStore): [`registration`];
-//! - [`AdminStore`](crate::admin::AdminStore): [`admin`].
+//! - [`AdminStore`](crate::admin::AdminStore): [`admin`];
+//! - [`RateLimitStore`](crate::ratelimit::RateLimitStore): [`ratelimit`].
 //!
 //! A table's rows, column list and statements live in one module; a statement that only one
 //! trait needs lives with that trait's SQL. Each implementation stays one macro because
@@ -23,6 +24,7 @@ pub(crate) mod admin;
 pub(crate) mod clients;
 pub(crate) mod flow;
 pub(crate) mod keys;
+pub(crate) mod ratelimit;
 pub(crate) mod registration;
 pub(crate) mod tokens;
 
@@ -41,6 +43,7 @@ macro_rules! sql_backend {
         $crate::sql::flow::sql_flow_store!($store);
         $crate::sql::registration::sql_registration_store!($store);
         $crate::sql::admin::sql_admin_store!($store);
+        $crate::sql::ratelimit::sql_rate_limit_store!($store);
     };
 }
 

@@ -5,6 +5,7 @@ mod admin;
 mod clients_and_tokens;
 mod flow;
 mod keys;
+mod rate_limits;
 mod registration;
 mod replays;
 
@@ -61,6 +62,9 @@ macro_rules! instantiate {
             // replays.rs
             r47_a_pushed_request_is_extended_once,
             r74_a_token_written_after_its_grant_was_revoked_is_revoked,
+            // rate_limits.rs
+            client_rate_limits_are_set_replaced_cleared_and_go_with_their_client,
+            rate_usage_adds_up_per_process_and_shows_only_the_others,
         );
     };
     (@each $backend:expr; $($check:ident),* $(,)?) => {
@@ -77,6 +81,7 @@ pub(crate) use clients_and_tokens::*;
 pub(crate) use flow::*;
 pub(crate) use instantiate;
 pub(crate) use keys::*;
+pub(crate) use rate_limits::*;
 pub(crate) use registration::*;
 pub(crate) use replays::*;
 

@@ -124,6 +124,7 @@ pub(crate) async fn client_page(
         metadata_json: serde_json::to_string_pretty(&m).unwrap_or_default(),
         tokens,
         grants,
+        limits: super::limits::view(state, client_id),
     };
     Ok(render_admin(status, &page))
 }

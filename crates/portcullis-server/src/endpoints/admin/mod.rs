@@ -18,6 +18,7 @@ pub(crate) mod client_page;
 pub(crate) mod clients;
 pub(crate) mod initial_access_tokens;
 pub(crate) mod keys;
+pub(crate) mod limits;
 pub(crate) mod signin;
 pub(crate) mod users;
 
@@ -52,6 +53,7 @@ pub(crate) fn done_notice(query: &HashMap<String, String>) -> Option<Notice> {
         "client_disabled" => "Client disabled: it can no longer authenticate.",
         "client_enabled" => "Client enabled.",
         "client_deleted" => "Client deleted, with everything issued to it.",
+        "limits_saved" => "Rate limit saved; every server process applies it within a second.",
         "grant_revoked" => "Grant revoked, with its tokens.",
         "tokens_revoked" => "Every token and grant of this client was revoked.",
         "iat_revoked" => "Initial access token revoked.",

@@ -96,7 +96,7 @@ pub(crate) async fn post(
     headers: HeaderMap,
     params: Params,
 ) -> Result<Response, AdminError> {
-    let address = peer.remote.ip().to_string();
+    let address = peer.address.to_string();
     let username = params.get("username").unwrap_or("");
     // R62: the double-submit token of the form that was served.
     if !session::csrf_holds(
@@ -117,6 +117,13 @@ pub(crate) async fn post(
         .await;
         let notice = Notice::error("The sign-in form had expired. Please try again.");
         return login_page(notice, username, StatusCode::FORBIDDEN);
+    }
+    // The account's budget (rate_limits.account), before the password costs a hash. Not
+    // written to the audit trail: a flood must not become one row per request.
+    if let Err(refusal) = state.rate_limits.check_account(username) {
+        let notice = Notice::error("Too many sign-in attempts. Wait a moment and try again.");
+        return login_page(notice, username, StatusCode::TOO_MANY_REQUESTS)
+            .map(|r| refusal.decorate(r));
     }
     let password = params.get("password").unwrap_or("");
     let user = match signin::sign_in(&state, username, password, &address).await {

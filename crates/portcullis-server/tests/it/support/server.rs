@@ -41,6 +41,8 @@ async fn peer(Extension(peer): Extension<Peer>) -> Json<Value> {
     Json(json!({
         "x5t#S256": peer.certificate.as_ref().map(|c| c.x5t_s256().to_owned()),
         "listener": if peer.listener == Listener::Mtls { "mtls" } else { "public" },
+        "address": peer.address.to_string(),
+        "address": peer.address.to_string(),
     }))
 }
 
