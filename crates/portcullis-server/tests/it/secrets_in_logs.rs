@@ -1,18 +1,21 @@
 //! No secret reaches the logs (issue 13, point 6; THREATS T86): a whole flow — PAR, sign-in,
 //! consent, code exchange, refresh, userinfo, introspection, revocation, registration and its
-//! management, admin sign-in — with every event and span captured at TRACE, then every line
-//! searched for every token, code, request_uri, assertion, proof, password, cookie, registration
-//! access token, initial access token and the key-encryption key.
+//! management, admin sign-in — served by the real `portcullis serve` binary logging at `trace`
+//! (every event and span of every crate, in the format operators get), then every line of its
+//! output searched for every token, code, request_uri, assertion, proof, password, cookie,
+//! registration access token, initial access token and the key-encryption key. A separate
+//! process, so that nothing else running in the test binary shares or filters its log output.
 
 use portcullis_core::registration::Policy;
 use reqwest::Method;
 use serde_json::{Value, json};
 
+use crate::support::TestServer;
 use crate::support::admin::Admin;
 use crate::support::browser::Browser;
 use crate::support::client::{DpopKey, PASSWORD};
 use crate::support::flow::{Fixture, VERIFIER};
-use crate::support::logs::Logs;
+use crate::support::processes::Process;
 use crate::support::registration::{initial_access_token, register_with, send_json};
 use crate::support::token;
 
@@ -40,8 +43,12 @@ impl Secrets {
 
 #[tokio::test]
 async fn no_token_code_assertion_password_cookie_or_key_appears_in_trace_logs() {
-    let logs = Logs::capture_everything();
-    let f = Fixture::new(json!({})).await;
+    let server = TestServer::builder().portless_issuer().start().await;
+    let mut f = Fixture::new_on(server, json!({})).await;
+    // Every request of the flow goes to the binary (the fixture's clients and browsers resolve
+    // `localhost` to it); the in-process server only set up the client and the user.
+    let process = Process::spawn(&f.server, "", "trace").await;
+    f.server.route_to = Some(process.public);
     let mut secrets = Secrets(Vec::new());
     secrets.add("password", PASSWORD);
     let kek = match &f.server.config.keys.kek {
@@ -139,7 +146,9 @@ async fn no_token_code_assertion_password_cookie_or_key_appears_in_trace_logs() 
     }
     assert_eq!(admin.get("/admin/clients").await.status, 200);
 
-    let text = logs.text();
+    // Standard output is line-buffered: every line written so far is in the file.
+    let text = without_colours(&process.logs());
+    process.stop().await;
     // To read what was searched: SECRETS_IN_LOGS_DUMP=/tmp/file.
     if let Ok(path) = std::env::var("SECRETS_IN_LOGS_DUMP") {
         std::fs::write(path, &text).unwrap();
@@ -184,4 +193,18 @@ async fn no_token_code_assertion_password_cookie_or_key_appears_in_trace_logs() 
         "secrets in the logs:\n{}",
         leaks.join("\n")
     );
+}
+
+/// `text` without ANSI colour sequences (`ESC [ … m`), which the text format writes around field
+/// names even into a file.
+fn without_colours(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("\x1b[") {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        rest = rest.find('m').map_or("", |end| &rest[end + 1..]);
+    }
+    out.push_str(rest);
+    out
 }

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use crate::support::TestServer;
 use crate::support::admin::{Admin, add_admin};
 use crate::support::browser::Browser;
 use crate::support::client::{DpopKey, PASSWORD};
@@ -26,15 +27,16 @@ const MARGIN: Duration = Duration::from_secs(5);
 /// A code-flow and client_credentials client with a user, on an in-process server whose
 /// database, data directory and issuer two `portcullis serve` processes share.
 async fn deployment() -> (Fixture, Process, Process) {
-    let f = Fixture::new(json!({
+    let server = TestServer::builder().portless_issuer().start().await;
+    let extra = json!({
         "grant_types": ["authorization_code", "refresh_token", "client_credentials"],
         "scope": "openid profile accounts",
-    }))
-    .await;
+    });
+    let f = Fixture::new_on(server, extra).await;
     let settings =
         format!("[keys]\nrefresh_secs = {REFRESH_SECS}\n[clients]\ncache_secs = {CACHE_SECS}\n");
-    let a = Process::spawn(&f.server, &settings).await;
-    let b = Process::spawn(&f.server, &settings).await;
+    let a = Process::spawn(&f.server, &settings, "warn").await;
+    let b = Process::spawn(&f.server, &settings, "warn").await;
     (f, a, b)
 }
 

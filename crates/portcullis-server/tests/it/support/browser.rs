@@ -59,7 +59,7 @@ impl Browser {
         let ca = reqwest::Certificate::from_pem(&server.ca_pem()).unwrap();
         let http = reqwest::Client::builder()
             .tls_certs_only([ca])
-            .resolve("localhost", "127.0.0.1:0".parse().unwrap())
+            .resolve("localhost", server.localhost())
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap();

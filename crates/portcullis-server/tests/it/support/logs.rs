@@ -51,22 +51,6 @@ impl Logs {
         }
     }
 
-    /// Captures everything from now on: this thread's events at every level (TRACE and up) and
-    /// a line for each span opened, with its fields.
-    pub(crate) fn capture_everything() -> Self {
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(Sink(Arc::clone(&lines)))
-            .with_ansi(false)
-            .with_max_level(tracing::Level::TRACE)
-            .with_span_events(tracing_subscriber::fmt::format::FmtSpan::NEW)
-            .finish();
-        Self {
-            lines,
-            _guard: tracing::subscriber::set_default(subscriber),
-        }
-    }
-
     /// Every line so far.
     pub(crate) fn text(&self) -> String {
         String::from_utf8_lossy(&self.lines.lock().unwrap()).into_owned()

@@ -1,8 +1,9 @@
 //! More processes of one deployment: the real `portcullis serve` binary started beside a
 //! `TestServer`, on its database, with a copy of its data directory (the same key-encryption key,
 //! development CA and server certificate) and the same issuer, listening on ports of its own.
-//! Clients reach a process by resolving `localhost` to its port, so URLs, assertions' `aud` and
-//! proofs' `htu` are the deployment's, as behind a load balancer.
+//! The issuer has no port (`TestServer::builder().portless_issuer()`): clients reach a process by
+//! resolving `localhost` to its listener, so URLs, assertions' `aud` and proofs' `htu` are the
+//! deployment's, as behind a load balancer.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -28,9 +29,17 @@ fn free_port() -> SocketAddr {
 
 impl Process {
     /// Starts `portcullis serve` as another process of `server`'s deployment, with `settings`
-    /// (TOML lines, e.g. `[keys]\nrefresh_secs = 1`) added to its configuration file; returns
-    /// once it answers `/healthz`.
-    pub(crate) async fn spawn(server: &TestServer, settings: &str) -> Self {
+    /// (TOML lines, e.g. `[keys]\nrefresh_secs = 1`) added to its configuration file and logging
+    /// at `level` (into [`Self::logs`]); returns once it answers `/healthz`.
+    pub(crate) async fn spawn(server: &TestServer, settings: &str, level: &str) -> Self {
+        // reqwest connects to the URL's port when it has one, whatever `localhost` resolves to:
+        // only a portless issuer lets a client pick the process.
+        let issuer = url::Url::parse(&server.config.issuer).unwrap();
+        assert_eq!(
+            issuer.port(),
+            None,
+            "TestServer::builder().portless_issuer()"
+        );
         let dir = tempfile::tempdir().unwrap();
         for entry in std::fs::read_dir(server.dir.path()).unwrap() {
             let entry = entry.unwrap();
@@ -42,7 +51,7 @@ impl Process {
         let config = format!(
             "issuer = \"{issuer}\"\nmtls_base_url = \"{mtls_base}\"\ndata_dir = \"{data}\"\n\
              database_url = \"{db}\"\n{settings}\n[listen]\npublic = \"{public}\"\n\
-             mtls = \"{mtls}\"\n[log]\nlevel = \"warn\"\n",
+             mtls = \"{mtls}\"\n[log]\nlevel = \"{level}\"\n",
             issuer = server.config.issuer,
             mtls_base = server.config.mtls_base_url(),
             data = dir.path().display(),
@@ -98,6 +107,11 @@ impl Process {
     /// A browser talking to this process.
     pub(crate) fn browser(&self, server: &TestServer) -> Browser {
         Browser::with_client(self.client(server))
+    }
+
+    /// Everything the process wrote to stdout and stderr so far.
+    pub(crate) fn logs(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("serve.log")).unwrap()
     }
 
     /// Stops the process.
