@@ -35,8 +35,8 @@ async fn deployment() -> (Fixture, Process, Process) {
     let f = Fixture::new_on(server, extra).await;
     let settings =
         format!("[keys]\nrefresh_secs = {REFRESH_SECS}\n[clients]\ncache_secs = {CACHE_SECS}\n");
-    let a = Process::spawn(&f.server, &settings, "warn").await;
-    let b = Process::spawn(&f.server, &settings, "warn").await;
+    let a = Process::spawn(&f.server, &settings, "info").await;
+    let b = Process::spawn(&f.server, &settings, "info").await;
     (f, a, b)
 }
 
@@ -156,6 +156,12 @@ async fn single_use_values_reaching_both_processes_at_once_are_spent_once() {
             "request_uri, round {round}: {} {}",
             x.status, y.status
         );
+    }
+    // Both binaries served the races (not the in-process server beside them).
+    for (name, p) in [("A", &a), ("B", &b)] {
+        for path in ["/token", "/par", "/authorize"] {
+            assert!(p.logs().contains(path), "process {name} logged no {path}");
+        }
     }
     a.stop().await;
     b.stop().await;
