@@ -19,6 +19,7 @@
 //! | request services | [`tokens`], [`browser`], `audit` |
 //! | requests | [`extract`], `endpoints`, [`routes`] |
 //! | the process | `jobs`, `run`, [`cli`] |
+//! | fuzz targets' entry points (`fuzz/`) | `fuzzing` |
 
 mod audit;
 pub mod bounds;
@@ -29,6 +30,8 @@ pub mod config;
 mod endpoints;
 pub mod error;
 pub mod extract;
+#[doc(hidden)]
+pub mod fuzzing;
 mod jobs;
 #[cfg(test)]
 mod layering;

@@ -250,7 +250,7 @@ impl JwksFetcher {
 }
 
 /// How long a response may be kept, from its `Cache-Control`, clamped.
-fn cache_lifetime(cache_control: &str) -> Duration {
+pub(crate) fn cache_lifetime(cache_control: &str) -> Duration {
     let mut lifetime = DEFAULT_CACHE;
     for directive in cache_control.split(',').map(str::trim) {
         let lower = directive.to_ascii_lowercase();

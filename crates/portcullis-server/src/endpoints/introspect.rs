@@ -56,17 +56,7 @@ async fn handle(
         token,
     )
     .await?;
-    let wants_jwt = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|accept| {
-            accept.split(',').any(|t| {
-                t.split(';')
-                    .next()
-                    .is_some_and(|t| t.trim() == JWT_MEDIA_TYPE)
-            })
-        });
-    let mut response = if wants_jwt {
+    let mut response = if wants_jwt(headers) {
         // R154: RFC 9701 signed response.
         let now = state.clock.now();
         let key = state
@@ -94,6 +84,23 @@ async fn handle(
     Ok(response)
 }
 
+/// R154: whether the caller asks for a signed (RFC 9701) response in `Accept`.
+pub(crate) fn wants_jwt(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| {
+            accept.split(',').any(|t| {
+                t.split(';')
+                    .next()
+                    .is_some_and(|t| t.trim() == JWT_MEDIA_TYPE)
+            })
+        })
+}
+
+/// Tokens are base64url (or JWT) text; anything much longer is not one of ours.
+pub(crate) const MAX_TOKEN_LEN: usize = 4096;
+
 /// The RFC 7662 members for `token` as `caller` may see them.
 async fn introspect(
     state: &AppState,
@@ -106,8 +113,7 @@ async fn introspect(
         m.insert("active".into(), json!(false));
         m
     };
-    // Tokens are base64url (or JWT) text; anything much longer is not one of ours.
-    if token.len() > 4096 {
+    if token.len() > MAX_TOKEN_LEN {
         return Ok(inactive());
     }
     let record = match state

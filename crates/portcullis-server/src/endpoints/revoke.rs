@@ -38,6 +38,19 @@ pub(crate) async fn post(
     Ok(response)
 }
 
+/// R160: whether to look for a refresh token first (`token_type_hint=refresh_token`); a wrong
+/// hint is only a hint, an unknown type is refused.
+pub(crate) fn refresh_first(params: &Params) -> Result<bool, OAuthError> {
+    match params.get("token_type_hint") {
+        None | Some("access_token") => Ok(false),
+        Some("refresh_token") => Ok(true),
+        Some(_) => Err(OAuthError::new(
+            ErrorCode::UnsupportedTokenType,
+            "token_type_hint is not supported",
+        )),
+    }
+}
+
 async fn handle(
     state: &AppState,
     peer: &Peer,
@@ -50,23 +63,13 @@ async fn handle(
         ErrorCode::InvalidRequest,
         "token is required",
     ))?;
-    // R160: a wrong hint is only a hint; an unknown type is refused.
-    if let Some(hint) = params.get("token_type_hint")
-        && hint != "access_token"
-        && hint != "refresh_token"
-    {
-        return Err(OAuthError::new(
-            ErrorCode::UnsupportedTokenType,
-            "token_type_hint is not supported",
-        )
-        .into());
-    }
+    let refresh_first = refresh_first(params)?;
     let hash = TokenHash::of(token.as_bytes());
     let (client_id, now) = (&caller.client.client_id, state.clock.now());
     // R160: the hint orders the search; both kinds are searched. R159: revoking a refresh token
     // revokes its grant, and with it the access tokens issued from it.
     let store = &state.store;
-    let outcome = if params.get("token_type_hint") == Some("refresh_token") {
+    let outcome = if refresh_first {
         match store.revoke_refresh_token(&hash, client_id, now).await {
             Ok(Revocation::Unknown) => store.revoke_access_token(&hash, client_id, now).await,
             other => other,

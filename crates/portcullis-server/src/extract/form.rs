@@ -14,8 +14,18 @@ use portcullis_core::{ErrorCode, OAuthError};
 use crate::error::TokenError;
 
 /// The form parameters of a request, each present at most once.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct Params(HashMap<String, String>);
+
+/// Names only: the values are codes, tokens, assertions and passwords, which never go to a log
+/// (T86), even if someone logs a `Params` with `?params`.
+impl std::fmt::Debug for Params {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut names: Vec<&str> = self.0.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        f.debug_tuple("Params").field(&names).finish()
+    }
+}
 
 impl Params {
     /// The value of `name`, if sent with a value.
@@ -94,5 +104,17 @@ mod tests {
         assert_eq!(p.get("a"), Some("1"));
         assert_eq!(p.get("b"), None);
         assert_eq!(p.get("c"), Some("x y"));
+    }
+
+    #[test]
+    fn debug_output_names_the_parameters_but_never_their_values() {
+        let p = Params::parse(b"grant_type=authorization_code&code=s3cr3t-c0de").unwrap();
+        let text = format!("{p:?}");
+        assert!(
+            text.contains("code") && text.contains("grant_type"),
+            "{text}"
+        );
+        assert!(!text.contains("s3cr3t-c0de"), "{text}");
+        assert!(!text.contains("authorization_code"), "{text}");
     }
 }

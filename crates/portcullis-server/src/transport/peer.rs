@@ -125,7 +125,7 @@ impl CertHeaders {
     }
 
     /// Parses the forwarded certificate: RFC 9440 first, then the legacy header.
-    fn parse(&self, headers: &HeaderMap) -> Result<Option<PeerCertificate>, ()> {
+    pub(crate) fn parse(&self, headers: &HeaderMap) -> Result<Option<PeerCertificate>, ()> {
         if let Some(value) = single(headers, &self.client_cert)? {
             let mut chain = vec![sf_binary(value)?];
             if let Some(rest) = single(headers, &self.client_cert_chain)? {

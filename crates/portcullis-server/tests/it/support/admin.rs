@@ -56,7 +56,16 @@ impl Admin {
 
     /// `username` (an administrator with [`PASSWORD`]), signed in.
     pub(crate) async fn sign_in(server: &TestServer, username: &str) -> Self {
-        let mut browser = Browser::new(server);
+        Self::sign_in_through(Browser::new(server), server, username).await
+    }
+
+    /// `username` signed in with `browser` (which may talk to another process of `server`'s
+    /// deployment).
+    pub(crate) async fn sign_in_through(
+        mut browser: Browser,
+        server: &TestServer,
+        username: &str,
+    ) -> Self {
         let base = server.public_url();
         let page = sign_in_with(&mut browser, &base, username, PASSWORD).await;
         assert_eq!(page.status, 303, "{}", page.body);

@@ -59,10 +59,15 @@ impl Browser {
         let ca = reqwest::Certificate::from_pem(&server.ca_pem()).unwrap();
         let http = reqwest::Client::builder()
             .tls_certs_only([ca])
-            .resolve("localhost", "127.0.0.1:0".parse().unwrap())
+            .resolve("localhost", server.localhost())
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap();
+        Self::with_client(http)
+    }
+
+    /// A browser using `http` (which must not follow redirects).
+    pub(crate) fn with_client(http: reqwest::Client) -> Self {
         Self {
             http,
             cookies: BTreeMap::new(),
@@ -122,6 +127,16 @@ impl Browser {
     /// The value of cookie `name`, if the browser holds it.
     pub(crate) fn cookie(&self, name: &str) -> Option<&str> {
         self.cookies.get(name).map(String::as_str)
+    }
+
+    /// Holds every cookie `other` holds (the same session, from another client).
+    pub(crate) fn copy_cookies(&mut self, other: &Browser) {
+        self.cookies.extend(other.cookies.clone());
+    }
+
+    /// Every cookie value the browser holds.
+    pub(crate) fn cookie_values(&self) -> impl Iterator<Item = &str> {
+        self.cookies.values().map(String::as_str)
     }
 
     pub(crate) async fn post(&mut self, url: &str, form: &[(&str, &str)]) -> Page {

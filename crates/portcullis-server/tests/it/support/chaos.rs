@@ -1,12 +1,17 @@
 //! A TCP proxy between a test server and Postgres that a test commands: it forwards until
 //! [`ChaosProxy::cut`] closes every connection and stops listening (new connections are refused,
 //! as by a database host that went away), and [`ChaosProxy::restore`] listens again on the same
-//! port. The server is pointed at it with `TestServer::builder().through(&proxy)`; fault tests
+//! port. [`ChaosProxy::stall`] keeps every connection open but holds the database's answers, so
+//! a statement sent is executed while the server waits for a result that does not come (a cut
+//! then fails it in the middle). The server is pointed at it with `TestServer::builder().through(&proxy)`; fault tests
 //! reuse it (crates.io's ChaosProxy, STYLE convention 9).
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{AbortHandle, JoinHandle};
 
@@ -16,6 +21,7 @@ pub(crate) struct ChaosProxy {
     pub(crate) addr: SocketAddr,
     upstream: SocketAddr,
     running: Arc<Mutex<Running>>,
+    stalled: Arc<AtomicBool>,
 }
 
 /// The accept loop (while listening) and the live connections.
@@ -46,6 +52,7 @@ impl ChaosProxy {
             addr: listener.local_addr().unwrap(),
             upstream,
             running: Arc::default(),
+            stalled: Arc::default(),
         };
         proxy.listen(listener);
         proxy
@@ -53,11 +60,20 @@ impl ChaosProxy {
 
     fn listen(&self, listener: TcpListener) {
         let (upstream, running) = (self.upstream, Arc::clone(&self.running));
+        let stalled = Arc::clone(&self.stalled);
         let accept = tokio::spawn(async move {
-            while let Ok((mut client, _)) = listener.accept().await {
+            while let Ok((client, _)) = listener.accept().await {
+                let stalled = Arc::clone(&stalled);
                 let connection = tokio::spawn(async move {
-                    if let Ok(mut server) = TcpStream::connect(upstream).await {
-                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    if let Ok(server) = TcpStream::connect(upstream).await {
+                        let (client_read, client_write) = client.into_split();
+                        let (server_read, server_write) = server.into_split();
+                        // Statements always reach the database; its answers are what a stall
+                        // holds (the nastier fault: the work is done, the server never hears).
+                        tokio::join!(
+                            pump(client_read, server_write, Arc::default()),
+                            pump(server_read, client_write, stalled),
+                        );
                     }
                 });
                 let mut running = running.lock().unwrap();
@@ -80,8 +96,20 @@ impl ChaosProxy {
         }
     }
 
-    /// Listens again on the same port: the database is reachable again.
+    /// Holds every answer of the database from now on, without closing anything: statements
+    /// sent are executed, but the server waits for their results (and new connections for
+    /// their handshake) until [`Self::cut`] or [`Self::restore`].
+    pub(crate) fn stall(&self) {
+        self.stalled.store(true, Ordering::SeqCst);
+    }
+
+    /// Listens again on the same port (and forwards again after a stall): the database is
+    /// reachable again.
     pub(crate) async fn restore(&self) {
+        self.stalled.store(false, Ordering::SeqCst);
+        if self.running.lock().unwrap().accept.is_some() {
+            return;
+        }
         // The aborted accept loop drops its listener at its next poll; retry until the port is
         // free again.
         let mut listener = None;
@@ -102,4 +130,26 @@ impl Drop for ChaosProxy {
     fn drop(&mut self) {
         self.cut();
     }
+}
+
+/// Copies `from` to `to` chunk by chunk, holding each chunk while `stalled`.
+async fn pump(
+    mut from: impl AsyncRead + Unpin,
+    mut to: impl AsyncWrite + Unpin,
+    stalled: Arc<AtomicBool>,
+) {
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        while stalled.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            break;
+        }
+    }
+    let _ = to.shutdown().await;
 }

@@ -32,7 +32,11 @@ impl Fixture {
     /// A new server with the "Budget Planner" code-flow client (its metadata changed by `extra`)
     /// and a new user.
     pub(crate) async fn new(extra: Value) -> Self {
-        let server = TestServer::start().await;
+        Self::new_on(TestServer::start().await, extra).await
+    }
+
+    /// [`Self::new`] on `server`.
+    pub(crate) async fn new_on(server: TestServer, extra: Value) -> Self {
         let mut metadata = json!({
             "client_name": "Budget Planner",
             "grant_types": ["authorization_code", "refresh_token"],

@@ -14,6 +14,7 @@ pub(crate) mod http;
 pub(crate) mod jwks_host;
 pub(crate) mod logs;
 pub(crate) mod pki;
+pub(crate) mod processes;
 pub(crate) mod registration;
 pub(crate) mod resource;
 pub(crate) mod server;

@@ -34,6 +34,10 @@ pub(crate) struct TestServer {
     pub(crate) clock: Arc<FixedClock>,
     pub(crate) dir: TempDir,
     database: Option<TestDatabase>,
+    /// Where `localhost` resolves for this server's clients and browsers, with a
+    /// [portless issuer](Builder::portless_issuer): this server's listener, or another process
+    /// of the deployment (`support::processes`). `None`: the URL's port.
+    pub(crate) route_to: Option<std::net::SocketAddr>,
 }
 
 /// Echoes what the transport layer handed the handler: the certificate thumbprint and listener.
@@ -110,6 +114,7 @@ pub(crate) struct Builder {
     configure: Vec<Configure>,
     share: Option<(String, PathBuf)>,
     through: Option<std::net::SocketAddr>,
+    portless: bool,
 }
 
 impl TestServer {
@@ -119,6 +124,7 @@ impl TestServer {
             configure: Vec::new(),
             share: None,
             through: None,
+            portless: false,
         }
     }
 
@@ -144,12 +150,18 @@ impl TestServer {
         std::fs::read(self.dir.path().join("dev-ca.pem")).unwrap()
     }
 
+    /// Where `localhost` resolves to for clients of this server ([`Self::route_to`]).
+    pub(crate) fn localhost(&self) -> std::net::SocketAddr {
+        self.route_to
+            .unwrap_or_else(|| "127.0.0.1:0".parse().unwrap())
+    }
+
     /// An HTTP client trusting the development CA, presenting `identity` if given.
     pub(crate) fn client(&self, identity: Option<reqwest::Identity>) -> reqwest::Client {
         let ca = reqwest::Certificate::from_pem(&self.ca_pem()).unwrap();
         let mut builder = reqwest::Client::builder()
             .tls_certs_only([ca])
-            .resolve("localhost", "127.0.0.1:0".parse().unwrap())
+            .resolve("localhost", self.localhost())
             .timeout(Duration::from_secs(10));
         if let Some(identity) = identity {
             builder = builder.identity(identity);
@@ -232,6 +244,15 @@ impl Builder {
         self
     }
 
+    /// The issuer `https://localhost`, without a port, so that its URLs can be sent to another
+    /// process of the deployment (`support::processes`): a client resolves `localhost` to the
+    /// listener it means ([`TestServer::route_to`]; reqwest uses the resolved port only when the
+    /// URL has none). Not for tests that restart the server.
+    pub(crate) fn portless_issuer(mut self) -> Self {
+        self.portless = true;
+        self
+    }
+
     /// A fresh Postgres database reached through `proxy` (which a test may cut and restore).
     pub(crate) fn through(mut self, proxy: &super::chaos::ChaosProxy) -> Self {
         self.through = Some(proxy.addr);
@@ -288,7 +309,11 @@ impl Builder {
             f(&mut config);
         }
         let clock = Arc::new(FixedClock::new(SystemClock.now()));
-        let (config, listeners) = bind(config).await;
+        let (mut config, listeners) = bind(config).await;
+        let route_to = self.portless.then(|| {
+            config.issuer = "https://localhost".to_owned();
+            config.listen.public
+        });
         let running = start(config.clone(), Arc::clone(&clock), listeners).await;
         TestServer {
             running: Some(running),
@@ -296,6 +321,7 @@ impl Builder {
             clock,
             dir,
             database,
+            route_to,
         }
     }
 }
