@@ -124,7 +124,7 @@ macro_rules! sql_rate_limit_store {
                 now_ms: i64,
                 since_ms: i64,
             ) -> Result<Vec<$crate::ratelimit::Usage>, $crate::StoreError> {
-                let mut tx = self.fast_pool().begin().await?;
+                let mut tx = self.pool.begin().await?;
                 for (key, delta) in deltas {
                     sqlx::query($crate::sql::ratelimit::ADD_USAGE)
                         .bind(key)
