@@ -15,7 +15,7 @@ use crate::support::TestServer;
 use crate::support::browser::{Browser, Page};
 use crate::support::chaos::ChaosProxy;
 use crate::support::client::{DpopKey, JwtClient};
-use crate::support::flow::{Fixture, REDIRECT, VERIFIER};
+use crate::support::flow::{Fixture, VERIFIER};
 use crate::support::http::Answer;
 use crate::support::registration::{initial_access_token, register};
 use crate::support::token;
@@ -109,16 +109,7 @@ async fn a_cut_inside_a_statement_answers_503_and_leaves_nothing_half_written() 
     let proxy = ChaosProxy::to_postgres().await;
     let server = TestServer::builder().through(&proxy).start().await;
     let machine = JwtClient::register(&server, json!({})).await;
-    let code_client = JwtClient::register(
-        &server,
-        json!({
-            "grant_types": ["authorization_code", "refresh_token"],
-            "redirect_uris": [REDIRECT],
-            "scope": "openid profile",
-        }),
-    )
-    .await;
-    let f = Fixture::with_client(server, code_client).await;
+    let f = Fixture::new_on(server, json!({ "scope": "openid profile" })).await;
     let server = &f.server;
     let key = DpopKey::new();
     let mut user = Browser::new(server);

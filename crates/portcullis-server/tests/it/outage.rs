@@ -15,7 +15,7 @@ use crate::support::admin::Admin;
 use crate::support::browser::{Browser, Page};
 use crate::support::chaos::ChaosProxy;
 use crate::support::client::{DpopKey, JwtClient, PASSWORD};
-use crate::support::flow::{Fixture, REDIRECT};
+use crate::support::flow::Fixture;
 use crate::support::http::Answer;
 use crate::support::registration::{initial_access_token, register};
 use crate::support::token;
@@ -60,16 +60,7 @@ async fn every_endpoint_answers_503_at_once_during_an_outage_and_recovers() {
     // Before the outage: a machine client, a user with tokens and a session, a pushed request,
     // an administrator, an initial access token, a sign-in form.
     let machine = JwtClient::register(&server, json!({})).await;
-    let code_client = JwtClient::register(
-        &server,
-        json!({
-            "grant_types": ["authorization_code", "refresh_token"],
-            "redirect_uris": [REDIRECT],
-            "scope": "openid profile",
-        }),
-    )
-    .await;
-    let f = Fixture::with_client(server, code_client).await;
+    let f = Fixture::new_on(server, json!({ "scope": "openid profile" })).await;
     let server = &f.server;
     let mut user = Browser::new(server);
     let key = DpopKey::new();

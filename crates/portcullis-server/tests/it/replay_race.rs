@@ -14,7 +14,7 @@ use serde_json::json;
 
 use crate::support::TestServer;
 use crate::support::browser::Browser;
-use crate::support::client::{DpopKey, JwtClient};
+use crate::support::client::DpopKey;
 use crate::support::flow::{Fixture, REDIRECT, VERIFIER};
 use crate::support::http::Answer;
 use crate::support::token;
@@ -55,16 +55,7 @@ fn redemption(
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn r74_a_replay_racing_the_winning_redemption_across_two_processes_leaves_no_live_token() {
     let server = TestServer::start().await;
-    let client = JwtClient::register(
-        &server,
-        json!({
-            "grant_types": ["authorization_code", "refresh_token"],
-            "redirect_uris": [REDIRECT],
-            "scope": "openid profile",
-        }),
-    )
-    .await;
-    let f = Fixture::with_client(server, client).await;
+    let f = Fixture::new_on(server, json!({ "scope": "openid profile" })).await;
     let other = TestServer::builder().sharing(&f.server).start().await;
     let mut database =
         <sqlx::PgConnection as sqlx::Connection>::connect(&f.server.config.database_url())

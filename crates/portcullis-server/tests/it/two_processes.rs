@@ -237,17 +237,7 @@ async fn revocation_rotation_and_disabling_through_one_process_reach_the_other()
     let username = add_admin(&f.server).await;
     let mut admin = Admin::sign_in_through(a.browser(&f.server), &f.server, &username).await;
     let before = kids(&f, &b).await;
-    let page = admin
-        .post(
-            "/admin/keys/rotate",
-            &[
-                ("alg", "ES256"),
-                ("publish_ahead", "600"),
-                ("overlap", "3600"),
-                ("password", PASSWORD),
-            ],
-        )
-        .await;
+    let page = admin.rotate_es256().await;
     assert_eq!(page.location(), "/admin/keys?done=key_rotated");
     let new: Vec<String> = kids(&f, &a)
         .await

@@ -117,17 +117,7 @@ async fn admin_lists_published_keys_and_rotates_them() {
         assert!(page.body.contains(&schedule.kid));
     }
     assert!(page.body.contains("Published now"));
-    let page = admin
-        .post(
-            "/admin/keys/rotate",
-            &[
-                ("alg", "ES256"),
-                ("publish_ahead", "600"),
-                ("overlap", "3600"),
-                ("password", PASSWORD),
-            ],
-        )
-        .await;
+    let page = admin.rotate_es256().await;
     assert_eq!(page.location(), "/admin/keys?done=key_rotated");
     let after = state.keys.list(server.now());
     assert_eq!(after.len(), before.len() + 1);

@@ -96,6 +96,21 @@ impl Admin {
             .await
     }
 
+    /// Rotates the ES256 key through the keys page (published 600 s ahead, old key kept an
+    /// hour), confirmed with [`PASSWORD`].
+    pub(crate) async fn rotate_es256(&mut self) -> Page {
+        self.post(
+            "/admin/keys/rotate",
+            &[
+                ("alg", "ES256"),
+                ("publish_ahead", "600"),
+                ("overlap", "3600"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await
+    }
+
     /// POSTs `form` as it is (no CSRF token added).
     pub(crate) async fn post_bare(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
         self.browser
