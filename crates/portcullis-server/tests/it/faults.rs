@@ -12,11 +12,10 @@ use serde_json::json;
 use sqlx::Row as _;
 
 use crate::support::TestServer;
-use crate::support::browser::{Browser, Page};
-use crate::support::chaos::ChaosProxy;
+use crate::support::browser::Browser;
+use crate::support::chaos::{ChaosProxy, assert_json_503, assert_page_503};
 use crate::support::client::{DpopKey, JwtClient};
 use crate::support::flow::{Fixture, VERIFIER};
-use crate::support::http::Answer;
 use crate::support::registration::{initial_access_token, register};
 use crate::support::token;
 
@@ -32,19 +31,6 @@ async fn cut_mid_statement<T>(proxy: &ChaosProxy, request: impl Future<Output = 
     });
     proxy.restore().await;
     answer
-}
-
-#[track_caller]
-fn assert_json_503(what: &str, answer: &Answer) {
-    answer.assert_error_for(what, 503, "temporarily_unavailable");
-    assert_eq!(answer.header("retry-after"), "2", "{what}");
-}
-
-#[track_caller]
-fn assert_page_503(what: &str, page: &Page) {
-    assert_eq!(page.status, 503, "{what}: {}", page.body);
-    let retry = page.headers.get("retry-after").map(|v| v.to_str().unwrap());
-    assert_eq!(retry, Some("2"), "{what}");
 }
 
 /// Waits until `machine` gets a token again; the database came back at most two seconds ago.

@@ -12,8 +12,8 @@ use serde_json::json;
 
 use crate::support::TestServer;
 use crate::support::admin::Admin;
-use crate::support::browser::{Browser, Page};
-use crate::support::chaos::ChaosProxy;
+use crate::support::browser::Browser;
+use crate::support::chaos::{ChaosProxy, assert_json_503, assert_page_503};
 use crate::support::client::{DpopKey, JwtClient, PASSWORD};
 use crate::support::flow::Fixture;
 use crate::support::http::Answer;
@@ -23,28 +23,6 @@ use crate::support::token;
 /// How long the pool waits for a connection (`portcullis_store`'s acquire timeout): an answer
 /// that came well within it did not wait for it.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
-
-/// Asserts a JSON endpoint's outage answer.
-#[track_caller]
-fn assert_json_503(what: &str, answer: &Answer) {
-    answer.assert_error_for(what, 503, "temporarily_unavailable");
-    assert_eq!(answer.header("retry-after"), "2", "{what}");
-}
-
-/// Asserts a page's outage answer.
-#[track_caller]
-fn assert_page_503(what: &str, page: &Page) {
-    assert_eq!(page.status, 503, "{what}: {}", page.body);
-    let header = |name: &str| {
-        page.headers
-            .get(name)
-            .map(|v| v.to_str().unwrap().to_owned())
-            .unwrap_or_default()
-    };
-    assert_eq!(header("retry-after"), "2", "{what}");
-    assert!(header("content-type").starts_with("text/html"), "{what}");
-    assert!(page.headers.get("location").is_none(), "{what}");
-}
 
 /// Runs `request`, returning its answer and how long it took.
 async fn timed<T>(request: impl Future<Output = T>) -> (T, Duration) {

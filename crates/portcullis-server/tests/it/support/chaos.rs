@@ -15,6 +15,9 @@ use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{AbortHandle, JoinHandle};
 
+use super::browser::Page;
+use super::http::Answer;
+
 /// The proxy: its address, its upstream, and the tasks it runs.
 pub(crate) struct ChaosProxy {
     /// Where the server connects (the same across cuts).
@@ -152,4 +155,26 @@ async fn pump(
         }
     }
     let _ = to.shutdown().await;
+}
+
+/// Asserts a JSON endpoint's outage answer: 503 `temporarily_unavailable`, `Retry-After: 2`.
+#[track_caller]
+pub(crate) fn assert_json_503(what: &str, answer: &Answer) {
+    answer.assert_error_for(what, 503, "temporarily_unavailable");
+    assert_eq!(answer.header("retry-after"), "2", "{what}");
+}
+
+/// Asserts a page's outage answer: an HTML 503 with `Retry-After: 2`, no redirect.
+#[track_caller]
+pub(crate) fn assert_page_503(what: &str, page: &Page) {
+    assert_eq!(page.status, 503, "{what}: {}", page.body);
+    let header = |name: &str| {
+        page.headers
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default()
+    };
+    assert_eq!(header("retry-after"), "2", "{what}");
+    assert!(header("content-type").starts_with("text/html"), "{what}");
+    assert!(page.headers.get("location").is_none(), "{what}");
 }
