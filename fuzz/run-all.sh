@@ -4,8 +4,10 @@
 # target: executions, seconds, coverage (libFuzzer's cov/ft), corpus size, crashes.
 #   fuzz/run-all.sh MINUTES [TARGET...]
 # Environment: FUZZ_JOBS (targets run side by side, default 1), FUZZ_SANITIZER (address|none,
-# default address), FUZZ_LOGS (default fuzz/logs). Exit status 1 if any target found a crash;
-# the input is then in fuzz/artifacts/TARGET/ (docs/FUZZING.md: make it a regression test first).
+# default address), FUZZ_LOGS (default fuzz/logs), FUZZ_PROFILE (release|dev, default release:
+# dev builds without optimisation: faster to build, slower to run). Exit status 1 if any target
+# found a crash; the input is then in fuzz/artifacts/TARGET/ (docs/FUZZING.md: make it a
+# regression test first).
 # Needs cargo-fuzz and a nightly toolchain (cargo-fuzz passes -Z flags); see docs/FUZZING.md.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -21,21 +23,25 @@ sanitizer=${FUZZ_SANITIZER:-address}
 logs=${FUZZ_LOGS:-logs}
 toolchain=${FUZZ_TOOLCHAIN:-+nightly}
 fuzz=(cargo "$toolchain" fuzz)
+profile=()
+[ "${FUZZ_PROFILE:-release}" = dev ] && profile=(--dev)
 
 if [ $# -gt 0 ]; then targets=("$@"); else mapfile -t targets < <("${fuzz[@]}" list --fuzz-dir .); fi
-"${fuzz[@]}" build --fuzz-dir . -s "$sanitizer" >/dev/null 2>&1 || "${fuzz[@]}" build --fuzz-dir . -s "$sanitizer"
+"${fuzz[@]}" build --fuzz-dir . "${profile[@]}" -s "$sanitizer" >/dev/null 2>&1 ||
+    "${fuzz[@]}" build --fuzz-dir . "${profile[@]}" -s "$sanitizer"
 mkdir -p "$logs"
 
 run_one() {
     local t=$1
     mkdir -p "corpus/$t" "artifacts/$t"
     # -timeout: an input taking 10 s is a hang (a finding); -rss_limit_mb bounds memory.
-    "${fuzz[@]}" run --fuzz-dir . -s "$sanitizer" "$t" "corpus/$t" "seeds/$t" -- \
+    "${fuzz[@]}" run --fuzz-dir . $FUZZ_PROFILE_ARG -s "$sanitizer" "$t" "corpus/$t" "seeds/$t" -- \
         -dict=oauth-jose.dict -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
         -print_final_stats=1 -max_len=16384 >"$logs/$t.log" 2>&1
 }
 export -f run_one
 export secs sanitizer logs toolchain
+export FUZZ_PROFILE_ARG="${profile[*]}"
 export FUZZ_CMD="${fuzz[*]}"
 
 status=0
