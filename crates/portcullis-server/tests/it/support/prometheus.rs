@@ -169,10 +169,13 @@ fn sample(line: &str) -> Option<Sample> {
     })
 }
 
+/// A histogram bucket: its `le` bound and cumulative count.
+type Bucket = (f64, f64);
+
 /// Buckets rise with `le` and the `+Inf` bucket equals `_count`, series by series.
 fn check_histograms(scrape: &Scrape) {
     for (family, _) in scrape.types.iter().filter(|(_, t)| *t == "histogram") {
-        let mut series: BTreeMap<Vec<(String, String)>, Vec<(f64, f64)>> = BTreeMap::new();
+        let mut series: BTreeMap<Vec<(String, String)>, Vec<Bucket>> = BTreeMap::new();
         let bucket = format!("{family}_bucket");
         for s in scrape.samples.iter().filter(|s| s.name == bucket) {
             let le: f64 = match s.labels.get("le").map(String::as_str) {
