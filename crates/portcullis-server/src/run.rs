@@ -4,19 +4,21 @@
 //!
 //! The layers of [`app`], outermost first: the request id (the caller's `x-request-id`, or a new
 //! UUID) set and copied to the response; the `request` span (method, path, never the query) with
-//! one line per response; the security headers; `CatchPanicLayer` (a panic becomes the generic
-//! `500`, inside the header layer so that it carries the headers too); the cap on requests in
-//! flight (`503` past `limits.requests_in_flight`, `bounds::shed`); the request timeout (`503`
-//! after `http.request_timeout_secs`); the body limit (`413` above `http.body_limit_bytes`); and
-//! `ratelimit::address::by_address` (the client's address, and its source budget before any
-//! other work); and `transport::peer::forwarded_certificate` (certificate headers only from a
-//! trusted proxy).
+//! one line per response; the security headers; the request counter (`monitoring::http::track`,
+//! per route, so that it sees the route template and every refusal below); `CatchPanicLayer` (a
+//! panic becomes the generic `500`, inside the header layer so that it carries the headers too);
+//! the cap on requests in flight (`503` past `limits.requests_in_flight`, `bounds::shed`); the
+//! request timeout (`503` after `http.request_timeout_secs`); the body limit (`413` above
+//! `http.body_limit_bytes`); and `ratelimit::address::by_address` (the client's address, and its
+//! source budget before any other work); and `transport::peer::forwarded_certificate`
+//! (certificate headers only from a trusted proxy).
 //!
 //! [`start_on`] runs in this order, and the first failure ends it: validate the configuration;
 //! find or create the first-run files; open and migrate the database; derive the DPoP nonce key
 //! from the KEK; create a signing key for each configured algorithm that has none and load the key
-//! set; build the discovery document once; build the client registry; spawn the two accept loops,
-//! the key reload and the purge, and the metrics listener when `metrics.enabled`.
+//! set; build the discovery document once; bind the metrics listener (when `metrics.enabled`);
+//! build the client registry; spawn the two accept loops, the key reload, the purge and the
+//! metrics listener.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
