@@ -121,7 +121,7 @@ async fn the_token_counter_rises_by_exactly_the_tokens_issued() {
 }
 
 #[tokio::test]
-async fn a_refused_client_authentication_and_a_replay_are_counted() {
+async fn a_refused_client_authentication_and_replays_are_counted() {
     let server = TestServer::builder().backend(Backend::Sqlite).start().await;
     let client = JwtClient::register(&server, json!({})).await;
     let failures = |s: &Scrape, method, reason| {
@@ -171,6 +171,32 @@ async fn a_refused_client_authentication_and_a_replay_are_counted() {
         after.value("portcullis_client_auth_failures_total", &[]),
         2.0
     );
+    // One DPoP proof, twice (R109): the second is a replay of kind dpop_proof.
+    let key = DpopKey::new();
+    let proof = key.proof(&server, "POST", &format!("{}/token", server.public_url()));
+    for n in 0..2 {
+        let answer = server
+            .post("/token")
+            .params(&[("grant_type", "client_credentials"), ("scope", "a")])
+            .auth(&client)
+            .header("DPoP", proof.clone())
+            .send()
+            .await;
+        if n == 0 {
+            answer.assert_ok();
+        } else {
+            answer.assert_error(400, "invalid_dpop_proof");
+        }
+    }
+    let last = scrape(&server).await;
+    assert_eq!(
+        last.value(
+            "portcullis_replays_refused_total",
+            &[("kind", "dpop_proof")]
+        ),
+        1.0
+    );
+    assert_eq!(last.value("portcullis_replays_refused_total", &[]), 2.0);
     server.stop().await;
 }
 
