@@ -12,7 +12,7 @@
 //!
 //! | layer | modules |
 //! |---|---|
-//! | foundations | `pages` (view models), [`error`], [`secret`], [`config`] |
+//! | foundations | `pages` (view models), [`error`], [`secret`], [`config`], [`monitoring`] |
 //! | bytes to requests | [`transport`] |
 //! | what the state holds | [`setup`] (clock, keys, first-run files), [`clients`], [`ratelimit`], [`bounds`] |
 //! | the state | [`state`] |
@@ -35,6 +35,7 @@ pub mod fuzzing;
 mod jobs;
 #[cfg(test)]
 mod layering;
+pub mod monitoring;
 mod pages;
 pub mod ratelimit;
 pub mod routes;

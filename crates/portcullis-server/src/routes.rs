@@ -12,8 +12,8 @@ use crate::endpoints::admin::{
     activity, audit, clients, initial_access_tokens, keys, limits, signin, users,
 };
 use crate::endpoints::{
-    account, authorize, consent, discovery, health, introspect, jwks, login, par, register, revoke,
-    token, userinfo,
+    account, authorize, consent, discovery, health, introspect, jwks, login, metrics, par,
+    register, revoke, token, userinfo,
 };
 use crate::error::{AdminError, AdminErrorKind};
 use crate::pages;
@@ -70,6 +70,12 @@ pub fn routes(config: &Config) -> Router<AppState> {
             .route("/admin", any(admin_not_found))
             .route("/admin/{*path}", any(admin_not_found))
     }
+}
+
+/// The metrics listener's only route (`metrics.listen`): the public and mTLS listeners never
+/// serve `/metrics` (decision record 0016).
+pub fn metrics_routes() -> Router<AppState> {
+    Router::new().route("/metrics", get(metrics::get))
 }
 
 /// Dynamic client registration (RFC 7591) and client configuration (RFC 7592).

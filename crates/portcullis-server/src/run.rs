@@ -4,19 +4,21 @@
 //!
 //! The layers of [`app`], outermost first: the request id (the caller's `x-request-id`, or a new
 //! UUID) set and copied to the response; the `request` span (method, path, never the query) with
-//! one line per response; the security headers; `CatchPanicLayer` (a panic becomes the generic
-//! `500`, inside the header layer so that it carries the headers too); the cap on requests in
-//! flight (`503` past `limits.requests_in_flight`, `bounds::shed`); the request timeout (`503`
-//! after `http.request_timeout_secs`); the body limit (`413` above `http.body_limit_bytes`); and
-//! `ratelimit::address::by_address` (the client's address, and its source budget before any
-//! other work); and `transport::peer::forwarded_certificate` (certificate headers only from a
-//! trusted proxy).
+//! one line per response; the security headers; the request counter (`monitoring::http::track`,
+//! per route, so that it sees the route template and every refusal below); `CatchPanicLayer` (a
+//! panic becomes the generic `500`, inside the header layer so that it carries the headers too);
+//! the cap on requests in flight (`503` past `limits.requests_in_flight`, `bounds::shed`); the
+//! request timeout (`503` after `http.request_timeout_secs`); the body limit (`413` above
+//! `http.body_limit_bytes`); and `ratelimit::address::by_address` (the client's address, and its
+//! source budget before any other work); and `transport::peer::forwarded_certificate`
+//! (certificate headers only from a trusted proxy).
 //!
 //! [`start_on`] runs in this order, and the first failure ends it: validate the configuration;
 //! find or create the first-run files; open and migrate the database; derive the DPoP nonce key
 //! from the KEK; create a signing key for each configured algorithm that has none and load the key
-//! set; build the discovery document once; build the client registry; spawn the two accept loops,
-//! the key reload and the purge.
+//! set; build the discovery document once; bind the metrics listener (when `metrics.enabled`);
+//! build the client registry; spawn the two accept loops, the key reload, the purge and the
+//! metrics listener.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -50,7 +52,7 @@ use crate::state::AppState;
 use crate::transport::peer::{self, CertHeaders, Listener};
 use crate::transport::tls::{self, ClientCerts};
 use crate::transport::{security, serve};
-use crate::{bounds, error, jobs, routes};
+use crate::{bounds, error, jobs, monitoring, routes};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -100,6 +102,12 @@ pub fn app(
         ));
     // A panic becomes a generic 500 inside the header layers, so it carries them too.
     let router = router.layer(CatchPanicLayer::custom(|_| error::server_error()));
+    // Outside every refusal (429, 503, 413) and the panic guard, so that each is counted. Added
+    // per route by `Router::layer`, so the request carries its route template.
+    let router = router.layer(axum::middleware::from_fn_with_state(
+        state.metrics.clone(),
+        monitoring::http::track,
+    ));
     let router = security::headers(router)
         .layer(
             TraceLayer::new_for_http()
@@ -122,6 +130,8 @@ pub struct Running {
     pub public_addr: SocketAddr,
     /// Address of the mTLS listener.
     pub mtls_addr: SocketAddr,
+    /// Address of the metrics listener (`None` when `metrics.enabled` is off).
+    pub metrics_addr: Option<SocketAddr>,
     /// The shared state (tests reach the store and keys through it).
     pub state: AppState,
     /// TLS files in use (direct mode).
@@ -207,11 +217,22 @@ pub async fn start_on(
         routes::GRANT_TYPES,
         &config.signing_algs()?,
     ))?;
-    let clients = Arc::new(Clients::new(Arc::clone(&store), &config)?);
+    let metrics = monitoring::Metrics::new(&config)?;
+    // Bound before anything is spawned: an address in use fails the start with its name.
+    let metrics_listener = if config.metrics.enabled {
+        Some(
+            bind(config.metrics.listen)
+                .await
+                .context("metrics.listen")?,
+        )
+    } else {
+        None
+    };
+    let clients = Arc::new(Clients::new(Arc::clone(&store), &config, metrics.clone())?);
     let dpop_nonces = Arc::new(portcullis_core::dpop::NonceKey::new(dpop_nonce_key));
     let token_alg = config.token_signing_alg()?;
     let directories = crate::config::directories(&config.registration)?.into();
-    let rate_limits = Arc::new(RateLimits::new(&config));
+    let rate_limits = Arc::new(RateLimits::new(&config, metrics.clone()));
     // The administrators' per-client budgets, before the first request (a failure leaves the
     // defaults until the next reconciliation).
     match store.client_rate_limits().await {
@@ -232,6 +253,7 @@ pub async fn start_on(
         token_alg,
         directories,
         bounds: Arc::new(bounds::Bounds::new(&config.limits)),
+        metrics,
     };
     let router = app(state.clone(), extend)?;
 
@@ -255,7 +277,11 @@ pub async fn start_on(
     let mtls_addr = mtls.local_addr()?;
 
     let (shutdown, stop) = watch::channel(false);
-    let tasks = vec![
+    let metrics_addr = match &metrics_listener {
+        Some(listener) => Some(listener.local_addr()?),
+        None => None,
+    };
+    let mut tasks = vec![
         tokio::spawn(serve::accept_loop(
             public,
             Listener::Public,
@@ -281,11 +307,20 @@ pub async fn start_on(
             Arc::clone(&state.store),
             stop.clone(),
         )),
-        tokio::spawn(jobs::purge_expired(state.clone(), stop)),
+        tokio::spawn(jobs::purge_expired(state.clone(), stop.clone())),
     ];
+    if let Some(listener) = metrics_listener {
+        tasks.push(tokio::spawn(monitoring::serve(
+            listener,
+            routes::metrics_routes().with_state(state.clone()),
+            state.metrics.clone(),
+            stop,
+        )));
+    }
     Ok(Running {
         public_addr,
         mtls_addr,
+        metrics_addr,
         state,
         tls: prepared.tls,
         shutdown,

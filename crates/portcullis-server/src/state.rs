@@ -10,6 +10,7 @@ use portcullis_store::Store;
 use crate::bounds::Bounds;
 use crate::clients::registry::Clients;
 use crate::config::Config;
+use crate::monitoring::Metrics;
 use crate::ratelimit::RateLimits;
 use crate::setup::clock::Clock;
 use crate::setup::keys::KeyRing;
@@ -41,4 +42,6 @@ pub struct AppState {
     pub bounds: Arc<Bounds>,
     /// The rate limiter of this process.
     pub rate_limits: Arc<RateLimits>,
+    /// This server's metrics (its own recorder, `monitoring`).
+    pub metrics: Metrics,
 }

@@ -130,6 +130,17 @@ pub enum Revocation {
     Unknown,
 }
 
+/// A connection pool's state at one instant.
+#[derive(Clone, Copy, Debug, Default, Eq, PartialEq)]
+pub struct PoolStats {
+    /// Connections open, idle or in use.
+    pub size: u32,
+    /// Open connections not in use.
+    pub idle: u32,
+    /// The most connections the pool opens.
+    pub max: u32,
+}
+
 /// The storage interface of Portcullis, implemented for Postgres and SQLite.
 #[async_trait]
 pub trait Store:
@@ -147,6 +158,9 @@ pub trait Store:
 
     /// Checks that the database answers (readiness).
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// The connection pool's size now (for metrics; no database work).
+    fn pool_stats(&self) -> PoolStats;
 
     /// Every stored signing key, oldest first.
     async fn signing_keys(&self) -> Result<Vec<StoredKey>, StoreError>;

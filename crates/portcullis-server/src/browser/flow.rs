@@ -186,6 +186,7 @@ pub(crate) async fn refuse(
         .await
         .map_err(|e| PageError::store("taking the pushed request failed", &e))?;
     if taken.is_none() {
+        state.metrics.replay("request_uri");
         return Err(used_up());
     }
     tracing::info!(client_id = %pending.client.client_id, "{description}");
@@ -324,6 +325,7 @@ pub(crate) async fn issue(
         .await
         .map_err(|e| PageError::store("taking the pushed request failed", &e))?;
     if taken.is_none() {
+        state.metrics.replay("request_uri");
         return Err(used_up());
     }
     let (Ok(code), Ok(grant_id)) = (random_b64url(32), random_b64url(16)) else {

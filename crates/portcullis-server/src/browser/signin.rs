@@ -39,14 +39,40 @@ pub(crate) struct Failure {
     pub(crate) known: Option<UserRecord>,
 }
 
+impl Refusal {
+    /// The `reason` label of `portcullis_signin_failures_total`.
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Self::Busy => "busy",
+            Self::Throttled => "throttled",
+            Self::Unavailable => "unavailable",
+            Self::Wrong => "wrong",
+        }
+    }
+}
+
 impl Failure {
     fn new(refusal: Refusal, known: Option<UserRecord>) -> Self {
         Self { refusal, known }
     }
 }
 
-/// Checks `password` for the user named `username`, coming from `address`.
+/// Checks `password` for the user named `username`, coming from `address`; a refusal is
+/// counted (`portcullis_signin_failures_total`).
 pub(crate) async fn sign_in(
+    state: &AppState,
+    username: &str,
+    password: &str,
+    address: &str,
+) -> Result<UserRecord, Failure> {
+    let result = check_sign_in(state, username, password, address).await;
+    if let Err(failure) = &result {
+        state.metrics.signin_failure(failure.refusal.label());
+    }
+    result
+}
+
+async fn check_sign_in(
     state: &AppState,
     username: &str,
     password: &str,

@@ -20,6 +20,7 @@ use serde_json::{Map, Value};
 use tokio::time::Instant;
 
 use crate::config::Clients;
+use crate::monitoring::Metrics;
 
 /// Shortest and longest time a fetched key set is kept.
 const MIN_CACHE: Duration = Duration::from_secs(60);
@@ -57,6 +58,7 @@ pub(crate) struct JwksFetcher {
     max_bytes: usize,
     allow_private: bool,
     entries: Mutex<HashMap<String, Arc<Entry>>>,
+    metrics: Metrics,
 }
 
 impl std::fmt::Debug for JwksFetcher {
@@ -110,7 +112,7 @@ impl Resolve for PublicOnly {
 
 impl JwksFetcher {
     /// A fetcher configured by `clients.*`.
-    pub(crate) fn new(config: &Clients) -> anyhow::Result<Self> {
+    pub(crate) fn new(config: &Clients, metrics: Metrics) -> anyhow::Result<Self> {
         let mut builder = reqwest::Client::builder()
             .https_only(true)
             .redirect(reqwest::redirect::Policy::none())
@@ -133,6 +135,7 @@ impl JwksFetcher {
             max_bytes: config.jwks_uri_max_bytes,
             allow_private: config.jwks_uri_allow_private,
             entries: Mutex::default(),
+            metrics,
         })
     }
 
@@ -184,7 +187,12 @@ impl JwksFetcher {
         {
             return Ok(Arc::clone(&c.keys));
         }
-        match self.fetch(uri).await {
+        let fetched = self.fetch(uri).await;
+        self.metrics.jwks_fetch(match &fetched {
+            Ok(_) => "success",
+            Err((outcome, _)) => outcome,
+        });
+        match fetched.map_err(|(_, e)| e) {
             Ok((keys, max_age)) => {
                 let fetched_at = Instant::now();
                 let fresh = Cached {
@@ -209,17 +217,25 @@ impl JwksFetcher {
         }
     }
 
-    async fn fetch(&self, uri: &str) -> anyhow::Result<(Keys, Duration)> {
+    /// Fetches the document at `uri`; a failure comes with its outcome label for the
+    /// `portcullis_jwks_fetches_total` counter.
+    async fn fetch(&self, uri: &str) -> Result<(Keys, Duration), (&'static str, anyhow::Error)> {
         // Names are checked by the resolver; an address literal never reaches it.
         if !self.allow_private {
-            let host = url::Url::parse(uri)?.host().map(|h| h.to_owned());
+            let host = url::Url::parse(uri)
+                .map_err(|e| ("refused", e.into()))?
+                .host()
+                .map(|h| h.to_owned());
             let literal = match host {
                 Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
                 Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
                 _ => None,
             };
             if literal.is_some_and(|ip| !is_public(ip)) {
-                bail!("jwks_uri points at a non-public address");
+                return Err((
+                    "refused",
+                    anyhow!("jwks_uri points at a non-public address"),
+                ));
             }
         }
         let mut response = self
@@ -227,9 +243,20 @@ impl JwksFetcher {
             .get(uri)
             .header(header::ACCEPT, "application/json")
             .send()
-            .await?;
+            .await
+            .map_err(|e| {
+                (
+                    if e.is_timeout() {
+                        "timeout"
+                    } else {
+                        "network_error"
+                    },
+                    e.into(),
+                )
+            })?;
         if !response.status().is_success() {
-            bail!("jwks_uri answered {}", response.status());
+            let status = response.status();
+            return Err(("http_error", anyhow!("jwks_uri answered {status}")));
         }
         let max_age = response
             .headers()
@@ -237,14 +264,28 @@ impl JwksFetcher {
             .and_then(|v| v.to_str().ok())
             .map_or(DEFAULT_CACHE, cache_lifetime);
         let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await? {
+        while let Some(chunk) = response.chunk().await.map_err(|e| {
+            (
+                if e.is_timeout() {
+                    "timeout"
+                } else {
+                    "network_error"
+                },
+                e.into(),
+            )
+        })? {
             if body.len() + chunk.len() > self.max_bytes {
-                bail!("jwks_uri document is larger than {} bytes", self.max_bytes);
+                let max = self.max_bytes;
+                return Err((
+                    "too_large",
+                    anyhow!("jwks_uri document is larger than {max} bytes"),
+                ));
             }
             body.extend_from_slice(&chunk);
         }
-        let document: Value =
-            serde_json::from_slice(&body).context("jwks_uri document is not JSON")?;
+        let document: Value = serde_json::from_slice(&body)
+            .context("jwks_uri document is not JSON")
+            .map_err(|e| ("invalid", e))?;
         Ok((Arc::new(usable_keys(&document)), max_age))
     }
 }

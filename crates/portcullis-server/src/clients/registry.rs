@@ -20,6 +20,7 @@ use tokio::time::Instant;
 
 use crate::clients::jwks::{JwksFetcher, Keys};
 use crate::config::Config;
+use crate::monitoring::Metrics;
 use crate::transport::tls::TrustAnchors;
 
 /// A known, enabled client in the cache.
@@ -178,8 +179,9 @@ pub fn from_record(record: &ClientRecord, policy: ClientPolicy) -> anyhow::Resul
 }
 
 impl Clients {
-    /// A registry over `store`, configured by `config`.
-    pub fn new(store: Arc<dyn Store>, config: &Config) -> anyhow::Result<Self> {
+    /// A registry over `store`, configured by `config`; `jwks_uri` fetches are counted in
+    /// `metrics`.
+    pub fn new(store: Arc<dyn Store>, config: &Config, metrics: Metrics) -> anyhow::Result<Self> {
         Ok(Self {
             store,
             issuer: config.issuer.clone(),
@@ -189,7 +191,7 @@ impl Clients {
             max_bytes: config.limits.client_cache_bytes,
             max_unknown: config.limits.unknown_client_entries,
             cache: Mutex::default(),
-            fetcher: JwksFetcher::new(&config.clients)?,
+            fetcher: JwksFetcher::new(&config.clients, metrics)?,
         })
     }
 

@@ -9,15 +9,16 @@
 
 mod files;
 mod limits;
+mod listen;
 mod rate_limits;
 mod validate;
 
 use std::fmt;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 pub use files::{directories, read_cert_chain, read_private_key};
 pub use limits::Limits;
+pub use listen::{Listen, Metrics};
 pub use rate_limits::{AddressBudgets, Budget, RateLimits};
 
 use anyhow::{Context as _, bail};
@@ -70,6 +71,8 @@ pub struct Config {
     pub limits: Limits,
     /// Rate limits (`429 Too Many Requests`).
     pub rate_limits: RateLimits,
+    /// The Prometheus metrics listener.
+    pub metrics: Metrics,
 }
 
 /// Admin UI settings.
@@ -249,18 +252,9 @@ impl fmt::Debug for Config {
             .field("log", &self.log)
             .field("limits", &self.limits)
             .field("rate_limits", &self.rate_limits)
+            .field("metrics", &self.metrics)
             .finish()
     }
-}
-
-/// Listen addresses of the two listeners.
-#[derive(Clone, Debug, Deserialize, Serialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Listen {
-    /// The public listener: browsers and clients; never asks for a client certificate.
-    pub public: SocketAddr,
-    /// The mTLS listener: asks for (does not require) a client certificate.
-    pub mtls: SocketAddr,
 }
 
 /// Where TLS is terminated.
@@ -384,15 +378,7 @@ impl Default for Config {
             log: Log::default(),
             limits: Limits::default(),
             rate_limits: RateLimits::default(),
-        }
-    }
-}
-
-impl Default for Listen {
-    fn default() -> Self {
-        Self {
-            public: SocketAddr::from(([0, 0, 0, 0], 8443)),
-            mtls: SocketAddr::from(([0, 0, 0, 0], 8444)),
+            metrics: Metrics::default(),
         }
     }
 }

@@ -9,6 +9,7 @@ pub(crate) mod health;
 pub(crate) mod introspect;
 pub(crate) mod jwks;
 pub(crate) mod login;
+pub(crate) mod metrics;
 pub(crate) mod par;
 pub(crate) mod register;
 pub(crate) mod revoke;
@@ -17,7 +18,7 @@ pub(crate) mod userinfo;
 
 use axum::http::{HeaderMap, header};
 
-use crate::clients::auth::{AuthenticatedClient, Credentials};
+use crate::clients::auth::{self, AuthenticatedClient, Credentials};
 use crate::error::TokenError;
 use crate::extract::Params;
 use crate::state::AppState;
@@ -38,10 +39,22 @@ pub(crate) async fn authenticate(
         authorization_header: headers.contains_key(header::AUTHORIZATION),
         certificate: peer.certificate.as_ref(),
     };
-    let client = state
+    let method = auth::attempted_method(&credentials);
+    let client = match state
         .clients
         .authenticate(credentials, state.clock.now())
-        .await?;
+        .await
+    {
+        Ok(client) => client,
+        Err(e) => {
+            let reason = auth::failure_reason(&e.error);
+            state.metrics.client_auth_failure(method, reason);
+            if reason == "replayed" {
+                state.metrics.replay("client_assertion");
+            }
+            return Err(e);
+        }
+    };
     // The client's budget (rate_limits.client or an administrator's override), after
     // authentication: an unauthenticated request never spends a client's budget.
     state.rate_limits.check_client(&client.client.client_id)?;

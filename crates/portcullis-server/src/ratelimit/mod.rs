@@ -26,6 +26,7 @@ use portcullis_store::ratelimit::ClientRateLimit;
 
 use crate::config::{Budget, Config, RateLimits as Settings};
 use crate::error::TooManyRequests;
+use crate::monitoring::Metrics;
 use gcra::{Rate, Table};
 
 pub use address::Class;
@@ -40,6 +41,16 @@ enum Subject {
 }
 
 impl Subject {
+    /// The `class` label of a refusal (`portcullis_rate_limited_total`).
+    fn label(self) -> &'static str {
+        match self {
+            Self::Client => "client",
+            Self::Registration => "registration",
+            Self::AccessToken => "access_token",
+            Self::Account => "account",
+        }
+    }
+
     fn tag(self) -> &'static [u8] {
         match self {
             Self::Client => b"client\0",
@@ -84,6 +95,7 @@ pub struct RateLimits {
     overrides: RwLock<HashMap<String, Budget>>,
     rates: ClassRates,
     namespace: String,
+    metrics: Metrics,
 }
 
 impl std::fmt::Debug for RateLimits {
@@ -108,8 +120,8 @@ struct ClassRates {
 }
 
 impl RateLimits {
-    /// The limiter for `config` (validated).
-    pub fn new(config: &Config) -> Self {
+    /// The limiter for `config` (validated); refusals are counted in `metrics`.
+    pub fn new(config: &Config, metrics: Metrics) -> Self {
         let s = &config.rate_limits;
         let a = &s.address;
         Self {
@@ -120,6 +132,7 @@ impl RateLimits {
             addresses: Table::new(s.max_tracked_keys),
             shared: Table::new(s.max_tracked_keys / 4),
             overrides: RwLock::new(HashMap::new()),
+            metrics,
             rates: ClassRates {
                 api: Rate::of(a.api),
                 browser: Rate::of(a.browser),
@@ -163,16 +176,19 @@ impl RateLimits {
         if !self.enabled {
             return Ok(());
         }
-        let rate = match class {
-            Class::Api => self.rates.api,
-            Class::Browser => self.rates.browser,
-            Class::Signin => self.rates.signin,
-            Class::Admin => self.rates.admin,
-            Class::Metadata => self.rates.metadata,
+        let (rate, label) = match class {
+            Class::Api => (self.rates.api, "address_api"),
+            Class::Browser => (self.rates.browser, "address_browser"),
+            Class::Signin => (self.rates.signin, "address_signin"),
+            Class::Admin => (self.rates.admin, "address_admin"),
+            Class::Metadata => (self.rates.metadata, "address_metadata"),
         };
         self.addresses
             .check((class, source), rate, self.now())
-            .map_err(Self::refused)
+            .map_err(|wait| {
+                self.metrics.rate_limited(label);
+                Self::refused(wait)
+            })
     }
 
     fn check_shared(
@@ -186,7 +202,10 @@ impl RateLimits {
         }
         self.shared
             .check(shared_key(subject, name), rate, self.now())
-            .map_err(Self::refused)
+            .map_err(|wait| {
+                self.metrics.rate_limited(subject.label());
+                Self::refused(wait)
+            })
     }
 
     /// The budget in force for `client_id`.

@@ -68,11 +68,14 @@ pub(crate) async fn proof(
         .await
     {
         Ok(JtiUse::Fresh) => Ok(Some(proof)),
-        Ok(JtiUse::Replayed) => Err(OAuthError::new(
-            ErrorCode::InvalidDpopProof,
-            "the DPoP proof has been used before",
-        )
-        .into()),
+        Ok(JtiUse::Replayed) => {
+            state.metrics.replay("dpop_proof");
+            Err(OAuthError::new(
+                ErrorCode::InvalidDpopProof,
+                "the DPoP proof has been used before",
+            )
+            .into())
+        }
         Err(e) => Err(store_failed("recording the DPoP jti failed", &e).into()),
     }
 }

@@ -29,8 +29,14 @@ pub(crate) async fn tokens_for_grant(
 ) -> Result<Value, OAuthError> {
     let now = state.clock.now();
     let scope = Scope::parse(&grant.scope).unwrap_or_default();
+    let grant_type = if first {
+        "authorization_code"
+    } else {
+        "refresh_token"
+    };
     let (access_token, issued) = issue::issue(
         state,
+        grant_type,
         client,
         grant.user_id.clone(),
         scope.clone(),

@@ -14,9 +14,11 @@ use crate::error::{store_failed, unavailable};
 use crate::secret::random_b64url;
 use crate::state::AppState;
 
-/// Issues an access token for `client`, bound by `confirmation`, and stores its hash.
+/// Issues an access token for `client` under `grant_type`, bound by `confirmation`, stores its
+/// hash and counts it (`portcullis_access_tokens_issued_total`).
 pub(crate) async fn issue(
     state: &AppState,
+    grant_type: &'static str,
     client: &Client,
     subject: String,
     scope: Scope,
@@ -53,6 +55,10 @@ pub(crate) async fn issue(
                 .map_err(|e| unavailable("signing an access token failed", &e))?
         }
     };
+    let binding = match &grant.confirmation {
+        Confirmation::Jkt(_) => "dpop",
+        Confirmation::X5tS256(_) => "mtls",
+    };
     let record = AccessTokenRecord {
         token_hash: TokenHash::of(token.as_bytes()),
         format: format.as_str().to_owned(),
@@ -65,5 +71,8 @@ pub(crate) async fn issue(
         .insert_access_token(&record)
         .await
         .map_err(|e| store_failed("storing an access token failed", &e))?;
+    state
+        .metrics
+        .token_issued(grant_type, binding, format.as_str());
     Ok((token, grant))
 }

@@ -24,6 +24,7 @@ mod hostile_identifiers;
 mod interop;
 mod introspection;
 mod keys;
+mod metrics;
 mod operations;
 mod outage;
 mod proxy;

@@ -97,6 +97,15 @@ macro_rules! sql_store {
                 Ok(())
             }
 
+            fn pool_stats(&self) -> $crate::PoolStats {
+                let pool = self.pool.inner();
+                $crate::PoolStats {
+                    size: pool.size(),
+                    idle: u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
+                    max: pool.options().get_max_connections(),
+                }
+            }
+
             async fn signing_keys(&self) -> Result<Vec<$crate::StoredKey>, $crate::StoreError> {
                 let rows: Vec<$crate::sql::keys::KeyRow> =
                     sqlx::query_as($crate::sql::keys::SELECT_KEYS)

@@ -47,6 +47,7 @@ pub(super) async fn exchange(
     {
         Ok(Redemption::Fresh { code, grant }) => (code, grant),
         Ok(Redemption::Replayed { grant_id }) => {
+            state.metrics.replay("code");
             // R74: a replayed code revokes every token issued from the first redemption.
             if let Err(e) = state.store.revoke_grant(&grant_id, now).await {
                 tracing::error!(error = %e, "revoking the grant of a replayed code failed");

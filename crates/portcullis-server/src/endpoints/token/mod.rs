@@ -91,6 +91,7 @@ async fn client_credentials(
     let (_, confirmation) = binding(state, peer, headers, authenticated).await?;
     let (token, grant) = issue::issue(
         state,
+        "client_credentials",
         client,
         client.client_id.clone(),
         scope,

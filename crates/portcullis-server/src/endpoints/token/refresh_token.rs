@@ -49,7 +49,11 @@ pub(super) async fn exchange(
             "the refresh token was issued to another client",
         ));
     }
-    // R86: revoked, past its absolute lifetime, or idle too long.
+    // R86: revoked, past its absolute lifetime, or idle too long. A revoked token presented
+    // again is counted as a replay.
+    if record.revoked_at.is_some() {
+        state.metrics.replay("refresh_token");
+    }
     let idle = state.config.flow.refresh_token_idle_secs;
     if record.revoked_at.is_some()
         || now >= record.expires_at

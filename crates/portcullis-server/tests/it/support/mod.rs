@@ -15,6 +15,7 @@ pub(crate) mod jwks_host;
 pub(crate) mod logs;
 pub(crate) mod pki;
 pub(crate) mod processes;
+pub(crate) mod prometheus;
 pub(crate) mod registration;
 pub(crate) mod resource;
 pub(crate) mod server;

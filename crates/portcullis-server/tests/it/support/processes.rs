@@ -51,7 +51,7 @@ impl Process {
         let config = format!(
             "issuer = \"{issuer}\"\nmtls_base_url = \"{mtls_base}\"\ndata_dir = \"{data}\"\n\
              database_url = \"{db}\"\n{settings}\n[listen]\npublic = \"{public}\"\n\
-             mtls = \"{mtls}\"\n[log]\nlevel = \"{level}\"\n",
+             mtls = \"{mtls}\"\n[metrics]\nlisten = \"127.0.0.1:0\"\n[log]\nlevel = \"{level}\"\n",
             issuer = server.config.issuer,
             mtls_base = server.config.mtls_base_url(),
             data = dir.path().display(),

@@ -338,6 +338,11 @@ async fn bind(mut config: Config) -> (Config, Listeners) {
     ));
     config.listen.public = public.local_addr().unwrap();
     config.listen.mtls = mtls.local_addr().unwrap();
+    // The server binds its own metrics listener: an ephemeral port unless a test chose one, so
+    // that servers run side by side (`Running::metrics_addr` says which).
+    if config.metrics.listen == portcullis_server::config::Metrics::default().listen {
+        config.metrics.listen = "127.0.0.1:0".parse().unwrap();
+    }
     (config, Listeners { public, mtls })
 }
 
