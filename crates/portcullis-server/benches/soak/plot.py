@@ -103,7 +103,7 @@ def main():
 
     for ax in axes:
         ax.grid(True, alpha=0.3)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
     fig.savefig(args.png, dpi=90)
 
     window = args.window * 60

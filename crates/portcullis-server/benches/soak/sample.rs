@@ -117,6 +117,11 @@ impl<'a> Sampler<'a> {
         })
     }
 
+    /// Time since the last sample.
+    pub(crate) fn since_last(&self) -> std::time::Duration {
+        self.last_at.elapsed()
+    }
+
     /// Takes a sample of the interval since the last one, writes it and returns it.
     pub(crate) async fn sample(&mut self, recorder: &Recorder) -> anyhow::Result<Row> {
         let now = Instant::now();
