@@ -348,7 +348,14 @@ async fn with_server(args: &Args, db: &Database, server: &Server) -> anyhow::Res
     match outage {
         Some(task) => {
             let window = task.await.context("the outage task failed")??;
-            Ok(outage::report(&recorder.events(), &window))
+            let pass = outage::report(&recorder.events(), &window);
+            // When the server marked the database down and up (once each, if all went well).
+            for line in server.log().lines().filter(|l| {
+                l.contains("database unreachable") || l.contains("database reachable again")
+            }) {
+                println!("server: {}", strip_ansi(line));
+            }
+            Ok(pass)
         }
         None => Ok(true),
     }
@@ -530,6 +537,20 @@ fn summary_kinds(recorder: &Recorder, elapsed: f64) {
     for ((kind, cause), count) in recorder.causes() {
         println!("errors: {} {cause}: {count}", kind.name());
     }
+}
+
+/// `line` without terminal colour sequences (`ESC [ … m`).
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            chars.by_ref().take_while(|&c| c != 'm').for_each(drop);
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The checked-out commit, for the CSV (`unknown` outside a git checkout).

@@ -177,9 +177,14 @@ impl Server {
         self.dir.path().join("dev-ca.pem")
     }
 
+    /// Everything the server logged so far.
+    pub(crate) fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+    }
+
     /// The last lines the server logged.
     pub(crate) fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default();
+        let text = self.log();
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(10)..].join(" | ")
     }
