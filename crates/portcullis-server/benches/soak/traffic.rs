@@ -4,8 +4,8 @@
 //! client take it (PAR, the authorization endpoint, sign-in and consent pages when the browser
 //! needs them, code exchange, refresh). One flow in four starts in a fresh browser and signs in
 //! (argon2id); the others return in a browser signed in before, one of them with
-//! `prompt=consent` (consent is remembered after a user's first flow). Every request is signed when it
-//! is sent (a fresh assertion and DPoP proof each).
+//! `prompt=consent` (consent is remembered after a user's first flow). Every request is signed
+//! when it is sent (a fresh assertion and DPoP proof each).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
