@@ -83,9 +83,9 @@ fn free_port() -> anyhow::Result<u16> {
 }
 
 impl Server {
-    /// Starts the server on `db` (its URL with `db_params`) and waits until it has written its development CA and the mTLS
-    /// listener accepts connections. `extra` environment variables replace the benchmark's own
-    /// of the same name.
+    /// Starts the server on `db` (its URL with `db_params`) and waits until it has written its
+    /// development CA and the mTLS listener accepts connections. `extra` environment variables
+    /// replace the benchmark's own of the same name.
     pub(crate) async fn start(
         db: &Database,
         db_params: Option<&str>,
