@@ -211,7 +211,7 @@ async fn interrupted() -> &'static str {
 
 /// Starts the server, runs the benchmark, and stops the server whatever happened.
 async fn with_database(args: &Args, db: &Database) -> anyhow::Result<()> {
-    let server = Server::start(db, args.db_params.as_deref()).await?;
+    let server = Server::start(db, args.db_params.as_deref(), Vec::new()).await?;
     eprintln!("server pid {} ({})", server.pid, server.issuer);
     let result = with_server(args, db, &server).await;
     if result.is_err() {

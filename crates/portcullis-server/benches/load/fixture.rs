@@ -100,20 +100,20 @@ pub(crate) enum Tokens {
 }
 
 /// A client that signs its own assertions.
-struct JwtClient {
-    id: String,
+pub(crate) struct JwtClient {
+    pub(crate) id: String,
     key: PrivateKey,
 }
 
 impl JwtClient {
-    fn new(id: &str) -> anyhow::Result<Self> {
+    pub(crate) fn new(id: &str) -> anyhow::Result<Self> {
         Ok(Self {
             id: id.to_owned(),
             key: PrivateKey::generate(Alg::Es256, &format!("{id}-key"))?,
         })
     }
 
-    fn metadata(&self, extra: &Value) -> anyhow::Result<Value> {
+    pub(crate) fn metadata(&self, extra: &Value) -> anyhow::Result<Value> {
         let mut metadata = json!({
             "client_id": self.id,
             "token_endpoint_auth_method": "private_key_jwt",
@@ -128,7 +128,7 @@ impl JwtClient {
     }
 
     /// A fresh assertion: unique `jti`, `exp` two minutes ahead.
-    fn assertion(&self, issuer: &str, now: i64) -> anyhow::Result<String> {
+    pub(crate) fn assertion(&self, issuer: &str, now: i64) -> anyhow::Result<String> {
         let claims = object(json!({
             "iss": self.id, "sub": self.id, "aud": issuer,
             "jti": unique("jti"), "iat": now, "exp": now + ASSERTION_LIFETIME_SECS,
@@ -144,7 +144,7 @@ pub(crate) struct ClientCert {
 }
 
 impl ClientCert {
-    fn generate() -> anyhow::Result<Self> {
+    pub(crate) fn generate() -> anyhow::Result<Self> {
         let key = KeyPair::generate()?;
         let mut params = CertificateParams::new(vec!["bench-client.example".to_owned()])?;
         params

@@ -83,14 +83,19 @@ fn free_port() -> anyhow::Result<u16> {
 }
 
 impl Server {
-    /// Starts the server on `db` (its URL with `db_params`) and waits until it has written its development CA and the mTLS
-    /// listener accepts connections.
-    pub(crate) async fn start(db: &Database, db_params: Option<&str>) -> anyhow::Result<Self> {
+    /// Starts the server on `db` (its URL with `db_params`) and waits until it has written its
+    /// development CA and the mTLS listener accepts connections. `extra` environment variables
+    /// replace the benchmark's own of the same name.
+    pub(crate) async fn start(
+        db: &Database,
+        db_params: Option<&str>,
+        extra: Vec<(&'static str, String)>,
+    ) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let public = SocketAddr::from(([127, 0, 0, 1], free_port()?));
         let mtls = SocketAddr::from(([127, 0, 0, 1], free_port()?));
         let issuer = format!("https://localhost:{}", public.port());
-        let env = vec![
+        let mut env = vec![
             ("DATABASE_URL", db.url(db_params)),
             ("PORTCULLIS_DATA_DIR", dir.path().display().to_string()),
             ("PORTCULLIS_ISSUER", issuer.clone()),
@@ -122,6 +127,8 @@ impl Server {
                 (std::env::var("BENCH_RATE_LIMITS").as_deref() != Ok("off")).to_string(),
             ),
         ];
+        env.retain(|(name, _)| !extra.iter().any(|(n, _)| n == name));
+        env.extend(extra);
         let log = std::fs::File::create(dir.path().join("server.log"))?;
         let child = command(&env)
             .arg("serve")
@@ -170,35 +177,55 @@ impl Server {
         self.dir.path().join("dev-ca.pem")
     }
 
+    /// Everything the server logged so far.
+    pub(crate) fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+    }
+
     /// The last lines the server logged.
     pub(crate) fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default();
+        let text = self.log();
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(10)..].join(" | ")
     }
 
     /// Registers a client with `portcullis client create --metadata -`.
     pub(crate) async fn register(&self, metadata: &Value) -> anyhow::Result<()> {
+        self.cli(
+            &["client", "create", "--metadata", "-"],
+            &metadata.to_string(),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Runs `portcullis args…` on the server's database with `stdin` as its standard input;
+    /// returns its standard output.
+    pub(crate) async fn cli(&self, args: &[&str], stdin: &str) -> anyhow::Result<String> {
+        let what = format!(
+            "portcullis {}",
+            args.iter().take(2).copied().collect::<Vec<_>>().join(" ")
+        );
         let mut child = command(&self.env)
-            .args(["client", "create", "--metadata", "-"])
+            .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()?;
-        let mut stdin = child.stdin.take().context("stdin of the CLI")?;
-        stdin.write_all(metadata.to_string().as_bytes()).await?;
-        drop(stdin);
+        let mut input = child.stdin.take().context("stdin of the CLI")?;
+        input.write_all(stdin.as_bytes()).await?;
+        drop(input);
         let output = tokio::time::timeout(CLI_TIMEOUT, child.wait_with_output())
             .await
-            .context("portcullis client create did not finish")??;
+            .with_context(|| format!("{what} did not finish"))??;
         if !output.status.success() {
             bail!(
-                "portcullis client create failed: {}",
+                "{what} failed: {}",
                 String::from_utf8_lossy(&output.stderr).trim()
             );
         }
-        Ok(())
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
     }
 
     /// Resident memory of the server now and at its peak, in KiB (`VmRSS`, `VmHWM`).
