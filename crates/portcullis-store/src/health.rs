@@ -8,7 +8,10 @@
 //! acquire timeout, so that each request during an outage is answered within milliseconds and
 //! holds no task or connection slot. A probe then opens a fresh connection every
 //! [`PROBE_INTERVAL`] (outside the pool, so a busy pool never looks like an outage to it) and
-//! marks the database up as soon as one answers.
+//! marks the database up as soon as one answers. Connections opened before that moment are
+//! never used again ([`Recovery`]): a database that restarted has ended them all, and each would
+//! otherwise fail its next statement (Postgres's 57P01 `admin_shutdown`, queued on every
+//! connection a fast shutdown closed) and mark the database down once more.
 //!
 //! Errors the database answers with (a constraint, a bad value) say nothing about its reach and
 //! never mark it down; nor do transient ones (a lock timeout, a serialization failure), which
@@ -17,9 +20,9 @@
 //! transaction's start is, and a broken connection fails them quickly anyway.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
@@ -95,11 +98,47 @@ fn database_code(code: &str) -> Class {
 /// Tries to reach the database on a connection of its own.
 type Probe = Box<dyn Fn() -> BoxFuture<'static, Result<(), sqlx::Error>> + Send + Sync>;
 
+/// When the database last came back after an outage: connections opened before then are stale.
+#[derive(Debug)]
+pub(crate) struct Recovery {
+    /// The clock's origin.
+    start: Instant,
+    /// Milliseconds from `start` to the last recovery, plus one; 0 while there was none.
+    at: AtomicU64,
+}
+
+impl Recovery {
+    pub(crate) fn new() -> Arc<Self> {
+        Arc::new(Self {
+            start: Instant::now(),
+            at: AtomicU64::new(0),
+        })
+    }
+
+    /// Records that the database answers again, now.
+    fn mark(&self) {
+        let ms = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX - 1);
+        self.at.store(ms + 1, Ordering::Release);
+    }
+
+    /// Whether a connection opened `age` ago was opened before the last recovery (and is stale).
+    pub(crate) fn predates(&self, age: Duration) -> bool {
+        match self.at.load(Ordering::Acquire) {
+            0 => false,
+            at => {
+                let recovered = Duration::from_millis(at - 1);
+                age > self.start.elapsed().saturating_sub(recovered)
+            }
+        }
+    }
+}
+
 /// Whether the database is marked down, shared by every pool on one database.
 pub(crate) struct Health {
     down: AtomicBool,
     probing: AtomicBool,
     probe: Probe,
+    recovery: Arc<Recovery>,
 }
 
 impl fmt::Debug for Health {
@@ -111,8 +150,9 @@ impl fmt::Debug for Health {
 }
 
 impl Health {
-    /// The health of the database that `pool` connects to (the probe uses its options).
-    pub(crate) fn of<DB: Database>(pool: &Pool<DB>) -> Arc<Self> {
+    /// The health of the database that `pool` connects to (the probe uses its options); each
+    /// recovery is recorded in `recovery`.
+    pub(crate) fn of<DB: Database>(pool: &Pool<DB>, recovery: Arc<Recovery>) -> Arc<Self> {
         let options = pool.connect_options();
         let probe: Probe = Box::new(move || {
             let options = Arc::clone(&options);
@@ -127,6 +167,7 @@ impl Health {
             down: AtomicBool::new(false),
             probing: AtomicBool::new(false),
             probe,
+            recovery,
         })
     }
 
@@ -170,6 +211,7 @@ async fn probe_until_up(health: Weak<Health>) {
             Ok(Ok(()))
         );
         if answered {
+            health.recovery.mark();
             health.probing.store(false, Ordering::Release);
             health.down.store(false, Ordering::Release);
             tracing::warn!("database reachable again");
@@ -325,5 +367,30 @@ mod tests {
         assert_eq!(classify(&sqlx::Error::PoolTimedOut), Class::Outage);
         assert_eq!(classify(&down()), Class::Outage);
         assert_eq!(classify(&sqlx::Error::RowNotFound), Class::Failure);
+    }
+
+    #[test]
+    fn only_connections_opened_before_the_last_recovery_are_stale() {
+        let recovery = Recovery::new();
+        assert!(
+            !recovery.predates(Duration::from_secs(3600)),
+            "no outage yet"
+        );
+        std::thread::sleep(Duration::from_millis(30));
+        recovery.mark();
+        assert!(
+            recovery.predates(Duration::from_millis(25)),
+            "opened before"
+        );
+        assert!(!recovery.predates(Duration::ZERO), "opened after");
+        std::thread::sleep(Duration::from_millis(30));
+        assert!(
+            !recovery.predates(Duration::from_millis(20)),
+            "opened after"
+        );
+        assert!(
+            recovery.predates(Duration::from_millis(40)),
+            "opened before"
+        );
     }
 }

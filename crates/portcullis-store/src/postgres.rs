@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 use std::str::FromStr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sqlx::Connection as _;
 use sqlx::migrate::Migrator;
@@ -11,7 +11,7 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions, PgSslMode};
 
 use crate::StoreError;
 use crate::batch::{Batch, Sink, TokenRow, Writer};
-use crate::health::{Class, GuardedPool, Health, classify};
+use crate::health::{Class, GuardedPool, Health, Recovery, classify};
 use crate::sql::sql_backend;
 
 static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/postgres");
@@ -55,11 +55,18 @@ impl PgStore {
             // skipping") are not for operators; warnings and errors still reach the log.
             .options([("client_min_messages", "warning")]);
         let options = plain_on_loopback(url, options);
+        let recovery = Recovery::new();
         let main = || {
+            let stale = Arc::clone(&recovery);
             PgPoolOptions::new()
                 .max_connections(MAX_CONNECTIONS)
                 .acquire_timeout(ACQUIRE_TIMEOUT)
                 .test_before_acquire(false)
+                // A connection opened before the database last came back is closed, not used.
+                .before_acquire(move |_, meta| {
+                    let fresh = !stale.predates(meta.age);
+                    Box::pin(async move { Ok(fresh) })
+                })
                 .connect_with(options.clone())
         };
         let pool = match main().await {
@@ -73,13 +80,14 @@ impl PgStore {
             Err(e) => return Err(e.into()),
         };
         // One database: an outage seen by the pool or a writer makes both fail fast.
-        let health = Health::of(&pool);
+        let health = Health::of(&pool, Arc::clone(&recovery));
         let writer_options = options.options([("synchronous_commit", "off")]);
         let sinks = (0..WRITERS)
             .map(|_| {
                 Box::new(TokenWriter {
                     options: writer_options.clone(),
                     connection: None,
+                    recovery: Arc::clone(&recovery),
                 }) as Box<dyn Sink>
             })
             .collect();
@@ -101,22 +109,30 @@ const WRITE_BATCH: &str = "WITH j AS (\
      $8::text[], $9::text[], $10::text[], $11::text[], $12::int8[], $13::int8[], $14::text[])) \
      SELECT key_hash FROM j";
 
-/// A writer's connection, opened when first needed and again after it broke.
+/// A writer's connection (with when it was opened), opened when first needed, again after it
+/// broke, and again after the database came back from an outage.
 struct TokenWriter {
     options: PgConnectOptions,
-    connection: Option<PgConnection>,
+    connection: Option<(PgConnection, Instant)>,
+    recovery: Arc<Recovery>,
 }
 
 #[async_trait::async_trait]
 impl Sink for TokenWriter {
     async fn write(&mut self, batch: &Batch<'_>) -> Result<HashSet<Vec<u8>>, sqlx::Error> {
-        let connection = match &mut self.connection {
-            Some(connection) => connection,
-            slot => slot.insert(
+        if let Some((_, opened)) = &self.connection
+            && self.recovery.predates(opened.elapsed())
+        {
+            self.connection = None;
+        }
+        let (connection, _) = match &mut self.connection {
+            Some(open) => open,
+            slot => slot.insert((
                 tokio::time::timeout(ACQUIRE_TIMEOUT, PgConnection::connect_with(&self.options))
                     .await
                     .map_err(|_| sqlx::Error::PoolTimedOut)??,
-            ),
+                Instant::now(),
+            )),
         };
         let tokens = &batch.tokens;
         let text = |f: fn(&TokenRow) -> &str| tokens.iter().map(|t| f(t)).collect::<Vec<_>>();

@@ -13,7 +13,7 @@ use sqlx::sqlite::{
 
 use crate::StoreError;
 use crate::batch::{Batch, Sink, Writer};
-use crate::health::{GuardedPool, Health};
+use crate::health::{GuardedPool, Health, Recovery};
 use crate::postgres::ACQUIRE_TIMEOUT;
 use crate::sql::sql_backend;
 use crate::sql::tokens::{INSERT_ACCESS_TOKEN, INSERT_JTI};
@@ -52,7 +52,7 @@ impl SqliteStore {
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(options.clone())
             .await?;
-        let health = Health::of(&pool);
+        let health = Health::of(&pool, Recovery::new());
         let sink = TokenWriter {
             options: options.synchronous(SqliteSynchronous::Normal),
             connection: None,
@@ -178,7 +178,7 @@ mod tests {
             options: SqliteConnectOptions::from_str(&url).unwrap(),
             connection: None,
         };
-        let health = Health::of(store.pool.inner());
+        let health = Health::of(store.pool.inner(), Recovery::new());
         let spent = write_ops(&mut sink, &health, vec![jti(b"old")]).await;
         assert_eq!(spent, vec![Ok(Some(JtiUse::Fresh))]);
 

@@ -10,6 +10,7 @@
 
 mod backend;
 mod migrations;
+mod recovery;
 mod suite;
 
 mod postgres {
