@@ -2,8 +2,8 @@
 //! to its budget while another client at one request a second is never refused; and two server
 //! processes on one Postgres hold the budget together within decision record 0012's bound.
 //!
-//! The two processes are two `TestServer`s in this test process sharing one database (each with
-//! its own limiter, listeners and reconciliation task), not two spawned binaries.
+//! The two processes are two real `portcullis serve` binaries of one deployment (an in-process
+//! test server beside them registers the clients and answers the bystander).
 
 use std::time::{Duration, Instant};
 
@@ -15,6 +15,7 @@ use crate::rate_limits::assert_refused;
 use crate::support::TestServer;
 use crate::support::client::{DpopKey, JwtClient};
 use crate::support::http::FormPost;
+use crate::support::processes::Process;
 use crate::support::token::client_credentials;
 
 /// The flooded client's budget: 5 requests a second, 5 at once. Small, so that even a debug
@@ -46,9 +47,14 @@ impl Tally {
     }
 }
 
-/// One connection sending client_credentials requests of `client` back to back until `until`.
-async fn connection(server: &TestServer, client: &JwtClient, until: Instant) -> Tally {
-    let http = server.client(None);
+/// One connection (of `http`) sending client_credentials requests of `client` to `server`'s
+/// deployment back to back until `until`.
+async fn connection(
+    server: &TestServer,
+    http: reqwest::Client,
+    client: &JwtClient,
+    until: Instant,
+) -> Tally {
     let url = format!("{}/token", server.public_url());
     let key = DpopKey::new();
     let mut tally = Tally::default();
@@ -71,35 +77,46 @@ async fn connection(server: &TestServer, client: &JwtClient, until: Instant) -> 
     tally
 }
 
-/// Floods through `connections` connections to each of `servers` for `length`, while
-/// `bystander` sends one request a second to the first server; returns the flood's tally and
-/// the bystander's answers' statuses.
+/// Floods `server`'s deployment through `connections` connections of each of `listeners` (HTTP
+/// clients, each reaching one process) for `length`, while `bystander` sends one request a second
+/// to `server`; returns the flood's tally through each listener and the bystander's answers'
+/// statuses.
 async fn flood(
-    servers: &[&TestServer],
+    server: &TestServer,
+    listeners: &[reqwest::Client],
     client: &JwtClient,
     bystander: &JwtClient,
     connections: usize,
     length: Duration,
-) -> (Tally, Vec<u16>) {
+) -> (Vec<Tally>, Vec<u16>) {
     let until = Instant::now() + length;
-    let floods = servers
-        .iter()
-        .flat_map(|server| (0..connections).map(move |_| connection(server, client, until)));
+    let floods = listeners.iter().map(|http| async move {
+        let mut total = Tally::default();
+        let each = (0..connections).map(|_| connection(server, http.clone(), client, until));
+        for t in join_all(each).await {
+            total.add(t);
+        }
+        total
+    });
     let steady = async {
         let mut statuses = Vec::new();
         while Instant::now() < until {
             let started = Instant::now();
-            statuses.push(client_credentials(servers[0], bystander, "a").await.status);
+            statuses.push(client_credentials(server, bystander, "a").await.status);
             tokio::time::sleep(Duration::from_secs(1).saturating_sub(started.elapsed())).await;
         }
         statuses
     };
-    let (tallies, statuses) = tokio::join!(join_all(floods), steady);
+    tokio::join!(join_all(floods), steady)
+}
+
+/// The sum of `tallies`.
+fn sum(tallies: Vec<Tally>) -> Tally {
     let mut total = Tally::default();
     for t in tallies {
         total.add(t);
     }
-    (total, statuses)
+    total
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -108,7 +125,16 @@ async fn one_client_flooding_token_is_held_to_its_budget_and_others_pass() {
     let greedy = JwtClient::register(&server, json!({})).await;
     let bystander = JwtClient::register(&server, json!({})).await;
     let length = Duration::from_secs(15);
-    let (tally, bystander_statuses) = flood(&[&server], &greedy, &bystander, 16, length).await;
+    let (tallies, bystander_statuses) = flood(
+        &server,
+        &[server.client(None)],
+        &greedy,
+        &bystander,
+        16,
+        length,
+    )
+    .await;
+    let tally = sum(tallies);
     let secs = length.as_secs_f64();
     let rate = (tally.admitted as f64 - f64::from(BURST)) / secs;
     println!(
@@ -140,38 +166,42 @@ async fn two_processes_reconciling_through_redis_hold_the_budget_together() {
     two_processes(Some(url)).await;
 }
 
-/// Two processes on one database, reconciling through it or through Redis at `redis_url`.
+/// Two `portcullis serve` processes on one database, reconciling through it or through Redis at
+/// `redis_url`.
 async fn two_processes(redis_url: Option<String>) {
     let through = if redis_url.is_some() {
         "Redis"
     } else {
         "Postgres"
     };
-    let first_url = redis_url.clone();
-    let first = TestServer::builder()
+    let server = TestServer::builder()
+        .portless_issuer()
         .configure(budgets)
-        .configure(move |c| c.rate_limits.redis_url = first_url)
         .start()
         .await;
-    // The second process must share the first one's issuer, which names the deployment's Redis
-    // keys (in a real deployment every process has the same configuration).
-    let issuer = first.config.issuer.clone();
-    let second = TestServer::builder()
-        .sharing(&first)
-        .configure(budgets)
-        .configure(move |c| {
-            c.rate_limits.redis_url = redis_url;
-            c.rate_limits.redis_namespace = Some(issuer);
-        })
-        .start()
-        .await;
-    let greedy = JwtClient::register(&first, json!({})).await;
-    let bystander = JwtClient::register(&first, json!({})).await;
+    // Every process of a deployment has the same configuration: the budgets, and the Redis URL
+    // (the issuer, the same for both, names the deployment's Redis keys).
+    let mut settings =
+        format!("[rate_limits]\nclient = {{ per_second = {RATE:?}, burst = {BURST} }}\n");
+    if let Some(url) = &redis_url {
+        settings.push_str(&format!("redis_url = \"{url}\"\n"));
+    }
+    settings.push_str("[rate_limits.address]\napi = { per_second = 10000.0, burst = 10000 }\n");
+    let first = Process::spawn(&server, &settings, "warn").await;
+    let second = Process::spawn(&server, &settings, "warn").await;
+    let greedy = JwtClient::register(&server, json!({})).await;
+    let bystander = JwtClient::register(&server, json!({})).await;
     let length = Duration::from_secs(10);
-    let (tally, bystander_statuses) =
-        flood(&[&first, &second], &greedy, &bystander, 8, length).await;
+    let listeners = [first.client(&server), second.client(&server)];
+    let (tallies, bystander_statuses) =
+        flood(&server, &listeners, &greedy, &bystander, 8, length).await;
+    // Both processes took part: each admitted some of the flood and refused some.
+    for (name, t) in ["first", "second"].iter().zip(&tallies) {
+        assert!(t.admitted > 0 && t.refused > 0, "{name} process: {t:?}");
+    }
+    let tally = sum(tallies);
     let secs = length.as_secs_f64();
-    let interval = first.config.rate_limits.sync_interval_ms as f64 / 1000.0;
+    let interval = server.config.rate_limits.sync_interval_ms as f64 / 1000.0;
     // Decision record 0012: over a window W, P processes reconciling every I seconds admit at
     // most r·(W + (P-1)·I) + P·b, plus what arrives during one round trip (allowed 0.5 s here).
     let bound = RATE * (secs + interval + 0.5) + 2.0 * f64::from(BURST);
@@ -195,4 +225,5 @@ async fn two_processes(redis_url: Option<String>) {
     );
     second.stop().await;
     first.stop().await;
+    server.stop().await;
 }
