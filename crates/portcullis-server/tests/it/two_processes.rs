@@ -114,12 +114,29 @@ async fn single_use_values_reaching_both_processes_at_once_are_spent_once() {
     let (f, a, b) = deployment().await;
     let key = DpopKey::new();
     for round in 0..3 {
-        // One code, redeemed through both at once: one token response, one invalid_grant (R74).
+        // One code, redeemed through both at once: one token response, one invalid_grant; the
+        // replay revokes the grant, so every token the winner got is inactive in both processes
+        // (R74, issue 9 point 6: the replay wins even when it races the winning insert).
         let mut browser = Browser::new(&f.server);
         let code = f.authorize(&mut browser, Some(&key)).await["code"].clone();
         let (x, y) = tokio::join!(redeem(&f, &a, &key, &code), redeem(&f, &b, &key, &code));
+        let tokens = [&x, &y]
+            .into_iter()
+            .find(|answer| answer.status == 200)
+            .map(|answer| answer.body.clone());
         exactly_one(&format!("code, round {round}"), 200, [x, y])
             .assert_error(400, "invalid_grant");
+        let tokens = tokens.unwrap();
+        for kind in ["access_token", "refresh_token"] {
+            let token = tokens[kind].as_str().unwrap();
+            for (name, p) in [("A", &a), ("B", &b)] {
+                let answer = introspect(&f, p, token).await;
+                assert_eq!(
+                    answer["active"], false,
+                    "{kind} after a raced replay, round {round}, process {name}"
+                );
+            }
+        }
 
         // One assertion (one jti), sent to both at once: one pushed request (R97).
         let params = f.par_params(&[]);
