@@ -68,12 +68,16 @@ pub fn claims(t: &IdToken<'_>) -> Map<String, Value> {
         claims.insert("at_hash".into(), json!(at_hash(access_token, t.alg)));
     }
     for (name, value) in &t.extra {
-        if !claims.contains_key(name) {
+        if !claims.contains_key(name) && !REGISTERED.contains(&name.as_str()) {
             claims.insert(name.clone(), value.clone());
         }
     }
     claims
 }
+
+/// The JWT claims RFC 7519 §4.1 registers: an extra claim never sets one (a mistyped `nbf` would
+/// make the token unsignable, a `jti` or `nbf` of the user's data would change its meaning).
+const REGISTERED: [&str; 7] = ["iss", "sub", "aud", "exp", "nbf", "iat", "jti"];
 
 /// `at_hash` (OIDC Core §3.1.3.6): base64url of the left half of the hash of the access token's
 /// ASCII text, with the hash of the ID token's `alg`: SHA-256 for PS256 and ES256, SHA-512 for
@@ -180,6 +184,19 @@ mod tests {
             ..token()
         });
         assert_eq!(c["at_hash"].as_str(), Some(want.as_str()));
+    }
+
+    #[test]
+    fn extra_claims_never_set_a_registered_jwt_claim() {
+        // Found by the jarm_id_token fuzz target: a string `nbf` among the extra claims made
+        // the ID token unsignable (josekit: "The JWT nbf header claim must be a number").
+        let mut extra = Map::new();
+        extra.insert("nbf".into(), json!("urn:x"));
+        extra.insert("jti".into(), json!(5));
+        extra.insert("name".into(), json!("A"));
+        let c = claims(&IdToken { extra, ..token() });
+        assert!(!c.contains_key("nbf") && !c.contains_key("jti"), "{c:?}");
+        assert_eq!(c["name"], "A");
     }
 
     #[test]
