@@ -196,6 +196,7 @@ pub(crate) async fn record(
         outcome,
         details: stored_details,
     };
+    security_event(state, actor, action, target, outcome);
     // The log line names people by user id only (LOGGING.md): the actor's, and for actions on a
     // user the target's, which the details carry.
     let actor_id = actor.user_id.as_deref().unwrap_or("-");
@@ -245,4 +246,60 @@ mod tests {
             Action::ALL.iter().map(|a| a.as_str()).collect();
         assert_eq!(names.len(), Action::ALL.len());
     }
+}
+
+/// The security event an audited action raises, if any: a refused admin sign-in (one per account
+/// or address while its incident is open), or a change an administrator made to keys, clients,
+/// users or initial access tokens.
+fn security_event(
+    state: &AppState,
+    actor: &Actor,
+    action: Action,
+    target: Option<&str>,
+    outcome: AuditOutcome,
+) {
+    use crate::security::{Event, Kind};
+    let who = actor.username.as_deref().map(capped);
+    let event = match (action, outcome) {
+        (Action::SignIn, AuditOutcome::Denied) => {
+            let named = who.clone().unwrap_or_else(|| "an unknown account".to_owned());
+            let event = Event::new(
+                Kind::AdminSigninFailure,
+                format!(
+                    "A sign-in to the admin UI as {named} from {} was refused.",
+                    actor.address
+                ),
+            )
+            .address(&actor.address)
+            .incident(who.clone().unwrap_or_else(|| actor.address.clone()));
+            match &who {
+                Some(username) => event.account(username),
+                None => event,
+            }
+        }
+        (Action::SignIn | Action::SignOut | Action::Form, _) => return,
+        (_, AuditOutcome::Success) => {
+            let by = who.clone().unwrap_or_else(|| "an administrator".to_owned());
+            let on = target.map(capped).unwrap_or_default();
+            let event = Event::new(
+                Kind::AdminChange,
+                format!("{by} did {} {on} in the admin UI.", action.as_str())
+                    .replace("  ", " ")
+                    .replace(" .", "."),
+            )
+            .address(&actor.address)
+            .evidence(serde_json::json!({ "action": action.as_str(), "target": on }));
+            let event = match &who {
+                Some(username) => event.account(username),
+                None => event,
+            };
+            if action.as_str().starts_with("client.") && !on.is_empty() {
+                event.client(&on)
+            } else {
+                event
+            }
+        }
+        _ => return,
+    };
+    state.monitor.raise_later(event);
 }

@@ -7,8 +7,10 @@
 //! statement holds the write lock for long): signing keys past `unpublish_at`; spent `jti`s,
 //! access tokens, sessions, admin sessions, pushed requests, codes, initial access tokens and
 //! refresh tokens past their expiry (for refresh tokens, the absolute one); per-address sign-in
-//! failure counts a day old; ended grants; and audit events older than
-//! `admin.audit_retention_days` (0 keeps them). Users and consents are never purged. A third
+//! failure counts a day old; ended grants; audit events older than
+//! `admin.audit_retention_days` (0 keeps them); security events older than
+//! `monitoring.event_retention_days`, security counts older than
+//! `monitoring.count_retention_hours`, and closed incidents. Users and consents are never purged. A third
 //! job logs, periodically, the refusals that were only counted (`bounds::Refusals`).
 
 use std::sync::atomic::Ordering;
@@ -69,6 +71,24 @@ async fn purge_once(state: &AppState) {
                 break;
             }
         };
+        let monitoring = &state.config.monitoring;
+        let events_before = if monitoring.event_retention_days > 0 {
+            now.plus(-monitoring.event_retention_days.saturating_mul(86_400))
+        } else {
+            portcullis_core::Timestamp::from_unix(i64::MIN)
+        };
+        let counts_before = now.unix() - monitoring.count_retention_hours.saturating_mul(3600);
+        match state
+            .store
+            .purge_security_batch(events_before, counts_before, now, batch_rows)
+            .await
+        {
+            Ok(n) => removed += n,
+            Err(e) => {
+                tracing::warn!(error = %e, "purging security events and counts failed");
+                break;
+            }
+        }
         if let Some(before) = audit_before {
             match state
                 .store

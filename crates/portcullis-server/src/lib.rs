@@ -14,7 +14,7 @@
 //! |---|---|
 //! | foundations | `pages` (view models), [`error`], [`secret`], [`config`], [`monitoring`] |
 //! | bytes to requests | [`transport`] |
-//! | what the state holds | [`setup`] (clock, keys, first-run files), [`clients`], [`ratelimit`], [`bounds`] |
+//! | what the state holds | [`setup`] (clock, keys, first-run files), [`clients`], [`ratelimit`], [`bounds`], [`security`] |
 //! | the state | [`state`] |
 //! | request services | [`tokens`], [`browser`], `audit` |
 //! | requests | [`extract`], `endpoints`, [`routes`] |
@@ -41,6 +41,7 @@ pub mod ratelimit;
 pub mod routes;
 mod run;
 pub mod secret;
+pub mod security;
 pub mod setup;
 pub mod state;
 pub mod tokens;

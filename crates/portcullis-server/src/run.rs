@@ -79,6 +79,7 @@ pub fn app(
     let address_limit = AddressLimit {
         limits: Arc::clone(&state.rate_limits),
         sources: Arc::new(Sources::from_config(&state.config)),
+        monitor: Arc::clone(&state.monitor),
     };
     let router = extend(routes::routes(&state.config))
         .layer(axum::middleware::from_fn_with_state(
@@ -104,10 +105,15 @@ pub fn app(
     let router = router.layer(CatchPanicLayer::custom(|_| error::server_error()));
     // Outside every refusal (429, 503, 413) and the panic guard, so that each is counted. Added
     // per route by `Router::layer`, so the request carries its route template.
-    let router = router.layer(axum::middleware::from_fn_with_state(
-        state.metrics.clone(),
-        monitoring::http::track,
-    ));
+    let router = router
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state.monitor),
+            crate::security::track,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.metrics.clone(),
+            monitoring::http::track,
+        ));
     let router = security::headers(router)
         .layer(
             TraceLayer::new_for_http()
@@ -244,15 +250,21 @@ pub async fn start_on(
         rate_limits: Arc::clone(&rate_limits),
         mtls_base_url: config.mtls_base_url().into(),
         config: Arc::clone(&config),
-        store,
+        store: Arc::clone(&store),
         keys,
-        clock,
+        clock: Arc::clone(&clock),
         discovery: discovery.into(),
         clients,
         dpop_nonces,
         token_alg,
         directories,
         bounds: Arc::new(bounds::Bounds::new(&config.limits)),
+        monitor: Arc::new(crate::security::Monitor::new(
+            Arc::clone(&config),
+            Arc::clone(&store),
+            Arc::clone(&clock),
+            metrics.clone(),
+        )),
         metrics,
     };
     let router = app(state.clone(), extend)?;
@@ -308,6 +320,14 @@ pub async fn start_on(
             stop.clone(),
         )),
         tokio::spawn(jobs::purge_expired(state.clone(), stop.clone())),
+        tokio::spawn(crate::security::detect::run(
+            Arc::clone(&state.monitor),
+            stop.clone(),
+        )),
+        tokio::spawn(crate::security::alerts::run(
+            Arc::clone(&state.monitor),
+            stop.clone(),
+        )),
     ];
     if let Some(listener) = metrics_listener {
         tasks.push(tokio::spawn(monitoring::serve(

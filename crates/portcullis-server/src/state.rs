@@ -12,6 +12,7 @@ use crate::clients::registry::Clients;
 use crate::config::Config;
 use crate::monitoring::Metrics;
 use crate::ratelimit::RateLimits;
+use crate::security::Monitor;
 use crate::setup::clock::Clock;
 use crate::setup::keys::KeyRing;
 
@@ -44,4 +45,6 @@ pub struct AppState {
     pub rate_limits: Arc<RateLimits>,
     /// This server's metrics (its own recorder, `monitoring`).
     pub metrics: Metrics,
+    /// Security events: counts, detectors, webhooks (`security`).
+    pub monitor: Arc<Monitor>,
 }

@@ -16,6 +16,7 @@ mod health;
 mod postgres;
 pub mod ratelimit;
 pub mod registration;
+pub mod security;
 mod sql;
 mod sqlite;
 pub mod testing;
@@ -148,6 +149,7 @@ pub trait Store:
     + registration::RegistrationStore
     + admin::AdminStore
     + ratelimit::RateLimitStore
+    + security::SecurityStore
     + Send
     + Sync
     + std::fmt::Debug

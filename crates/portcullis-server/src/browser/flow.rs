@@ -187,6 +187,10 @@ pub(crate) async fn refuse(
         .map_err(|e| PageError::store("taking the pushed request failed", &e))?;
     if taken.is_none() {
         state.metrics.replay("request_uri");
+        state.monitor.count(
+            crate::security::detect::replay_series("request_uri"),
+            &pending.client.client_id,
+        );
         return Err(used_up());
     }
     tracing::info!(client_id = %pending.client.client_id, "{description}");
@@ -326,6 +330,10 @@ pub(crate) async fn issue(
         .map_err(|e| PageError::store("taking the pushed request failed", &e))?;
     if taken.is_none() {
         state.metrics.replay("request_uri");
+        state.monitor.count(
+            crate::security::detect::replay_series("request_uri"),
+            &pending.client.client_id,
+        );
         return Err(used_up());
     }
     let (Ok(code), Ok(grant_id)) = (random_b64url(32), random_b64url(16)) else {

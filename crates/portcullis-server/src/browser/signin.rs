@@ -68,6 +68,13 @@ pub(crate) async fn sign_in(
     let result = check_sign_in(state, username, password, address).await;
     if let Err(failure) = &result {
         state.metrics.signin_failure(failure.refusal.label());
+        // Wrong passwords (not refusals for load) feed the failure-burst detectors.
+        if failure.refusal.label() == "wrong" {
+            use crate::security::detect;
+            state.monitor.count(detect::AUTH_FAILURES, "");
+            state.monitor.count(detect::FAIL_ACCOUNT, username);
+            state.monitor.count(detect::FAIL_ADDRESS, address);
+        }
     }
     result
 }

@@ -10,6 +10,7 @@
 mod files;
 mod limits;
 mod listen;
+mod monitoring;
 mod rate_limits;
 mod validate;
 
@@ -19,6 +20,7 @@ use std::path::{Path, PathBuf};
 pub use files::{directories, read_cert_chain, read_private_key};
 pub use limits::Limits;
 pub use listen::{Listen, Metrics};
+pub use monitoring::{Alerts, Monitoring, RateDetector, Webhook};
 pub use rate_limits::{AddressBudgets, Budget, RateLimits};
 
 use anyhow::{Context as _, bail};
@@ -73,6 +75,10 @@ pub struct Config {
     pub rate_limits: RateLimits,
     /// The Prometheus metrics listener.
     pub metrics: Metrics,
+    /// The security detectors.
+    pub monitoring: Monitoring,
+    /// Where security events are sent.
+    pub alerts: Alerts,
 }
 
 /// Admin UI settings.
@@ -253,6 +259,8 @@ impl fmt::Debug for Config {
             .field("limits", &self.limits)
             .field("rate_limits", &self.rate_limits)
             .field("metrics", &self.metrics)
+            .field("monitoring", &self.monitoring)
+            .field("alerts", &self.alerts)
             .finish()
     }
 }
@@ -379,6 +387,8 @@ impl Default for Config {
             limits: Limits::default(),
             rate_limits: RateLimits::default(),
             metrics: Metrics::default(),
+            monitoring: Monitoring::default(),
+            alerts: Alerts::default(),
         }
     }
 }

@@ -48,6 +48,8 @@ impl Config {
         }
         self.signing_algs()?;
         self.rate_limits.validate()?;
+        self.monitoring.validate()?;
+        self.alerts.validate()?;
         if let Some(kek) = &self.keys.kek {
             crate::secret::Kek::from_base64(kek).context("keys.kek")?;
         }

@@ -43,7 +43,14 @@ async fn handle(
     headers: &HeaderMap,
     params: &Params,
 ) -> Result<Response, TokenError> {
-    let caller = authenticate(state, peer, headers, params).await?;
+    let caller = authenticate(
+        state,
+        peer,
+        headers,
+        params,
+        crate::security::detect::RATE_INTROSPECT,
+    )
+    .await?;
     // R153: the token parameter is required.
     let token = params.get("token").ok_or(OAuthError::new(
         ErrorCode::InvalidRequest,
@@ -56,6 +63,12 @@ async fn handle(
         token,
     )
     .await?;
+    // Unknown or inactive tokens, per caller: many in a minute is guessing.
+    if members.get("active") != Some(&Value::Bool(true)) {
+        state
+            .monitor
+            .count(crate::security::detect::MISSES, &caller.client.client_id);
+    }
     let mut response = if wants_jwt(headers) {
         // R154: RFC 9701 signed response.
         let now = state.clock.now();

@@ -44,7 +44,14 @@ async fn handle(
     params: &Params,
 ) -> Result<Response, TokenError> {
     // R25: the same client authentication as the token endpoint.
-    let client = authenticate(state, peer, headers, params).await?.client;
+    let client = authenticate(
+        state,
+        peer,
+        headers,
+        params,
+        crate::security::detect::RATE_PAR,
+    )
+    .await?.client;
     // R37, R38: a DPoP proof at PAR binds the code to its key.
     let url = dpop::endpoint_url(state, peer.listener, "/par");
     let proof = dpop::proof(state, headers, "POST", &url, None).await?;

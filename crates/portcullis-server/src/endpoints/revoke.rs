@@ -58,7 +58,14 @@ async fn handle(
     params: &Params,
 ) -> Result<(), TokenError> {
     // R156: authenticated.
-    let caller = authenticate(state, peer, headers, params).await?;
+    let caller = authenticate(
+        state,
+        peer,
+        headers,
+        params,
+        crate::security::detect::RATE_REVOKE,
+    )
+    .await?;
     let token = params.get("token").ok_or(OAuthError::new(
         ErrorCode::InvalidRequest,
         "token is required",

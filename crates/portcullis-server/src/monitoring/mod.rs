@@ -212,6 +212,20 @@ impl Metrics {
         });
     }
 
+    /// A security event raised (`crate::security`).
+    pub fn security_event(&self, kind: &'static str, severity: &'static str) {
+        self.record(|| {
+            counter!("portcullis_security_events_total", "kind" => kind, "severity" => severity).increment(1);
+        });
+    }
+
+    /// A webhook delivery attempt, with its `outcome` (`delivered`, `retry`, `failed`).
+    pub fn webhook_delivery(&self, outcome: &'static str) {
+        self.record(|| {
+            counter!("portcullis_webhook_deliveries_total", "outcome" => outcome).increment(1);
+        });
+    }
+
     /// A fetch of a client's `jwks_uri`, with its `outcome`.
     pub fn jwks_fetch(&self, outcome: &'static str) {
         self.record(|| {
@@ -300,6 +314,14 @@ fn describe() {
     describe_counter!(
         "portcullis_jwks_fetches_total",
         "Fetches of client jwks_uri documents, by outcome"
+    );
+    describe_counter!(
+        "portcullis_security_events_total",
+        "Security events raised by this process (one per anomaly per deployment), by kind and severity"
+    );
+    describe_counter!(
+        "portcullis_webhook_deliveries_total",
+        "Webhook delivery attempts of security events, by outcome (delivered, retry, failed)"
     );
     describe_gauge!(
         "portcullis_db_pool_connections",

@@ -163,6 +163,8 @@ pub struct AddressLimit {
     pub limits: Arc<RateLimits>,
     /// How sources are found.
     pub sources: Arc<Sources>,
+    /// Where refusals are counted for the security events (`rate_limited`, per address).
+    pub monitor: Arc<crate::security::Monitor>,
 }
 
 /// Middleware: resolves the client's address into the request's [`Peer`], then counts the
@@ -185,6 +187,10 @@ pub async fn by_address(
             .check_address(class, state.sources.source_key(address))
     {
         tracing::debug!(%address, ?class, "rate limited by source address");
+        state.monitor.count(
+            crate::security::detect::limited_series("address"),
+            &address.to_string(),
+        );
         return refusal.page(class.is_page()).into_response();
     }
     next.run(request).await

@@ -70,6 +70,10 @@ pub(crate) async fn proof(
         Ok(JtiUse::Fresh) => Ok(Some(proof)),
         Ok(JtiUse::Replayed) => {
             state.metrics.replay("dpop_proof");
+            state.monitor.count(
+                crate::security::detect::replay_series("dpop_proof"),
+                &proof.jkt,
+            );
             Err(OAuthError::new(
                 ErrorCode::InvalidDpopProof,
                 "the DPoP proof has been used before",

@@ -11,7 +11,8 @@
 //! - [`FlowStore`](crate::flow::FlowStore): [`flow`];
 //! - [`RegistrationStore`](crate::registration::RegistrationStore): [`registration`];
 //! - [`AdminStore`](crate::admin::AdminStore): [`admin`];
-//! - [`RateLimitStore`](crate::ratelimit::RateLimitStore): [`ratelimit`].
+//! - [`RateLimitStore`](crate::ratelimit::RateLimitStore): [`ratelimit`];
+//! - [`SecurityStore`](crate::security::SecurityStore): [`security`].
 //!
 //! A table's rows, column list and statements live in one module; a statement that only one
 //! trait needs lives with that trait's SQL. Each implementation stays one macro because
@@ -27,6 +28,7 @@ pub(crate) mod keys;
 pub(crate) mod purge;
 pub(crate) mod ratelimit;
 pub(crate) mod registration;
+pub(crate) mod security;
 pub(crate) mod tokens;
 
 use portcullis_core::Timestamp;
@@ -45,6 +47,7 @@ macro_rules! sql_backend {
         $crate::sql::registration::sql_registration_store!($store);
         $crate::sql::admin::sql_admin_store!($store);
         $crate::sql::ratelimit::sql_rate_limit_store!($store);
+        $crate::sql::security::sql_security_store!($store);
     };
 }
 

@@ -2,6 +2,8 @@
 //! client it was issued to, with the PKCE verifier and (if bound) the same DPoP key; a second
 //! redemption revokes everything issued from the first (R74).
 
+use crate::security::detect;
+use crate::security::{Event, Kind};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use portcullis_core::code::{self, IssuedCode, Presented};
@@ -45,12 +47,34 @@ pub(super) async fn exchange(
         .redeem_code(&TokenHash::of(code.as_bytes()), now)
         .await
     {
-        Ok(Redemption::Fresh { code, grant }) => (code, grant),
+        Ok(Redemption::Fresh { code, grant }) => {
+            state
+                .monitor
+                .count_distinct(detect::SUBJECTS, &client.client_id, &grant.user_id);
+            (code, grant)
+        }
         Ok(Redemption::Replayed { grant_id }) => {
             state.metrics.replay("code");
+            state
+                .monitor
+                .count(detect::replay_series("code"), &client.client_id);
             // R74: a replayed code revokes every token issued from the first redemption.
-            if let Err(e) = state.store.revoke_grant(&grant_id, now).await {
-                tracing::error!(error = %e, "revoking the grant of a replayed code failed");
+            match state.store.revoke_grant(&grant_id, now).await {
+                Ok(()) => state.monitor.raise_later(
+                    Event::new(
+                        Kind::GrantRevokedOnReplay,
+                        format!(
+                            "An authorization code of client {} was presented twice: its grant and every token issued from it are revoked. The code, or the client's credentials, may be stolen.",
+                            client.client_id
+                        ),
+                    )
+                    .client(&client.client_id)
+                    .evidence(serde_json::json!({ "replayed": "code", "grant_revoked": true }))
+                    .incident(format!("{}|{grant_id}", client.client_id)),
+                ),
+                Err(e) => {
+                    tracing::error!(error = %e, "revoking the grant of a replayed code failed");
+                }
             }
             tracing::warn!(client_id = %client.client_id, "authorization code replayed; its grant is revoked");
             return Err(invalid_grant("the code has already been used"));

@@ -53,7 +53,14 @@ async fn handle(
     params: &Params,
 ) -> Result<Response, TokenError> {
     // R64: every grant authenticates the client first.
-    let client = authenticate(state, peer, headers, params).await?;
+    let client = authenticate(
+        state,
+        peer,
+        headers,
+        params,
+        crate::security::detect::RATE_TOKEN,
+    )
+    .await?;
     match params.get("grant_type") {
         None => Err(OAuthError::new(ErrorCode::InvalidRequest, "grant_type is required").into()),
         Some("client_credentials") => {

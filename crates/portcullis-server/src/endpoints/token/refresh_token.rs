@@ -53,6 +53,10 @@ pub(super) async fn exchange(
     // again is counted as a replay.
     if record.revoked_at.is_some() {
         state.metrics.replay("refresh_token");
+        state.monitor.count(
+            crate::security::detect::replay_series("refresh_token"),
+            &client.client_id,
+        );
     }
     let idle = state.config.flow.refresh_token_idle_secs;
     if record.revoked_at.is_some()
