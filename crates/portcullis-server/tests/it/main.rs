@@ -34,6 +34,7 @@ mod registration;
 mod replay_race;
 mod resource_server;
 mod secrets_in_logs;
+mod security_events;
 mod tls;
 mod token;
 mod two_processes;

@@ -21,5 +21,6 @@ pub(crate) mod resource;
 pub(crate) mod server;
 pub(crate) mod token;
 pub(crate) mod webdriver;
+pub(crate) mod webhooks;
 
 pub(crate) use server::{Backend, TestServer};
