@@ -36,6 +36,8 @@ pub struct Bounds {
     pub shed: AtomicU64,
     /// Purge batches run since start.
     pub purge_batches: AtomicU64,
+    /// Purges run to their end (the first at start included).
+    pub purges: AtomicU64,
 }
 
 impl Bounds {
@@ -47,6 +49,7 @@ impl Bounds {
             requests: Arc::new(Semaphore::new(limits.requests_in_flight)),
             shed: AtomicU64::new(0),
             purge_batches: AtomicU64::new(0),
+            purges: AtomicU64::new(0),
         }
     }
 }

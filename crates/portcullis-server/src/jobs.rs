@@ -113,6 +113,7 @@ async fn purge_once(state: &AppState) {
     if rows > 0 {
         tracing::info!(rows, batches, "purged expired rows");
     }
+    state.bounds.purges.fetch_add(1, Ordering::Relaxed);
 }
 
 /// Writes one line every `limits.refusal_summary_secs` with the refusals that were only counted

@@ -58,6 +58,9 @@ pub struct Clients {
     max_unknown: usize,
     cache: Mutex<Cache>,
     fetcher: JwksFetcher,
+    /// Identifiers last read from the store as disabled (bounded like the unknown ones): a
+    /// request naming one is a `disabled_client` security event, not only a failure.
+    disabled: Mutex<std::collections::HashSet<String>>,
 }
 
 impl std::fmt::Debug for Clients {
@@ -192,6 +195,7 @@ impl Clients {
             max_unknown: config.limits.unknown_client_entries,
             cache: Mutex::default(),
             fetcher: JwksFetcher::new(&config.clients, metrics)?,
+            disabled: Mutex::default(),
         })
     }
 
@@ -210,6 +214,17 @@ impl Clients {
         let bytes = record.as_ref().map_or(0, |r| {
             r.client_id.len() + r.metadata.len() + ENTRY_OVERHEAD_BYTES
         });
+        if let Some(record) = &record {
+            let mut disabled = self.disabled.lock().unwrap_or_else(|e| e.into_inner());
+            if record.disabled_at.is_some() {
+                if disabled.len() >= self.max_unknown {
+                    disabled.clear();
+                }
+                disabled.insert(record.client_id.clone());
+            } else {
+                disabled.remove(&record.client_id);
+            }
+        }
         let client = match record {
             Some(record) if record.disabled_at.is_none() => match from_record(&record, self.policy)
             {
@@ -225,6 +240,14 @@ impl Clients {
             self.remember(client_id, client.as_ref(), bytes);
         }
         Ok(client)
+    }
+
+    /// Whether `client_id` was disabled when last read from the store.
+    pub fn is_disabled(&self, client_id: &str) -> bool {
+        self.disabled
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(client_id)
     }
 
     /// The cached answer for `client_id` (`Some(None)`: known to be unknown or disabled), if

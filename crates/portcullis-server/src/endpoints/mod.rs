@@ -75,8 +75,9 @@ pub(crate) async fn authenticate(
 }
 
 /// Counts a refused client authentication for the security detectors: deployment-wide, per
-/// source address, and per client when the request named one (a replay, per client too; an
-/// unknown or disabled client only per address, so that invented ids make no series).
+/// source address, and per client when the request named one (a replay, per client too). An
+/// unknown client is counted only per address, so that invented ids make no series; a disabled
+/// one is counted as such (`disabled_client`).
 fn count_failure(state: &AppState, peer: &Peer, credentials: &Credentials<'_>, reason: &str) {
     if reason == "unavailable" {
         return;
@@ -84,13 +85,18 @@ fn count_failure(state: &AppState, peer: &Peer, credentials: &Credentials<'_>, r
     let monitor = &state.monitor;
     monitor.count(detect::AUTH_FAILURES, "");
     monitor.count(detect::FAIL_ADDRESS, &peer.address.to_string());
-    if reason == "unknown_client" {
-        return;
-    }
     let named = credentials
         .assertion
         .and_then(portcullis_core::client_auth::assertion_client_id)
         .or_else(|| credentials.client_id.map(str::to_owned));
+    if reason == "unknown_client" {
+        if let Some(client_id) = named
+            && state.clients.is_disabled(&client_id)
+        {
+            monitor.count(detect::DISABLED, &client_id);
+        }
+        return;
+    }
     if let Some(client_id) = named {
         monitor.count(detect::FAIL_CLIENT, &client_id);
         if reason == "replayed" {
