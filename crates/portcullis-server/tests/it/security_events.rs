@@ -220,6 +220,20 @@ async fn a_scrape_raises_one_rate_anomaly_and_one_guessing_event_each_delivered_
         .unwrap();
     assert_eq!(log.len(), 2, "{log:?}");
     assert!(log.iter().all(|d| d.state == "delivered" && d.attempts == 1));
+
+    // The scrape's minute is folded but not learned: the baseline stays the quiet one.
+    server.clock.advance(60);
+    settle().await;
+    settle().await;
+    let after = server
+        .running()
+        .state
+        .store
+        .security_baselines("rate:token", Some(&partner.id))
+        .await
+        .unwrap();
+    assert!(after[0].last_window > baseline[0].last_window, "{after:?}");
+    assert_eq!(after[0].mean_milli, 10_000, "{after:?}");
     server.stop().await;
 }
 
