@@ -227,27 +227,6 @@ pub(crate) async fn record(
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stored_fields_are_capped_at_a_character_boundary() {
-        assert_eq!(capped("/admin/x"), "/admin/x");
-        let long = "é".repeat(40_000);
-        let cut = capped(&long);
-        assert!(cut.len() <= MAX_FIELD_BYTES, "{}", cut.len());
-        assert!(cut.ends_with('…'));
-    }
-
-    #[test]
-    fn every_action_is_listed_once_with_a_distinct_name() {
-        let names: std::collections::BTreeSet<&str> =
-            Action::ALL.iter().map(|a| a.as_str()).collect();
-        assert_eq!(names.len(), Action::ALL.len());
-    }
-}
-
 /// The security event an audited action raises, if any: a refused admin sign-in (one per account
 /// or address while its incident is open), or a change an administrator made to keys, clients,
 /// users or initial access tokens.
@@ -262,7 +241,9 @@ fn security_event(
     let who = actor.username.as_deref().map(capped);
     let event = match (action, outcome) {
         (Action::SignIn, AuditOutcome::Denied) => {
-            let named = who.clone().unwrap_or_else(|| "an unknown account".to_owned());
+            let named = who
+                .clone()
+                .unwrap_or_else(|| "an unknown account".to_owned());
             let event = Event::new(
                 Kind::AdminSigninFailure,
                 format!(
@@ -302,4 +283,25 @@ fn security_event(
         _ => return,
     };
     state.monitor.raise_later(event);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_fields_are_capped_at_a_character_boundary() {
+        assert_eq!(capped("/admin/x"), "/admin/x");
+        let long = "é".repeat(40_000);
+        let cut = capped(&long);
+        assert!(cut.len() <= MAX_FIELD_BYTES, "{}", cut.len());
+        assert!(cut.ends_with('…'));
+    }
+
+    #[test]
+    fn every_action_is_listed_once_with_a_distinct_name() {
+        let names: std::collections::BTreeSet<&str> =
+            Action::ALL.iter().map(|a| a.as_str()).collect();
+        assert_eq!(names.len(), Action::ALL.len());
+    }
 }

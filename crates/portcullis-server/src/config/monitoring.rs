@@ -107,13 +107,34 @@ impl Monitoring {
         let positive = [
             ("monitoring.flush_ms", self.flush_ms as i64),
             ("monitoring.incident_secs", self.incident_secs),
-            ("monitoring.count_retention_hours", self.count_retention_hours),
-            ("monitoring.rate.baseline_minutes", self.rate.baseline_minutes),
-            ("monitoring.rate.ceiling_per_minute", self.rate.ceiling_per_minute),
-            ("monitoring.rate.floor_per_minute", self.rate.floor_per_minute),
-            ("monitoring.auth_failures_per_client", self.auth_failures_per_client),
-            ("monitoring.auth_failures_per_address", self.auth_failures_per_address),
-            ("monitoring.auth_failures_per_account", self.auth_failures_per_account),
+            (
+                "monitoring.count_retention_hours",
+                self.count_retention_hours,
+            ),
+            (
+                "monitoring.rate.baseline_minutes",
+                self.rate.baseline_minutes,
+            ),
+            (
+                "monitoring.rate.ceiling_per_minute",
+                self.rate.ceiling_per_minute,
+            ),
+            (
+                "monitoring.rate.floor_per_minute",
+                self.rate.floor_per_minute,
+            ),
+            (
+                "monitoring.auth_failures_per_client",
+                self.auth_failures_per_client,
+            ),
+            (
+                "monitoring.auth_failures_per_address",
+                self.auth_failures_per_address,
+            ),
+            (
+                "monitoring.auth_failures_per_account",
+                self.auth_failures_per_account,
+            ),
             (
                 "monitoring.introspection_misses_per_minute",
                 self.introspection_misses_per_minute,
@@ -134,7 +155,9 @@ impl Monitoring {
                 bail!("{name} must not be negative");
             }
         }
-        if !(1..=32).contains(&self.network_prefix_v4) || !(1..=128).contains(&self.network_prefix_v6) {
+        if !(1..=32).contains(&self.network_prefix_v4)
+            || !(1..=128).contains(&self.network_prefix_v6)
+        {
             bail!("monitoring.network_prefix_v4 must be 1 to 32 and network_prefix_v6 1 to 128");
         }
         if !(self.rate.ratio.is_finite() && self.rate.ratio >= 1.0) {

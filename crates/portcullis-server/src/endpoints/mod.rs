@@ -62,7 +62,9 @@ pub(crate) async fn authenticate(
     // The client's budget (rate_limits.client or an administrator's override), after
     // authentication: an unauthenticated request never spends a client's budget.
     if let Err(refused) = state.rate_limits.check_client(client_id) {
-        state.monitor.count(detect::limited_series("client"), client_id);
+        state
+            .monitor
+            .count(detect::limited_series("client"), client_id);
         return Err(refused.into());
     }
     state.monitor.count(series, client_id);

@@ -51,7 +51,8 @@ async fn handle(
         params,
         crate::security::detect::RATE_PAR,
     )
-    .await?.client;
+    .await?
+    .client;
     // R37, R38: a DPoP proof at PAR binds the code to its key.
     let url = dpop::endpoint_url(state, peer.listener, "/par");
     let proof = dpop::proof(state, headers, "POST", &url, None).await?;

@@ -215,7 +215,8 @@ impl Metrics {
     /// A security event raised (`crate::security`).
     pub fn security_event(&self, kind: &'static str, severity: &'static str) {
         self.record(|| {
-            counter!("portcullis_security_events_total", "kind" => kind, "severity" => severity).increment(1);
+            counter!("portcullis_security_events_total", "kind" => kind, "severity" => severity)
+                .increment(1);
         });
     }
 

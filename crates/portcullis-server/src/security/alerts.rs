@@ -73,8 +73,11 @@ pub fn verify(secret: &[u8], header: &str, body: &[u8], now: i64, tolerance_secs
     };
     sigs.iter().any(|sig| {
         sig.len() == expected.len()
-            && aws_lc_rs::constant_time::verify_slices_are_equal(sig.as_bytes(), expected.as_bytes())
-                .is_ok()
+            && aws_lc_rs::constant_time::verify_slices_are_equal(
+                sig.as_bytes(),
+                expected.as_bytes(),
+            )
+            .is_ok()
     })
 }
 
@@ -179,7 +182,10 @@ async fn attempt(monitor: &Monitor, http: &reqwest::Client, job: &DeliveryJob) -
     let sent = http
         .post(&hook.url)
         .header("content-type", "application/json")
-        .header("portcullis-signature", signature(hook.secret.as_bytes(), t, body.as_bytes()))
+        .header(
+            "portcullis-signature",
+            signature(hook.secret.as_bytes(), t, body.as_bytes()),
+        )
         .header("webhook-id", &job.event.id)
         .header("webhook-timestamp", t.to_string())
         .body(body)
@@ -226,7 +232,9 @@ async fn attempt(monitor: &Monitor, http: &reqwest::Client, job: &DeliveryJob) -
             next_attempt_at: now,
         };
     }
-    let index = usize::try_from(job.attempts).unwrap_or(0).min(BACKOFF_SECS.len() - 1);
+    let index = usize::try_from(job.attempts)
+        .unwrap_or(0)
+        .min(BACKOFF_SECS.len() - 1);
     let base = BACKOFF_SECS[index];
     let jitter = (uuid::Uuid::new_v4().as_u128() % 100) as i64 * base / 1000;
     let wait = (base + jitter).max(retry_after.unwrap_or(0).clamp(0, 86_400));
@@ -265,11 +273,23 @@ mod tests {
         );
         assert_eq!(header.len(), "t=1700000000,v1=".len() + 64);
         assert!(verify(secret, &header, body, 1_700_000_100, 300));
-        assert!(!verify(b"another secret!!", &header, body, 1_700_000_100, 300));
+        assert!(!verify(
+            b"another secret!!",
+            &header,
+            body,
+            1_700_000_100,
+            300
+        ));
         assert!(!verify(secret, &header, b"{}", 1_700_000_100, 300));
         assert!(!verify(secret, &header, body, 1_700_000_400, 300));
         // An empty or shortened v1 never verifies.
-        assert!(!verify(secret, "t=1700000000,v1=", body, 1_700_000_000, 300));
+        assert!(!verify(
+            secret,
+            "t=1700000000,v1=",
+            body,
+            1_700_000_000,
+            300
+        ));
         let short = &header[..header.len() - 2];
         assert!(!verify(secret, short, body, 1_700_000_000, 300));
     }

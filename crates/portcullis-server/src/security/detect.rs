@@ -445,7 +445,11 @@ async fn judge(
         "window_start": key.window,
     });
     monitor
-        .raise(event.evidence(evidence).incident(format!("{series}|{subject}")))
+        .raise(
+            event
+                .evidence(evidence)
+                .incident(format!("{series}|{subject}")),
+        )
         .await;
 }
 
@@ -559,15 +563,30 @@ mod tests {
     fn a_cold_baseline_only_has_the_ceiling_and_a_warm_one_its_band() {
         let rate = RateDetector::default();
         assert_eq!(baseline_threshold(&rate, None), 3000.0);
-        assert_eq!(baseline_threshold(&rate, Some(&baseline(50.0, 4.0, 10))), 3000.0);
+        assert_eq!(
+            baseline_threshold(&rate, Some(&baseline(50.0, 4.0, 10))),
+            3000.0
+        );
         // Warm: max(floor 120, 3 × 50, 50 + 4 × 2) = 150.
-        assert_eq!(baseline_threshold(&rate, Some(&baseline(50.0, 4.0, 60))), 150.0);
+        assert_eq!(
+            baseline_threshold(&rate, Some(&baseline(50.0, 4.0, 60))),
+            150.0
+        );
         // A noisy client: 50 + 4 × 30 = 170.
-        assert_eq!(baseline_threshold(&rate, Some(&baseline(50.0, 900.0, 60))), 170.0);
+        assert_eq!(
+            baseline_threshold(&rate, Some(&baseline(50.0, 900.0, 60))),
+            170.0
+        );
         // A quiet one: the floor.
-        assert_eq!(baseline_threshold(&rate, Some(&baseline(2.0, 1.0, 60))), 120.0);
+        assert_eq!(
+            baseline_threshold(&rate, Some(&baseline(2.0, 1.0, 60))),
+            120.0
+        );
         // Never above the ceiling.
-        assert_eq!(baseline_threshold(&rate, Some(&baseline(2000.0, 1.0, 60))), 3000.0);
+        assert_eq!(
+            baseline_threshold(&rate, Some(&baseline(2000.0, 1.0, 60))),
+            3000.0
+        );
     }
 
     #[test]

@@ -265,6 +265,9 @@ pub(crate) struct TallyKey {
     pub(crate) window: i64,
 }
 
+/// The members counted this minute: the window, and (subject, member) pairs.
+type Distinct = (i64, std::collections::HashSet<(Box<str>, Box<str>)>);
+
 /// Tally entries one process keeps between two flushes at most; past it counts are dropped
 /// (and the drops counted), so that a flood of distinct subjects cannot grow memory.
 const MAX_TALLY_KEYS: usize = 20_000;
@@ -277,7 +280,7 @@ pub struct Monitor {
     pub(crate) metrics: Metrics,
     tally: Mutex<HashMap<TallyKey, i64>>,
     /// Members already counted by [`Self::count_distinct`] in the current minute.
-    distinct: Mutex<(i64, std::collections::HashSet<(Box<str>, Box<str>)>)>,
+    distinct: Mutex<Distinct>,
     /// Counts dropped because the tally was full.
     pub(crate) dropped: AtomicU64,
     /// What this process already recorded as seen (client, kind, value).
@@ -431,7 +434,8 @@ impl Monitor {
         {
             Ok(true) => {
                 log_event(&record, true);
-                self.metrics.security_event(event.kind.as_str(), event.severity.as_str());
+                self.metrics
+                    .security_event(event.kind.as_str(), event.severity.as_str());
                 if !sinks.is_empty() {
                     self.deliveries.notify_one();
                 }
@@ -487,7 +491,9 @@ pub async fn track(
         .get::<axum::extract::MatchedPath>()
         .cloned();
     let response = next.run(request).await;
-    let route = route.as_ref().map_or("unmatched", axum::extract::MatchedPath::as_str);
+    let route = route
+        .as_ref()
+        .map_or("unmatched", axum::extract::MatchedPath::as_str);
     monitor.count(detect::REQUESTS, route);
     if response.status() == axum::http::StatusCode::TOO_MANY_REQUESTS {
         monitor.count(detect::RATE_LIMITED, route);

@@ -22,7 +22,10 @@ const MAX_REMEMBERED: usize = 50_000;
 
 /// What this process already recorded.
 #[derive(Debug, Default)]
-pub(crate) struct SeenCache(Mutex<HashSet<(Box<str>, SeenKind, Box<str>)>>);
+pub(crate) struct SeenCache(Mutex<HashSet<SeenPair>>);
+
+/// A client, what it was seen with, and its value.
+type SeenPair = (Box<str>, SeenKind, Box<str>);
 
 impl SeenCache {
     /// Remembers the pair; `true` if it was new to this process.
@@ -142,6 +145,9 @@ mod tests {
         assert_eq!(net("192.0.2.77"), "192.0.2.0/24");
         assert_eq!(net("2001:db8:1:2::5"), "2001:db8:1::/48");
         assert_eq!(net("::ffff:127.0.0.2"), "127.0.0.0/24");
-        assert_eq!(network_of("127.0.0.2".parse().unwrap(), 32, 128), "127.0.0.2/32");
+        assert_eq!(
+            network_of("127.0.0.2".parse().unwrap(), 32, 128),
+            "127.0.0.2/32"
+        );
     }
 }

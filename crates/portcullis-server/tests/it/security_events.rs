@@ -151,7 +151,11 @@ async fn a_scrape_raises_one_rate_anomaly_and_one_guessing_event_each_delivered_
         server.clock.advance(1);
     }
     let raised_at = raised_at.expect("a rate anomaly during the scrape");
-    assert!(raised_at - started < 60, "raised {} s in", raised_at - started);
+    assert!(
+        raised_at - started < 60,
+        "raised {} s in",
+        raised_at - started
+    );
     // Meanwhile a resource server introspects runs of guessed tokens.
     for run in 0..3 {
         for i in 0..15 {
@@ -209,7 +213,10 @@ async fn a_scrape_raises_one_rate_anomaly_and_one_guessing_event_each_delivered_
     }
     assert_eq!(
         kinds,
-        BTreeSet::from(["introspection_guessing".to_owned(), "rate_anomaly".to_owned()])
+        BTreeSet::from([
+            "introspection_guessing".to_owned(),
+            "rate_anomaly".to_owned()
+        ])
     );
     let log = server
         .running()
@@ -219,7 +226,10 @@ async fn a_scrape_raises_one_rate_anomaly_and_one_guessing_event_each_delivered_
         .await
         .unwrap();
     assert_eq!(log.len(), 2, "{log:?}");
-    assert!(log.iter().all(|d| d.state == "delivered" && d.attempts == 1));
+    assert!(
+        log.iter()
+            .all(|d| d.state == "delivered" && d.attempts == 1)
+    );
 
     // The scrape's minute is folded but not learned: the baseline stays the quiet one.
     server.clock.advance(60);
@@ -380,7 +390,10 @@ async fn two_processes_on_one_postgres_raise_one_event_for_an_anomaly_neither_se
     assert_eq!(found.len(), 1, "{found:?}");
     assert_eq!(found[0].client_id.as_deref(), Some(client.id.as_str()));
     let evidence: serde_json::Value = serde_json::from_str(&found[0].evidence).unwrap();
-    assert!(evidence["window_count"].as_i64().unwrap() > 60, "{evidence}");
+    assert!(
+        evidence["window_count"].as_i64().unwrap() > 60,
+        "{evidence}"
+    );
     // Both processes' counts reach the one total (each flushes on its own schedule).
     let mut total = 0;
     for _ in 0..100 {
@@ -496,7 +509,11 @@ async fn bursts_of_failed_client_authentications_and_replays_raise_one_event_eac
     assert_eq!(bursts[0].client_id.as_deref(), Some(client.id.as_str()));
     assert_eq!(replays.len(), 1);
     assert_eq!(replays[0].client_id.as_deref(), Some(client.id.as_str()));
-    assert!(replays[0].text.contains("client assertion"), "{}", replays[0].text);
+    assert!(
+        replays[0].text.contains("client assertion"),
+        "{}",
+        replays[0].text
+    );
     server.stop().await;
 }
 
@@ -515,7 +532,12 @@ async fn requests_for_a_disabled_client_raise_one_event() {
     };
     client_credentials(&server, &client, "a").await.assert_ok();
     let store = &server.running().state.store;
-    assert!(store.disable_client(&client.id, server.now()).await.unwrap());
+    assert!(
+        store
+            .disable_client(&client.id, server.now())
+            .await
+            .unwrap()
+    );
     for _ in 0..3 {
         client_credentials(&server, &client, "a")
             .await
@@ -555,13 +577,20 @@ async fn refused_admin_sign_ins_and_administrators_changes_raise_events() {
         .await;
     let created = wait_for_events(&server, Kind::AdminChange, 1).await;
     settle().await;
-    assert_eq!(events(&server, Some(Kind::AdminSigninFailure)).await.len(), 1);
+    assert_eq!(
+        events(&server, Some(Kind::AdminSigninFailure)).await.len(),
+        1
+    );
     assert_eq!(refused[0].account.as_deref(), Some(target.as_str()));
     assert_eq!(refused[0].address.as_deref(), Some("127.0.0.1"));
     let created_later = events(&server, Some(Kind::AdminChange)).await;
     assert_eq!(created_later.len(), 1, "{created_later:?}");
     assert_eq!(created[0].account.as_deref(), Some(admin.username.as_str()));
-    assert!(created[0].text.contains("user.create"), "{}", created[0].text);
+    assert!(
+        created[0].text.contains("user.create"),
+        "{}",
+        created[0].text
+    );
     assert!(!created[0].evidence.contains("erins password"));
     server.stop().await;
 }

@@ -165,7 +165,8 @@ pub(crate) const PUT_BASELINE: &str = "INSERT INTO security_baselines \
      mean_milli = excluded.mean_milli, var_milli = excluded.var_milli, \
      samples = excluded.samples, last_window = excluded.last_window";
 
-pub(crate) const CLAIM: &str = "UPDATE security_claims SET value = $2 WHERE name = $1 AND value < $2";
+pub(crate) const CLAIM: &str =
+    "UPDATE security_claims SET value = $2 WHERE name = $1 AND value < $2";
 
 pub(crate) const INSERT_CLAIM: &str =
     "INSERT INTO security_claims (name, value) VALUES ($1, 0) ON CONFLICT (name) DO NOTHING";
