@@ -212,7 +212,7 @@ impl Metrics {
         });
     }
 
-    /// A security event raised (`crate::security`).
+    /// A security event raised (the `security` module).
     pub fn security_event(&self, kind: &'static str, severity: &'static str) {
         self.record(|| {
             counter!("portcullis_security_events_total", "kind" => kind, "severity" => severity)
