@@ -13,6 +13,7 @@ use portcullis_core::jose::sha256_b64url;
 use portcullis_resource::settings::ClientCredentials;
 use portcullis_resource::{Settings, StatsSnapshot};
 use portcullis_server::setup::clock::{Clock as _, FixedClock};
+use portcullis_store::security::{EventFilter, SecurityEventRecord};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use tokio::net::TcpListener;
@@ -317,6 +318,23 @@ impl Caller {
         };
         body["access_token"].as_str().unwrap().to_owned()
     }
+}
+
+/// The resource-server reports `server` stored as security events, oldest first.
+pub(crate) async fn reports(server: &TestServer) -> Vec<SecurityEventRecord> {
+    let filter = EventFilter {
+        kind: Some("resource_server_report".to_owned()),
+        ..EventFilter::default()
+    };
+    let store = &server.running().state.store;
+    let mut events = store.security_events(&filter, 1000, 0).await.unwrap();
+    events.reverse();
+    events
+}
+
+/// The evidence of a stored event, as JSON.
+pub(crate) fn evidence(event: &SecurityEventRecord) -> Value {
+    serde_json::from_str(&event.evidence).unwrap()
 }
 
 /// Asserts an RFC 6750 / RFC 9449 refusal: `status`, `error="<code>"` in the challenge of
