@@ -23,6 +23,8 @@ pub enum Endpoint {
     Introspection,
     PushedAuthorization,
     Registration,
+    /// Reports of resource servers (`docs/RESOURCE_SERVERS.md`); not an RFC 8414 member.
+    ResourceEvents,
     Revocation,
     Token,
     Userinfo,
@@ -36,6 +38,7 @@ impl Endpoint {
             Self::Introspection => "introspection_endpoint",
             Self::PushedAuthorization => "pushed_authorization_request_endpoint",
             Self::Registration => "registration_endpoint",
+            Self::ResourceEvents => "resource_events_endpoint",
             Self::Revocation => "revocation_endpoint",
             Self::Token => "token_endpoint",
             Self::Userinfo => "userinfo_endpoint",
@@ -49,6 +52,7 @@ impl Endpoint {
             Self::Introspection => "/introspect",
             Self::PushedAuthorization => "/par",
             Self::Registration => "/register",
+            Self::ResourceEvents => "/resource-events",
             Self::Revocation => "/revoke",
             Self::Token => "/token",
             Self::Userinfo => "/userinfo",
@@ -274,6 +278,19 @@ mod tests {
         );
         assert!(!aliases.contains_key("authorization_endpoint"));
         assert_eq!(d["authorization_endpoint"], "https://as.example/authorize");
+    }
+
+    #[test]
+    fn the_resource_events_endpoint_is_advertised_with_its_mtls_alias() {
+        let d = doc(&[Endpoint::ResourceEvents]);
+        assert_eq!(
+            d["resource_events_endpoint"],
+            "https://as.example/resource-events"
+        );
+        assert_eq!(
+            d["mtls_endpoint_aliases"]["resource_events_endpoint"],
+            "https://mtls.as.example/resource-events"
+        );
     }
 
     #[test]

@@ -13,7 +13,7 @@ use crate::endpoints::admin::{
 };
 use crate::endpoints::{
     account, authorize, consent, discovery, health, introspect, jwks, login, metrics, par,
-    register, revoke, token, userinfo,
+    register, resource_events, revoke, token, userinfo,
 };
 use crate::error::{AdminError, AdminErrorKind};
 use crate::pages;
@@ -28,6 +28,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint::Introspection,
     Endpoint::Revocation,
     Endpoint::Registration,
+    Endpoint::ResourceEvents,
 ];
 
 /// Grant types the token endpoint accepts.
@@ -55,6 +56,7 @@ pub fn routes(config: &Config) -> Router<AppState> {
         .route("/userinfo", get(userinfo::handle).post(userinfo::handle))
         .route("/introspect", post(introspect::post))
         .route("/revoke", post(revoke::post))
+        .route("/resource-events", post(resource_events::post))
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
         .route("/static/portcullis.css", get(pages::stylesheet));

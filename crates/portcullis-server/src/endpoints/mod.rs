@@ -12,6 +12,7 @@ pub(crate) mod login;
 pub(crate) mod metrics;
 pub(crate) mod par;
 pub(crate) mod register;
+pub(crate) mod resource_events;
 pub(crate) mod revoke;
 pub(crate) mod token;
 pub(crate) mod userinfo;

@@ -32,6 +32,7 @@ mod rate_limits;
 mod rate_limits_flood;
 mod registration;
 mod replay_race;
+mod resource_events;
 mod resource_server;
 mod secrets_in_logs;
 mod security_events;

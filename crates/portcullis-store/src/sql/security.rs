@@ -148,15 +148,18 @@ pub(crate) const ADD_COUNT: &str = "INSERT INTO security_counts \
      ON CONFLICT (series, subject, window_start) DO UPDATE SET \
      count = security_counts.count + excluded.count RETURNING count";
 
+// A series prefix is compared as text (`substr`), not as a `LIKE` pattern: `_` in a series name
+// would match any character, and SQLite's `LIKE` ignores ASCII case where Postgres's does not.
 pub(crate) const SELECT_COUNTS: &str = "SELECT series, subject, window_start, count \
-     FROM security_counts WHERE series LIKE $1 AND ($2 IS NULL OR subject = $2) \
-     AND window_start >= $3 ORDER BY series, subject, window_start";
+     FROM security_counts WHERE substr(series, 1, length($1)) = $1 \
+     AND ($2 IS NULL OR subject = $2) AND window_start >= $3 \
+     ORDER BY series, subject, window_start";
 
 pub(crate) const COUNTS_IN_WINDOW: &str = "SELECT series, subject, window_start, count \
-     FROM security_counts WHERE series LIKE $1 AND window_start = $2";
+     FROM security_counts WHERE substr(series, 1, length($1)) = $1 AND window_start = $2";
 
 pub(crate) const SELECT_BASELINES: &str = "SELECT series, subject, mean_milli, var_milli, \
-     samples, last_window FROM security_baselines WHERE series LIKE $1 \
+     samples, last_window FROM security_baselines WHERE substr(series, 1, length($1)) = $1 \
      AND ($2 IS NULL OR subject = $2) ORDER BY series, subject";
 
 pub(crate) const PUT_BASELINE: &str = "INSERT INTO security_baselines \
@@ -261,9 +264,17 @@ macro_rules! sql_security_store {
                 &self,
                 deltas: &[$crate::security::CountDelta],
             ) -> Result<Vec<i64>, $crate::StoreError> {
+                // Rows are upserted (and so locked) in one order, whatever the caller's: two
+                // processes flushing the same keys in other orders would deadlock on Postgres.
+                let mut order: Vec<usize> = (0..deltas.len()).collect();
+                order.sort_by_key(|&i| {
+                    let d = &deltas[i];
+                    (&d.series, &d.subject, d.window_start)
+                });
                 let mut tx = self.pool.begin().await?;
-                let mut totals = Vec::with_capacity(deltas.len());
-                for d in deltas {
+                let mut totals = vec![0; deltas.len()];
+                for i in order {
+                    let d = &deltas[i];
                     let (total,): (i64,) = sqlx::query_as($crate::sql::security::ADD_COUNT)
                         .bind(&d.series)
                         .bind(&d.subject)
@@ -271,7 +282,7 @@ macro_rules! sql_security_store {
                         .bind(d.delta)
                         .fetch_one(&mut *tx)
                         .await?;
-                    totals.push(total);
+                    totals[i] = total;
                 }
                 tx.commit().await?;
                 Ok(totals)
@@ -285,7 +296,7 @@ macro_rules! sql_security_store {
             ) -> Result<Vec<$crate::security::CountRow>, $crate::StoreError> {
                 let rows: Vec<$crate::sql::security::CountRowSql> =
                     sqlx::query_as($crate::sql::security::SELECT_COUNTS)
-                        .bind(format!("{series_prefix}%"))
+                        .bind(series_prefix)
                         .bind(subject)
                         .bind(since)
                         .fetch_all(&self.pool)
@@ -300,7 +311,7 @@ macro_rules! sql_security_store {
             ) -> Result<Vec<$crate::security::CountRow>, $crate::StoreError> {
                 let rows: Vec<$crate::sql::security::CountRowSql> =
                     sqlx::query_as($crate::sql::security::COUNTS_IN_WINDOW)
-                        .bind(format!("{series_prefix}%"))
+                        .bind(series_prefix)
                         .bind(window_start)
                         .fetch_all(&self.pool)
                         .await?;
@@ -314,7 +325,7 @@ macro_rules! sql_security_store {
             ) -> Result<Vec<$crate::security::Baseline>, $crate::StoreError> {
                 let rows: Vec<$crate::sql::security::BaselineRow> =
                     sqlx::query_as($crate::sql::security::SELECT_BASELINES)
-                        .bind(format!("{series_prefix}%"))
+                        .bind(series_prefix)
                         .bind(subject)
                         .fetch_all(&self.pool)
                         .await?;

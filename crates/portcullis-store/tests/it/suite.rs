@@ -9,6 +9,7 @@ mod keys;
 mod rate_limits;
 mod registration;
 mod replays;
+mod security;
 
 use std::sync::Arc;
 
@@ -70,6 +71,16 @@ macro_rules! instantiate {
             // rate_limits.rs
             client_rate_limits_are_set_replaced_cleared_and_go_with_their_client,
             rate_usage_adds_up_per_process_and_shows_only_the_others,
+            // security.rs
+            security_counts_add_up_over_processes_to_the_deployment_total,
+            security_counts_are_read_by_prefix_subject_and_since,
+            of_concurrent_security_raises_for_one_incident_exactly_one_is_stored,
+            a_security_window_is_claimed_once_per_value_under_concurrency,
+            a_network_or_certificate_seen_by_security_is_new_exactly_once,
+            security_deliveries_are_claimed_by_one_process_and_only_when_due,
+            security_events_are_filtered_newest_first_and_paged,
+            a_security_event_is_acknowledged_once,
+            the_security_purge_removes_only_old_events_counts_and_closed_incidents,
         );
     };
     (@each $backend:expr; $($check:ident),* $(,)?) => {
@@ -90,6 +101,7 @@ pub(crate) use keys::*;
 pub(crate) use rate_limits::*;
 pub(crate) use registration::*;
 pub(crate) use replays::*;
+pub(crate) use security::*;
 
 fn client(id: &str) -> ClientRecord {
     ClientRecord {

@@ -1,12 +1,13 @@
 //! API-side abuse protection: the enumeration guard per token and per client, and the request
-//! budgets (429 with `Retry-After`, and one report each).
+//! budgets (429 with `Retry-After`, and one report each, stored by the authorization server as
+//! one security event).
 
 use accounts_example::SCOPE;
-use portcullis_core::resource_events::{Counter, EventKind};
 use portcullis_resource::settings::Budget;
+use serde_json::json;
 
 use crate::support::http::Answer;
-use crate::support::resource::{Api, Caller};
+use crate::support::resource::{Api, Caller, evidence, reports, wait_for_reports};
 
 /// Asserts a `429` from `limit` with a `Retry-After` of at least one second and at most `max`.
 #[track_caller]
@@ -25,9 +26,9 @@ fn assert_limited(answer: &Answer, limit: &str, max: u64) {
 }
 
 #[tokio::test]
-async fn a_scraper_walking_ids_gets_429_after_the_threshold_and_is_reported_once() {
+async fn a_scraper_walking_ids_gets_429_after_the_threshold_and_the_as_records_one_event() {
     let server = crate::support::resource::authorization_server("jwt").await;
-    let (api, receiver) = Api::reporting(&server, |s| {
+    let api = Api::reporting(&server, |s| {
         s.enumeration.per_token = 5;
         s.enumeration.per_client = 1_000;
     })
@@ -46,33 +47,52 @@ async fn a_scraper_walking_ids_gets_429_after_the_threshold_and_is_reported_once
     // An account already read in the window still answers.
     api.call(&server, &scraper, "/accounts/3").await.assert_ok();
 
-    let reports = receiver.wait_for_events(1).await;
+    wait_for_reports(&server, 1).await;
     // Give a second report time to arrive if one were (wrongly) sent.
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    let events: Vec<_> = receiver
-        .reports()
-        .into_iter()
-        .flat_map(|r| r.events)
-        .collect();
+    let events = reports(&server).await;
     assert_eq!(
         events.len(),
         1,
         "one event for the whole scrape: {events:?}"
     );
     let event = &events[0];
-    assert_eq!(reports[0].resource, crate::support::resource::RESOURCE);
-    assert_eq!(event.kind, EventKind::EnumerationSuspected);
-    assert_eq!(event.client_id, scraper.client.id);
+    assert_eq!(event.kind, "resource_server_report");
+    assert_eq!(event.severity, "warning");
+    assert_eq!(event.client_id.as_deref(), Some(scraper.client.id.as_str()));
     let jti = portcullis_core::jose::peek_claims(&scraper.token).unwrap()["jti"].clone();
-    assert_eq!(event.token_jti.as_deref(), jti.as_str());
-    assert_eq!(event.route.as_deref(), Some("/accounts/{id}"));
-    assert_eq!(event.method.as_deref(), Some("GET"));
-    assert_eq!(event.evidence.counter, Some(Counter::Token));
-    assert_eq!(event.evidence.observed, Some(6));
-    assert_eq!(event.evidence.threshold, Some(5));
-    assert_eq!(event.evidence.window_secs, Some(600));
-    assert_eq!(receiver.refused(), 0);
-    assert_eq!(api.stats().reports_sent, 1);
+    let reporter = api.registration.id.as_str();
+    assert_eq!(
+        evidence(event),
+        json!({
+            "resource_server": reporter,
+            "resource": crate::support::resource::RESOURCE,
+            "report_event_id": evidence(event)["report_event_id"],
+            "event": "enumeration_suspected",
+            "reported_at": server.now().unix(),
+            "route": "/accounts/{id}",
+            "method": "GET",
+            "subject": scraper.client.id,
+            "token_jti": jti,
+            "counter": "token",
+            "observed": 6,
+            "threshold": 5,
+            "window_secs": 600,
+            "reason": null,
+            "dropped_before": 0,
+            "reported_text": evidence(event)["reported_text"],
+        })
+    );
+    assert_eq!(
+        event.text,
+        format!(
+            "Resource server {reporter} reports that client {} walked 6 distinct identifiers on \
+             GET /accounts/{{id}} in 10 minutes with one token (limit 5) from 127.0.0.1.",
+            scraper.client.id
+        )
+    );
+    let stats = api.stats();
+    assert_eq!((stats.reports_sent, stats.reports_dropped), (1, 0));
     api.stop().await;
     server.stop().await;
 }
@@ -80,7 +100,7 @@ async fn a_scraper_walking_ids_gets_429_after_the_threshold_and_is_reported_once
 #[tokio::test]
 async fn one_client_walking_ids_with_fresh_tokens_is_stopped_per_client() {
     let server = crate::support::resource::authorization_server("jwt").await;
-    let (api, receiver) = Api::reporting(&server, |s| {
+    let api = Api::reporting(&server, |s| {
         s.enumeration.per_token = 100;
         s.enumeration.per_client = 6;
     })
@@ -104,16 +124,14 @@ async fn one_client_walking_ids_with_fresh_tokens_is_stopped_per_client() {
     let other = Caller::dpop(&server, SCOPE).await;
     api.call(&server, &other, "/accounts/7").await.assert_ok();
 
-    let events: Vec<_> = receiver
-        .wait_for_events(1)
-        .await
-        .into_iter()
-        .flat_map(|r| r.events)
-        .collect();
-    assert_eq!(events[0].kind, EventKind::EnumerationSuspected);
-    assert_eq!(events[0].evidence.counter, Some(Counter::Client));
-    assert_eq!(events[0].evidence.observed, Some(7));
-    assert_eq!(events[0].client_id, scraper.client.id);
+    let events = wait_for_reports(&server, 1).await;
+    assert_eq!(evidence(&events[0])["event"], "enumeration_suspected");
+    assert_eq!(evidence(&events[0])["counter"], "client");
+    assert_eq!(evidence(&events[0])["observed"], 7);
+    assert_eq!(
+        events[0].client_id.as_deref(),
+        Some(scraper.client.id.as_str())
+    );
     api.stop().await;
     server.stop().await;
 }
@@ -121,7 +139,7 @@ async fn one_client_walking_ids_with_fresh_tokens_is_stopped_per_client() {
 #[tokio::test]
 async fn budgets_answer_429_with_retry_after_and_are_reported_once() {
     let server = crate::support::resource::authorization_server("jwt").await;
-    let (api, receiver) = Api::reporting(&server, |s| {
+    let api = Api::reporting(&server, |s| {
         s.budgets.per_token = Some(Budget {
             per_minute: 60,
             burst: 3,
@@ -150,24 +168,14 @@ async fn budgets_answer_429_with_retry_after_and_are_reported_once() {
     let second = Caller { token, ..caller };
     api.call(&server, &second, "/accounts/1").await.assert_ok();
 
-    let events: Vec<_> = receiver
-        .wait_for_events(1)
-        .await
-        .into_iter()
-        .flat_map(|r| r.events)
-        .collect();
+    wait_for_reports(&server, 1).await;
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    assert_eq!(
-        receiver
-            .reports()
-            .iter()
-            .map(|r| r.events.len())
-            .sum::<usize>(),
-        1
-    );
-    assert_eq!(events[0].kind, EventKind::BudgetExceeded);
-    assert_eq!(events[0].evidence.counter, Some(Counter::Token));
-    assert_eq!(events[0].evidence.threshold, Some(60));
+    let events = reports(&server).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].severity, "info");
+    assert_eq!(evidence(&events[0])["event"], "budget_exceeded");
+    assert_eq!(evidence(&events[0])["counter"], "token");
+    assert_eq!(evidence(&events[0])["threshold"], 60);
     api.stop().await;
     server.stop().await;
 }

@@ -1,14 +1,12 @@
 //! Test fixtures: a server builder with real TLS and a fresh database, PKI helpers, raw TLS, the
 //! requests and answers of the JSON endpoints, the authorization code flow, client registration
-//! and the admin UI; the example accounts API protected by `portcullis-resource`, and a receiver
-//! of its reports.
+//! and the admin UI; the example accounts API protected by `portcullis-resource`.
 
 pub(crate) mod admin;
 pub(crate) mod browser;
 pub(crate) mod chaos;
 pub(crate) mod cli;
 pub(crate) mod client;
-pub(crate) mod events_receiver;
 pub(crate) mod flow;
 pub(crate) mod http;
 pub(crate) mod jwks_host;

@@ -4,7 +4,8 @@
 //! The API registers itself at Portcullis as a `resource_server` client with `private_key_jwt`
 //! and a TLS client certificate (for introspection and reports), trusts Portcullis's development
 //! CA, serves its own TLS certificate from a test CA, and reads the time from the server's
-//! clock, so that a test moves both together.
+//! clock, so that a test moves both together. Its reports go to Portcullis's
+//! `POST /resource-events`, which stores them as security events ([`wait_for_reports`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,12 +14,12 @@ use portcullis_core::jose::sha256_b64url;
 use portcullis_resource::settings::ClientCredentials;
 use portcullis_resource::{Settings, StatsSnapshot};
 use portcullis_server::setup::clock::{Clock as _, FixedClock};
+use portcullis_store::security::{EventFilter, SecurityEventRecord};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use tokio::net::TcpListener;
 
 use super::client::{DpopKey, JwtClient};
-use super::events_receiver::EventsReceiver;
 use super::http::Answer;
 use super::pki::{ClientCert, TestCa};
 use super::server::TestServer;
@@ -80,24 +81,18 @@ impl Api {
         Self::start_as(server, identity, configure).await
     }
 
-    /// Starts the API with reports going to a fresh [`EventsReceiver`] (sent every 50 ms).
+    /// Starts the API with reports going to the authorization server's `resource-events`
+    /// endpoint, found in its metadata (sent every 50 ms).
     pub(crate) async fn reporting(
         server: &TestServer,
         configure: impl FnOnce(&mut Settings),
-    ) -> (Self, EventsReceiver) {
-        let identity = ApiIdentity::register(server).await;
-        let receiver =
-            EventsReceiver::start(server, &identity.registration, &identity.certificate).await;
-        let (url, ca) = (receiver.url.clone(), receiver.ca_file.path().to_owned());
-        let api = Self::start_as(server, identity, move |s| {
+    ) -> Self {
+        Self::start(server, move |s| {
             s.reporting.enabled = true;
-            s.reporting.endpoint = Some(url);
             s.reporting.flush_millis = 50;
-            s.ca_files.push(ca);
             configure(s);
         })
-        .await;
-        (api, receiver)
+        .await
     }
 
     /// Starts the API as `identity`.
@@ -317,6 +312,36 @@ impl Caller {
         };
         body["access_token"].as_str().unwrap().to_owned()
     }
+}
+
+/// The resource-server reports `server` stored as security events, oldest first.
+pub(crate) async fn reports(server: &TestServer) -> Vec<SecurityEventRecord> {
+    let filter = EventFilter {
+        kind: Some("resource_server_report".to_owned()),
+        ..EventFilter::default()
+    };
+    let store = &server.running().state.store;
+    let mut events = store.security_events(&filter, 1000, 0).await.unwrap();
+    events.reverse();
+    events
+}
+
+/// Waits (up to 10 s) until `server` stored at least `n` resource-server reports, then returns
+/// them, oldest first.
+pub(crate) async fn wait_for_reports(server: &TestServer, n: usize) -> Vec<SecurityEventRecord> {
+    for _ in 0..200 {
+        let events = reports(server).await;
+        if events.len() >= n {
+            return events;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("expected {n} reports, got {:?}", reports(server).await);
+}
+
+/// The evidence of a stored event, as JSON.
+pub(crate) fn evidence(event: &SecurityEventRecord) -> Value {
+    serde_json::from_str(&event.evidence).unwrap()
 }
 
 /// Asserts an RFC 6750 / RFC 9449 refusal: `status`, `error="<code>"` in the challenge of
