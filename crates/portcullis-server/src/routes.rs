@@ -10,7 +10,7 @@ use portcullis_core::discovery::Endpoint;
 use crate::config::Config;
 use crate::endpoints::admin::{
     activity, audit, clients, initial_access_tokens, keys, limits, security, security_client,
-    signin, users,
+    security_events, signin, users,
 };
 use crate::endpoints::{
     account, authorize, consent, discovery, health, introspect, jwks, login, metrics, par,
@@ -137,7 +137,7 @@ fn admin() -> Router<AppState> {
         .route("/admin/security", get(security::get))
         .route(
             "/admin/security/events/{id}/acknowledge",
-            post(security::acknowledge),
+            post(security_events::acknowledge),
         )
         .route(
             "/admin/security/clients/{client_id}",

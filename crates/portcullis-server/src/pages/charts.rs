@@ -40,6 +40,9 @@ pub(crate) struct Chart {
     pub(crate) step: i64,
     pub(crate) lines: Vec<Line>,
     pub(crate) band: Option<Band>,
+    /// Drawn for a whole page width on wide screens (and for half of one on narrow screens,
+    /// which the stylesheet picks between).
+    pub(crate) wide: bool,
 }
 
 /// How the per-minute counts of a bucket become its one value.
@@ -75,9 +78,28 @@ fn colour(index: usize, line: &Line, count: usize) -> &'static str {
 /// The label of the line that sums every route not shown on its own.
 pub(crate) const OTHER: &str = "other";
 
-// Geometry of the drawing, in SVG user units (the SVG scales to its box).
-const WIDTH: f64 = 640.0;
-const HEIGHT: f64 = 230.0;
+/// The size of a drawing in SVG user units (it scales to its box) and its text size.
+#[derive(Clone, Copy, Debug)]
+struct Size {
+    width: f64,
+    height: f64,
+    font: u32,
+}
+
+/// Half a desktop page, or a phone: text stays readable when scaled to either.
+const NARROW: Size = Size {
+    width: 520.0,
+    height: 240.0,
+    font: 14,
+};
+/// A whole desktop page.
+const WIDE: Size = Size {
+    width: 1000.0,
+    height: 260.0,
+    font: 12,
+};
+
+// Margins of the plot inside the drawing.
 const LEFT: f64 = 46.0;
 const RIGHT: f64 = 14.0;
 const TOP: f64 = 14.0;
@@ -131,7 +153,14 @@ pub(crate) fn buckets(
 pub(crate) fn figure(chart: &Chart) -> String {
     let mut out = String::with_capacity(8 * 1024);
     out.push_str("<figure class=\"chart\">");
-    out.push_str(&svg(chart));
+    if chart.wide {
+        // Two drawings; the stylesheet shows one (`display: none` hides the other from
+        // assistive technology too).
+        out.push_str(&drawing(chart, WIDE, "", Some("chart-wide")));
+        out.push_str(&drawing(chart, NARROW, "-narrow", Some("chart-narrow")));
+    } else {
+        out.push_str(&svg(chart));
+    }
     out.push_str("<figcaption>");
     out.push_str(&legend(chart));
     out.push_str("</figcaption></figure>");
@@ -141,7 +170,18 @@ pub(crate) fn figure(chart: &Chart) -> String {
 /// The SVG of `chart`: axes with labels, grid, the band, one polyline per line, and an
 /// accessible `<title>` and `<desc>`.
 pub(crate) fn svg(chart: &Chart) -> String {
-    let id = safe_id(&chart.id);
+    drawing(chart, NARROW, "", None)
+}
+
+/// The SVG of `chart` at `size`; `suffix` makes its ids unique, `class` is its CSS class.
+fn drawing(chart: &Chart, size: Size, suffix: &str, class: Option<&str>) -> String {
+    let Size {
+        width,
+        height,
+        font,
+    } = size;
+    let id = format!("{}{suffix}", safe_id(&chart.id));
+    let class = class.map(|c| format!(" class=\"{c}\"")).unwrap_or_default();
     let n = chart
         .lines
         .iter()
@@ -149,8 +189,8 @@ pub(crate) fn svg(chart: &Chart) -> String {
         .max()
         .unwrap_or(0);
     let (top, step) = scale(visible_max(data_max(chart), chart.band.as_ref()));
-    let plot_w = WIDTH - LEFT - RIGHT;
-    let plot_h = HEIGHT - TOP - BOTTOM;
+    let plot_w = width - LEFT - RIGHT;
+    let plot_h = height - TOP - BOTTOM;
     let y = |v: f64| TOP + plot_h * (1.0 - (v / top).clamp(0.0, 1.0));
     let x = |i: usize| {
         if n <= 1 {
@@ -162,9 +202,9 @@ pub(crate) fn svg(chart: &Chart) -> String {
     let mut out = String::with_capacity(8 * 1024);
     let _ = write!(
         out,
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {WIDTH} {HEIGHT}\" \
+        "<svg xmlns=\"http://www.w3.org/2000/svg\"{class} viewBox=\"0 0 {width} {height}\" \
          role=\"img\" aria-labelledby=\"{id}-title {id}-desc\" \
-         font-family=\"system-ui, sans-serif\" font-size=\"12\">\
+         font-family=\"system-ui, sans-serif\" font-size=\"{font}\">\
          <title id=\"{id}-title\">{}</title><desc id=\"{id}-desc\">{}</desc>",
         escape(&chart.title),
         escape(&summary(chart)),
@@ -216,23 +256,22 @@ pub(crate) fn svg(chart: &Chart) -> String {
         }
         while t <= end {
             let tx = LEFT + plot_w * (t - chart.start) as f64 / (end - chart.start) as f64;
-            // Labels at the edges are anchored inside the drawing.
-            let anchor = if tx > LEFT + plot_w - 20.0 {
-                "end"
-            } else if tx < LEFT + 20.0 {
-                "start"
-            } else {
-                "middle"
-            };
             let _ = write!(
                 out,
                 "<line x1=\"{tx:.1}\" x2=\"{tx:.1}\" y1=\"{TOP}\" y2=\"{:.1}\" stroke=\"#eef1f5\" \
-                 stroke-width=\"1\"/><text x=\"{tx:.1}\" y=\"{:.1}\" text-anchor=\"{anchor}\" \
-                 fill=\"#5b6477\">{}</text>",
+                 stroke-width=\"1\"/>",
                 TOP + plot_h,
-                HEIGHT - 10.0,
-                clock(t)
             );
+            // A label too close to an edge would run out of the drawing or into the next one.
+            let room = 2.0 * f64::from(font);
+            if tx >= LEFT + room && tx <= LEFT + plot_w - room {
+                let _ = write!(
+                    out,
+                    "<text x=\"{tx:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#5b6477\">{}</text>",
+                    height - 10.0,
+                    clock(t)
+                );
+            }
             t += TICK_SECS;
         }
     }
@@ -484,6 +523,7 @@ mod tests {
             step: 600,
             lines,
             band,
+            wide: false,
         }
     }
 
@@ -537,7 +577,7 @@ mod tests {
         for label in [">0<", ">2<", ">8<"] {
             assert!(svg.contains(label), "{label}");
         }
-        assert!(svg.contains(&format!("{:.1},{TOP:.1}", WIDTH - RIGHT)));
+        assert!(svg.contains(&format!("{:.1},{TOP:.1}", NARROW.width - RIGHT)));
         // "other" is grey.
         assert!(svg.contains("stroke=\"#6b7280\""));
         // No style attribute (the CSP refuses inline style).
@@ -550,6 +590,20 @@ mod tests {
     }
 
     #[test]
+    fn a_wide_chart_has_a_narrow_twin_with_its_own_ids() {
+        let c = Chart {
+            wide: true,
+            ..chart(vec![line("a", &[1.0, 2.0])], None)
+        };
+        let markup = figure(&c);
+        assert_eq!(markup.matches("role=\"img\"").count(), 2);
+        assert!(markup.contains("class=\"chart-wide\" viewBox=\"0 0 1000 260\""));
+        assert!(markup.contains("class=\"chart-narrow\" viewBox=\"0 0 520 240\""));
+        assert!(markup.contains("id=\"chart-requests-narrow-title\""));
+        assert_eq!(markup.matches("id=\"chart-requests-title\"").count(), 1);
+    }
+
+    #[test]
     fn time_labels_fall_on_three_hour_boundaries() {
         let c = Chart {
             start: 86_400 + 600,
@@ -559,8 +613,9 @@ mod tests {
         for label in ["03:00", "06:00", "21:00"] {
             assert!(svg.contains(&format!(">{label}</text>")), "{label}");
         }
-        // 00:00 of the first day is before the start; that of the next day is the last point.
-        assert_eq!(svg.matches(">00:00</text>").count(), 1);
+        // 00:00 of the first day is before the start; that of the next day is the last point,
+        // too close to the edge for a label.
+        assert!(!svg.contains(">00:00</text>"));
     }
 
     #[test]

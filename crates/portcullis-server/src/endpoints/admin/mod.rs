@@ -11,7 +11,7 @@
 //!
 //! Modules: [`signin`] (sign-in, sign-out), [`clients`] with its form (`pages::client_form`) and
 //! [`activity`], [`initial_access_tokens`], [`keys`], [`users`], [`audit`], [`security`] with
-//! [`security_client`].
+//! [`security_events`] and [`security_client`].
 
 pub(crate) mod activity;
 pub(crate) mod audit;
@@ -22,6 +22,7 @@ pub(crate) mod keys;
 pub(crate) mod limits;
 pub(crate) mod security;
 pub(crate) mod security_client;
+pub(crate) mod security_events;
 pub(crate) mod signin;
 pub(crate) mod users;
 

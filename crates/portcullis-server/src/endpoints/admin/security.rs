@@ -2,35 +2,32 @@
 //! of the last 24 hours by severity and kind, unacknowledged events, requests, authentication
 //! failures and 429s in the last hour and day), charts of the last 24 hours drawn on the server
 //! (`pages::charts`), the events with filters and paging, and the webhook delivery log.
-//! Acknowledging an event is a form with the session's CSRF token, written to the audit trail.
+//! Acknowledging an event (`security_events`) is a form with the session's CSRF token, written
+//! to the audit trail.
 //!
 //! Every figure is deployment-wide: the counts are the totals of every server process
 //! (`security::detect`), read from the database.
 
 use std::collections::{BTreeMap, HashMap};
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use portcullis_core::Timestamp;
 use portcullis_store::StoreError;
-use portcullis_store::security::{CountRow, DeliveryRecord, EventFilter, SecurityEventRecord};
-use serde_json::json;
+use portcullis_store::security::{CountRow, DeliveryRecord, EventFilter};
 
-use super::audit::readable;
-use super::{done_notice, failed, finish, query, store_failed};
-use crate::audit::Action;
+use super::query;
+use super::security_events::{Filter, event_line, notice};
 use crate::config::Webhook;
 use crate::error::AdminError;
-use crate::extract::{AdminForm, AdminSession};
-use crate::pages::admin::{Choice, Notice, relative, when};
+use crate::extract::AdminSession;
+use crate::pages::admin::{relative, when};
 use crate::pages::charts::{self, Chart, Line, Reduce};
-use crate::pages::security::{
-    ChartView, DeliveryLine, EventLine, EventsFilter, EventsPager, KindCount, SecurityPage, Stat,
-};
-use crate::pages::{BRAND, render_admin, see_other};
+use crate::pages::security::{ChartView, DeliveryLine, EventsPager, KindCount, SecurityPage, Stat};
+use crate::pages::{BRAND, render_admin};
+use crate::security::Severity;
 use crate::security::detect::{AUTH_FAILURES, RATE_LIMITED, REQUESTS};
-use crate::security::{Kind, Severity};
 use crate::state::AppState;
 
 /// Events per page.
@@ -45,8 +42,6 @@ const TOP_ROUTES: usize = 5;
 const UNACKNOWLEDGED_COUNTED: u32 = 1000;
 /// Deliveries listed.
 const DELIVERIES_SHOWN: u32 = 20;
-/// Longest client filter kept, bytes.
-const MAX_FILTER: usize = 256;
 
 /// GET: `?kind=&severity=&client=&unacknowledged=1&page=`.
 pub(crate) async fn get(
@@ -120,13 +115,13 @@ pub(crate) async fn get(
         .map(|d| delivery_line(d, &kinds_of, &state.config.alerts.webhooks, now))
         .collect();
     let mut stats = vec![Stat {
-        label: "Unacknowledged",
+        label: "Open",
         value: if unacknowledged >= UNACKNOWLEDGED_COUNTED as usize {
             format!("{UNACKNOWLEDGED_COUNTED}+")
         } else {
             unacknowledged.to_string()
         },
-        detail: "events, all time".to_owned(),
+        detail: "unacknowledged events".to_owned(),
         tone: if unacknowledged > 0 { "warning" } else { "" },
         link: Some("/admin/security?unacknowledged=1#events".to_owned()),
     }];
@@ -174,7 +169,7 @@ pub(crate) async fn get(
         id: "requests",
         heading: "Requests per minute, by endpoint".to_owned(),
         help: format!(
-            "Every answered request, by route, averaged per minute over 10 minutes; the {TOP_ROUTES} busiest routes, the rest as \u{201c}other\u{201d}. Last 24 hours, UTC."
+            "Every answered request by route, averaged per minute over 10 minutes: the {TOP_ROUTES} busiest routes, the rest as \u{201c}other\u{201d}. Last 24 hours, UTC."
         ),
         markup: charts::figure(&requests_chart(&requests, start, buckets, now)),
     };
@@ -225,185 +220,6 @@ pub(crate) async fn get(
         webhooks: state.config.alerts.webhooks.len(),
     };
     Ok(render_admin(StatusCode::OK, &page))
-}
-
-/// POST /admin/security/events/{id}/acknowledge: marks the event acknowledged by this
-/// administrator and returns to the list the form was on (`back`).
-pub(crate) async fn acknowledge(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    form: AdminForm,
-) -> Result<Response, AdminError> {
-    let session = &form.session;
-    let act = (Action::SecurityAcknowledge, Some(id.as_str()));
-    let back = back_location(form.params.get("back"));
-    let acknowledged = state
-        .store
-        .acknowledge_security_event(&id, &session.user.username, state.clock.now())
-        .await;
-    match acknowledged {
-        Ok(true) => {
-            let location = with_code(&back, "done", "event_acknowledged");
-            finish(
-                &state,
-                session,
-                act,
-                Ok::<_, StoreError>(()),
-                |()| json!({}),
-                &location,
-            )
-            .await
-        }
-        Ok(false) => {
-            failed(
-                &state,
-                session,
-                act.0,
-                act.1,
-                "no such event, or already acknowledged",
-            )
-            .await;
-            Ok(see_other(&with_code(&back, "problem", "not_acknowledged")))
-        }
-        Err(e) => Err(store_failed(&state, session, act, &e).await),
-    }
-}
-
-/// The notice for a `done` or `problem` code set by the redirect after an acknowledgement.
-fn notice(query: &HashMap<String, String>) -> Option<Notice> {
-    if let Some(notice) = done_notice(query) {
-        return Some(notice);
-    }
-    match query.get("problem").map(String::as_str)? {
-        "not_acknowledged" => Notice::error(
-            "That event was not acknowledged: it no longer exists or someone acknowledged it already.",
-        ),
-        _ => None,
-    }
-}
-
-/// Where an acknowledgement returns: a security page of this server (the form says which view),
-/// else the security page.
-pub(crate) fn back_location(back: Option<&str>) -> String {
-    match back {
-        Some(b)
-            if (b == "/admin/security"
-                || b.starts_with("/admin/security?")
-                || b.starts_with("/admin/security/clients/"))
-                && b.len() <= 2048
-                && !b.contains("//")
-                && !b.contains(['\\', '#'])
-                && !b.chars().any(char::is_control) =>
-        {
-            b.to_owned()
-        }
-        _ => "/admin/security".to_owned(),
-    }
-}
-
-/// `location` with `name=code` added to its query.
-fn with_code(location: &str, name: &str, code: &str) -> String {
-    let separator = if location.contains('?') { '&' } else { '?' };
-    format!("{location}{separator}{name}={code}")
-}
-
-/// The events filter of the request.
-struct Filter {
-    kind: Option<Kind>,
-    severity: Option<Severity>,
-    client: String,
-    unacknowledged: bool,
-    page: u32,
-}
-
-impl Filter {
-    fn parse(query: &HashMap<String, String>) -> Self {
-        let text = |name: &str| query.get(name).map(|v| v.trim()).unwrap_or("");
-        let mut client = text("client").to_owned();
-        if client.len() > MAX_FILTER {
-            client.clear();
-        }
-        Self {
-            kind: Kind::parse(text("kind")),
-            severity: Severity::parse(text("severity")),
-            client,
-            unacknowledged: text("unacknowledged") == "1",
-            page: text("page")
-                .parse::<u32>()
-                .ok()
-                .filter(|p| (1..=10_000).contains(p))
-                .unwrap_or(1),
-        }
-    }
-
-    fn store_filter(&self) -> EventFilter {
-        EventFilter {
-            kind: self.kind.map(|k| k.as_str().to_owned()),
-            severity: self.severity.map(|s| s.as_str().to_owned()),
-            client_id: (!self.client.is_empty()).then(|| self.client.clone()),
-            unacknowledged: self.unacknowledged,
-            since: None,
-        }
-    }
-
-    /// This view at `page` (page 1 is left out).
-    fn link(&self, page: u32) -> String {
-        let mut q = url::form_urlencoded::Serializer::new(String::new());
-        if let Some(kind) = self.kind {
-            q.append_pair("kind", kind.as_str());
-        }
-        if let Some(severity) = self.severity {
-            q.append_pair("severity", severity.as_str());
-        }
-        if !self.client.is_empty() {
-            q.append_pair("client", &self.client);
-        }
-        if self.unacknowledged {
-            q.append_pair("unacknowledged", "1");
-        }
-        if page > 1 {
-            q.append_pair("page", &page.to_string());
-        }
-        let q = q.finish();
-        if q.is_empty() {
-            "/admin/security".to_owned()
-        } else {
-            format!("/admin/security?{q}")
-        }
-    }
-
-    fn view(&self) -> EventsFilter {
-        let mut kinds = vec![Choice {
-            value: "",
-            label: "Any kind",
-            selected: self.kind.is_none(),
-        }];
-        kinds.extend(Kind::ALL.iter().map(|k| Choice {
-            value: k.as_str(),
-            label: k.as_str(),
-            selected: self.kind == Some(*k),
-        }));
-        let mut severities = vec![Choice {
-            value: "",
-            label: "Any severity",
-            selected: self.severity.is_none(),
-        }];
-        severities.extend(Severity::ALL.iter().rev().map(|s| Choice {
-            value: s.as_str(),
-            label: s.as_str(),
-            selected: self.severity == Some(*s),
-        }));
-        EventsFilter {
-            kinds,
-            severities,
-            client: self.client.clone(),
-            unacknowledged: self.unacknowledged,
-            active: self.kind.is_some()
-                || self.severity.is_some()
-                || !self.client.is_empty()
-                || self.unacknowledged,
-        }
-    }
 }
 
 /// The charts' period: the start of the first of the day's 10-minute buckets (the last one holds
@@ -493,6 +309,7 @@ fn requests_chart(rows: &[CountRow], start: i64, n: usize, now: Timestamp) -> Ch
         step: STEP,
         lines,
         band: None,
+        wide: true,
     }
 }
 
@@ -524,6 +341,7 @@ fn single_chart(
             colour: Some(colour),
         }],
         band: None,
+        wide: false,
     }
 }
 
@@ -556,35 +374,6 @@ fn link_to_kind(kind: &str) -> String {
     let mut q = url::form_urlencoded::Serializer::new(String::new());
     q.append_pair("kind", kind);
     format!("/admin/security?{}#events", q.finish())
-}
-
-/// An event as the lists show it: evidence as names and values, window starts as times.
-pub(crate) fn event_line(e: &SecurityEventRecord, now: Timestamp) -> EventLine {
-    let evidence = readable(&e.evidence)
-        .into_iter()
-        .map(|(name, value)| {
-            let value = match (name.as_str(), value.parse::<i64>()) {
-                ("window start", Ok(t)) => when(Timestamp::from_unix(t)),
-                _ => value,
-            };
-            (name, value)
-        })
-        .collect();
-    EventLine {
-        id: e.id.clone(),
-        at: when(e.at),
-        ago: relative(now, e.at),
-        kind: e.kind.clone(),
-        severity: e.severity.clone(),
-        client_id: e.client_id.clone(),
-        account: e.account.clone(),
-        address: e.address.clone(),
-        text: e.text.clone(),
-        evidence,
-        acknowledged: e
-            .acknowledged_at
-            .map(|at| (e.acknowledged_by.clone().unwrap_or_default(), when(at))),
-    }
 }
 
 /// A delivery as the log shows it.
@@ -650,33 +439,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_security_pages_are_returned_to() {
-        for ok in [
-            "/admin/security",
-            "/admin/security?kind=new_network&page=2",
-            "/admin/security/clients/a%2Fb",
-        ] {
-            assert_eq!(back_location(Some(ok)), ok);
-        }
-        for bad in [
-            "https://evil.example/",
-            "//evil.example",
-            "/admin/security//evil",
-            "/admin/securityx",
-            "/admin/clients",
-            "/admin/security?x=\r\nSet-Cookie:a",
-            "/admin/security\\evil",
-        ] {
-            assert_eq!(back_location(Some(bad)), "/admin/security", "{bad}");
-        }
-        assert_eq!(back_location(None), "/admin/security");
-        assert_eq!(
-            with_code("/admin/security?kind=x", "done", "y"),
-            "/admin/security?kind=x&done=y"
-        );
-    }
-
-    #[test]
     fn webhooks_are_named_by_number_and_origin_without_their_path() {
         let hooks = vec![Webhook {
             url: "https://hooks.example/services/T0/B0/secretpart".to_owned(),
@@ -692,31 +454,6 @@ mod tests {
         );
         assert!(!sink_name("https://u:p@x.example/a?token=1", &[]).contains("token"));
         assert_eq!(sink_name("garbage", &[]), "(unreadable webhook address)");
-    }
-
-    #[test]
-    fn the_filter_reads_known_values_only_and_links_back_to_itself() {
-        let q: HashMap<String, String> = [
-            ("kind", "new_network"),
-            ("severity", "bogus"),
-            ("client", " a&b "),
-            ("unacknowledged", "1"),
-            ("page", "0"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
-        let f = Filter::parse(&q);
-        assert_eq!(f.kind, Some(Kind::NewNetwork));
-        assert_eq!(f.severity, None);
-        assert_eq!(f.page, 1);
-        assert_eq!(
-            f.link(3),
-            "/admin/security?kind=new_network&client=a%26b&unacknowledged=1&page=3"
-        );
-        let stored = f.store_filter();
-        assert_eq!(stored.client_id.as_deref(), Some("a&b"));
-        assert!(stored.unacknowledged);
     }
 
     #[test]

@@ -14,7 +14,8 @@ use portcullis_store::StoreError;
 use portcullis_store::security::{Baseline, EventFilter};
 
 use super::client_page::{metadata_of, urlencode};
-use super::security::{STEP, day_of_buckets, event_line};
+use super::security::{STEP, day_of_buckets};
+use super::security_events::event_line;
 use crate::config::RateDetector;
 use crate::error::AdminError;
 use crate::extract::AdminSession;
@@ -121,6 +122,7 @@ pub(crate) async fn get(
                 colour: None,
             }],
             band,
+            wide: false,
         };
         charts.push(ChartView {
             id: series_id(index),

@@ -92,7 +92,7 @@ async fn admin_security_page_shows_counters_charts_events_and_deliveries() {
     assert!(body.contains("id=\"nav-security\" aria-current=\"page\""));
     // Counters: three unacknowledged; one of each severity; failures 37 this hour, 137 a day.
     for text in [
-        "<span class=\"stat-label\">Unacknowledged</span>\n    <a class=\"stat-value\" href=\"/admin/security?unacknowledged=1#events\">3</a>",
+        "<span class=\"stat-label\">Open</span>\n    <a class=\"stat-value\" href=\"/admin/security?unacknowledged=1#events\">3</a>",
         "<span class=\"stat-label\">Critical</span>\n    <a class=\"stat-value\" href=\"/admin/security?severity=critical#events\">1</a>",
         "<span class=\"stat-label\">Authentication failures</span>\n    <span class=\"stat-value\">37</span>\n    <span class=\"stat-detail\">last hour · 137 in 24 h</span>",
         "<span class=\"stat-label\">429 responses</span>\n    <span class=\"stat-value\">9</span>",
@@ -101,8 +101,12 @@ async fn admin_security_page_shows_counters_charts_events_and_deliveries() {
     }
     // Events by kind.
     assert!(body.contains("href=\"/admin/security?kind=grant_revoked_on_replay#events\""));
-    // Three charts, labelled, with legends; the hostile route is escaped.
-    assert_eq!(body.matches("<svg xmlns").count(), 3);
+    // Three charts, labelled, with legends (the requests chart also drawn narrow, for phones);
+    // the hostile route is escaped.
+    assert_eq!(body.matches("<svg xmlns").count(), 4);
+    assert!(
+        body.contains("aria-labelledby=\"chart-requests-narrow-title chart-requests-narrow-desc\"")
+    );
     for id in ["requests", "failures", "limited"] {
         assert!(body.contains(&format!(
             "aria-labelledby=\"chart-{id}-title chart-{id}-desc\""
