@@ -35,6 +35,8 @@ pub(crate) enum Action {
     ClientUpdate,
     /// Client rate limit set or cleared.
     ClientLimits,
+    /// A security event acknowledged.
+    SecurityAcknowledge,
     /// A form without a valid CSRF token, or without a live admin session.
     Form,
     /// Initial access token issued.
@@ -59,7 +61,7 @@ pub(crate) enum Action {
 
 impl Action {
     /// Every action, in the order the audit page lists them.
-    pub(crate) const ALL: [Self; 18] = [
+    pub(crate) const ALL: [Self; 19] = [
         Self::SignIn,
         Self::SignOut,
         Self::Form,
@@ -78,6 +80,7 @@ impl Action {
         Self::UserDisable,
         Self::UserEnable,
         Self::UserResetPassword,
+        Self::SecurityAcknowledge,
     ];
 
     /// Whether the target is a user (named by username in the trail, by user id in the log).
@@ -99,6 +102,7 @@ impl Action {
             Self::ClientRevokeTokens => "client.revoke_tokens",
             Self::ClientUpdate => "client.update",
             Self::ClientLimits => "client.limits",
+            Self::SecurityAcknowledge => "security.acknowledge",
             Self::Form => "admin.form_refused",
             Self::IatIssue => "initial_access_token.issue",
             Self::IatRevoke => "initial_access_token.revoke",
@@ -258,7 +262,11 @@ fn security_event(
                 None => event,
             }
         }
-        (Action::SignIn | Action::SignOut | Action::Form, _) => return,
+        // An acknowledgement changes nothing the monitor watches; as an event it would leave a
+        // new unacknowledged event behind each one.
+        (Action::SignIn | Action::SignOut | Action::Form | Action::SecurityAcknowledge, _) => {
+            return;
+        }
         (_, AuditOutcome::Success) => {
             let by = who.clone().unwrap_or_else(|| "an administrator".to_owned());
             let on = target.map(capped).unwrap_or_default();

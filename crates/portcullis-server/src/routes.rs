@@ -9,7 +9,8 @@ use portcullis_core::discovery::Endpoint;
 
 use crate::config::Config;
 use crate::endpoints::admin::{
-    activity, audit, clients, initial_access_tokens, keys, limits, signin, users,
+    activity, audit, clients, initial_access_tokens, keys, limits, security, security_client,
+    security_events, signin, users,
 };
 use crate::endpoints::{
     account, authorize, consent, discovery, health, introspect, jwks, login, metrics, par,
@@ -135,6 +136,15 @@ fn admin() -> Router<AppState> {
             post(users::reset_password),
         )
         .route("/admin/audit", get(audit::get))
+        .route("/admin/security", get(security::get))
+        .route(
+            "/admin/security/events/{id}/acknowledge",
+            post(security_events::acknowledge),
+        )
+        .route(
+            "/admin/security/clients/{client_id}",
+            get(security_client::get),
+        )
 }
 
 /// Every path under `/admin` while the admin UI is disabled.

@@ -11,7 +11,8 @@ use crate::pages::client_form::ClientForm;
 pub(crate) struct Nav {
     pub(crate) username: String,
     pub(crate) csrf_token: String,
-    /// The current section: `clients`, `tokens`, `keys`, `users` or `audit`.
+    /// The current section: `clients`, `tokens`, `keys`, `users`, `audit` or
+    /// `security`.
     pub(crate) section: &'static str,
 }
 

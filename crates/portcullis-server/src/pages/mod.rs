@@ -1,9 +1,12 @@
 //! HTML pages (askama templates in `templates/`), rendered with strict headers: a
 //! Content-Security-Policy without inline script or style, `frame-ancestors 'none'` (R54),
-//! `no-store`, `Referrer-Policy: no-referrer` (R55). The admin UI's pages are in [`admin`].
+//! `no-store`, `Referrer-Policy: no-referrer` (R55). The admin UI's pages are in [`admin`], its security pages in
+//! [`security`] with their charts drawn by [`charts`].
 
 pub(crate) mod admin;
+pub(crate) mod charts;
 pub(crate) mod client_form;
+pub(crate) mod security;
 
 use askama::Template;
 use axum::http::{HeaderValue, StatusCode, header};

@@ -1,10 +1,12 @@
 //! The admin UI over real TLS with a cookie-keeping client: sign-in and its refusals (non-admins,
 //! throttling), the session cookie and page headers, CSRF refusals, re-authentication before
-//! destructive actions, idle and absolute timeouts. The pages' actions are in `admin/clients.rs`
-//! and `admin/registry.rs`; the same UI in headless Chromium is `admin_browser.rs`.
+//! destructive actions, idle and absolute timeouts. The pages' actions are in `admin/clients.rs`,
+//! `admin/registry.rs` and `admin/security.rs`; the same UI in headless Chromium is
+//! `admin_browser.rs`.
 
 pub(crate) mod clients;
 pub(crate) mod registry;
+pub(crate) mod security;
 
 use portcullis_server::bounds::Refusal;
 use portcullis_store::admin::AuditFilter;

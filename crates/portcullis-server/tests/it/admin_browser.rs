@@ -5,6 +5,7 @@
 //! reads the audit trail. A form posted without its CSRF token (with the session cookie copied
 //! out of the browser) and a non-administrator's visit are refused. With `TEST_SCREENSHOTS=dir`
 //! every page is saved at a desktop width and at 430 pixels (docs/screenshots comes from here).
+//! A second test shows the security pages with a day of monitoring data.
 
 use portcullis_core::jose::{Alg, PrivateKey};
 use serde_json::json;
@@ -13,21 +14,27 @@ use crate::support::TestServer;
 use crate::support::client::{DpopKey, JwtClient, PASSWORD, create_user};
 use crate::support::flow::{Fixture, REDIRECT};
 use crate::support::registration::register_with;
+use crate::support::security::{HOOK, seed_day};
 use crate::support::token;
 use crate::support::webdriver::{self, Browser};
 
 /// Saves `admin-<name>.png` (1280 pixels wide) and `admin-<name>-phone.png` (430 wide).
 async fn shoot(browser: &Browser, name: &str) {
+    shoot_up_to(browser, name, (2400.0, 6000.0)).await;
+}
+
+/// [`shoot`], at most `(desktop, phone)` pixels tall.
+async fn shoot_up_to(browser: &Browser, name: &str, (desktop, phone): (f64, f64)) {
     if std::env::var("TEST_SCREENSHOTS").is_err() {
         return;
     }
     browser.set_window_size(1280, 900).await;
     browser
-        .screenshot_page(&format!("admin-{name}"), 2400.0)
+        .screenshot_page(&format!("admin-{name}"), desktop)
         .await;
     browser.set_window_size(430, 932).await;
     browser
-        .screenshot_page(&format!("admin-{name}-phone"), 6000.0)
+        .screenshot_page(&format!("admin-{name}-phone"), phone)
         .await;
 }
 
@@ -317,4 +324,102 @@ async fn admin_browser_manages_clients_tokens_keys_and_users() {
 
     browser.quit().await;
     f.server.stop().await;
+}
+
+#[tokio::test]
+async fn admin_browser_security_pages_show_a_day_of_monitoring() {
+    if !webdriver::available() {
+        return;
+    }
+    // The webhook of the seeded deliveries is configured, so that the log names it. Its host
+    // does not resolve; the seed records each delivery's outcome itself.
+    let server = TestServer::builder()
+        .configure(|c| {
+            c.alerts.webhooks.push(portcullis_server::config::Webhook {
+                url: HOOK.to_owned(),
+                secret: "a webhook secret of the test".to_owned(),
+                min_severity: "warning".to_owned(),
+                kinds: Vec::new(),
+            });
+        })
+        .start()
+        .await;
+    create_user(&server, "alice", true).await;
+    let client = JwtClient::register(&server, json!({ "client_name": "Budget Planner" })).await;
+    seed_day(&server, &client.id).await;
+    let base = server.public_url();
+    let browser = Browser::start().await;
+    browser.goto(&format!("{base}/admin/security")).await;
+    browser.wait_for_url(&format!("{base}/admin/login")).await;
+    sign_in(&browser, "alice").await;
+    browser.wait_for_url(&format!("{base}/admin/clients")).await;
+
+    browser.click("#nav-security").await;
+    assert!(
+        browser.wait_for("#counters").await,
+        "{}",
+        browser.source().await
+    );
+    let page = browser.source().await;
+    for text in [
+        "Requests per minute, by endpoint",
+        "/introspect",
+        "rate_anomaly",
+        "grant_revoked_on_replay",
+        "webhook 1 · https://alerts.example.com/…",
+    ] {
+        assert!(page.contains(text), "{text}");
+    }
+    assert!(!page.contains("9f2c1d"), "no webhook path");
+    // The charts render: the SVG has a size in the page.
+    assert_ne!(
+        browser
+            .property("#panel-requests svg", "clientHeight")
+            .await,
+        "0"
+    );
+    // The whole page, down to the delivery log.
+    shoot_up_to(&browser, "security", (4000.0, 9000.0)).await;
+
+    // Acknowledge the newest open event.
+    let first = "#events-table tr.open button";
+    browser.click(first).await;
+    assert!(browser.wait_for("#notice").await);
+    assert!(browser.source().await.contains("Event acknowledged."));
+
+    // Filter: critical events only.
+    browser.click("#severity option[value=critical]").await;
+    browser.click("#filter").await;
+    browser
+        .wait_for_url(&format!("{base}/admin/security?kind=&severity=critical"))
+        .await;
+    let page = browser.source().await;
+    assert!(
+        page.contains("grant_revoked_on_replay") && !page.contains("rate_anomaly</code> <span")
+    );
+
+    // The client's security page, from its client page.
+    browser
+        .goto(&format!("{base}/admin/clients/{}", client.id))
+        .await;
+    assert!(browser.wait_for("#client-security").await);
+    browser.click("#client-security").await;
+    assert!(
+        browser.wait_for("#seen").await,
+        "{}",
+        browser.source().await
+    );
+    let page = browser.source().await;
+    for text in [
+        "192.0.2.0/24",
+        "198.51.100.0/24",
+        "learned over 1440 minutes",
+        "threshold 120",
+    ] {
+        assert!(page.contains(text), "{text}");
+    }
+    shoot(&browser, "security-client").await;
+
+    browser.quit().await;
+    server.stop().await;
 }

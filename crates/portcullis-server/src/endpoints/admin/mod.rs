@@ -10,7 +10,8 @@
 //! enabled (`routes.rs`).
 //!
 //! Modules: [`signin`] (sign-in, sign-out), [`clients`] with its form (`pages::client_form`) and
-//! [`activity`], [`initial_access_tokens`], [`keys`], [`users`], [`audit`].
+//! [`activity`], [`initial_access_tokens`], [`keys`], [`users`], [`audit`], [`security`] with
+//! [`security_events`] and [`security_client`].
 
 pub(crate) mod activity;
 pub(crate) mod audit;
@@ -19,6 +20,9 @@ pub(crate) mod clients;
 pub(crate) mod initial_access_tokens;
 pub(crate) mod keys;
 pub(crate) mod limits;
+pub(crate) mod security;
+pub(crate) mod security_client;
+pub(crate) mod security_events;
 pub(crate) mod signin;
 pub(crate) mod users;
 
@@ -64,6 +68,7 @@ pub(crate) fn done_notice(query: &HashMap<String, String>) -> Option<Notice> {
         "user_disabled" => "User disabled: they can no longer sign in.",
         "user_enabled" => "User enabled.",
         "password_reset" => "Password changed. The user's sessions were ended.",
+        "event_acknowledged" => "Event acknowledged.",
         _ => return None,
     };
     Notice::done(text)
