@@ -171,7 +171,7 @@ impl DeliveryState {
 pub struct DeliveryRecord {
     /// The event.
     pub event_id: String,
-    /// The webhook (`<index>:<url>` of `[[alerts.webhooks]]`).
+    /// The webhook: its `url` in `[[alerts.webhooks]]`.
     pub sink: String,
     /// `pending`, `delivered` or `failed`.
     pub state: String,

@@ -74,10 +74,9 @@ pub(crate) async fn post(
     };
     // The account's budget (rate_limits.account), before the password costs a hash.
     if let Err(refusal) = state.rate_limits.check_account(username) {
-        state.monitor.count(
-            crate::security::detect::limited_series("account"),
-            username,
-        );
+        state
+            .monitor
+            .count(crate::security::detect::limited_series("account"), username);
         return retry(
             "Too many sign-in attempts. Wait a moment and try again.",
             StatusCode::TOO_MANY_REQUESTS,

@@ -35,7 +35,7 @@ use crate::config::RateDetector;
 pub const REQUESTS: &str = "requests";
 /// Authentication failures of every kind, deployment-wide (subject `""`).
 pub const AUTH_FAILURES: &str = "auth_failures";
-/// 429s by rate-limit class (subject: the class).
+/// 429s per route template (subject: the template), deployment-wide: the security page's chart.
 pub const RATE_LIMITED: &str = "rate_limited";
 /// Token requests per client (subject: client id).
 pub const RATE_TOKEN: &str = "rate:token";

@@ -113,10 +113,9 @@ pub(crate) async fn post(
     // The account's budget (rate_limits.account), before the password costs a hash. Not
     // written to the audit trail: a flood must not become one row per request.
     if let Err(refusal) = state.rate_limits.check_account(username) {
-        state.monitor.count(
-            crate::security::detect::limited_series("account"),
-            username,
-        );
+        state
+            .monitor
+            .count(crate::security::detect::limited_series("account"), username);
         let notice = Notice::error("Too many sign-in attempts. Wait a moment and try again.");
         return login_page(notice, username, StatusCode::TOO_MANY_REQUESTS)
             .map(|r| refusal.decorate(r));
