@@ -594,3 +594,82 @@ async fn refused_admin_sign_ins_and_administrators_changes_raise_events() {
     assert!(!created[0].evidence.contains("erins password"));
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_client_getting_tokens_for_many_more_users_than_usual_raises_a_subject_surge() {
+    use crate::support::browser::Browser;
+    use crate::support::client::{DpopKey, add_user};
+    use crate::support::flow::Fixture;
+    // A ceiling of 3 a minute, and a baseline that never warms up: the ceiling alone judges.
+    let server = TestServer::builder()
+        .configure(monitored)
+        .configure(|c| {
+            c.monitoring.rate.ceiling_per_minute = 3;
+            c.monitoring.rate.warmup_minutes = 1000;
+        })
+        .start()
+        .await;
+    let mut flow = Fixture::new_on(server, json!({})).await;
+    // One user three times: one distinct subject.
+    for _ in 0..3 {
+        flow.tokens(&mut Browser::new(&flow.server), &DpopKey::new())
+            .await;
+    }
+    settle().await;
+    assert!(
+        events(&flow.server, Some(Kind::SubjectSurge))
+            .await
+            .is_empty()
+    );
+    // Four more users in the same minute: five distinct subjects, above the ceiling.
+    for _ in 0..4 {
+        flow.username = add_user(&flow.server).await;
+        flow.tokens(&mut Browser::new(&flow.server), &DpopKey::new())
+            .await;
+    }
+    let found = wait_for_events(&flow.server, Kind::SubjectSurge, 1).await;
+    settle().await;
+    assert_eq!(
+        events(&flow.server, Some(Kind::SubjectSurge)).await.len(),
+        1
+    );
+    assert_eq!(found[0].client_id.as_deref(), Some(flow.client.id.as_str()));
+    let evidence: serde_json::Value = serde_json::from_str(&found[0].evidence).unwrap();
+    assert_eq!(evidence["series"], "subjects");
+    assert!(
+        evidence["window_count"].as_i64().unwrap() >= 4,
+        "{evidence}"
+    );
+    flow.server.stop().await;
+}
+
+#[tokio::test]
+async fn a_signing_key_past_its_maximum_age_raises_one_event_per_algorithm() {
+    let server = TestServer::builder()
+        .configure(monitored)
+        .configure(|c| {
+            c.monitoring.key_max_age_days = 1;
+            c.monitoring.incident_secs = 86_400;
+        })
+        .start()
+        .await;
+    settle().await;
+    assert!(
+        events(&server, Some(Kind::SigningKeyOverdue))
+            .await
+            .is_empty()
+    );
+    server.clock.advance(2 * 86_400 + 60);
+    let algs = server.config.signing_algs().unwrap().len();
+    let found = wait_for_events(&server, Kind::SigningKeyOverdue, algs).await;
+    // Checked hourly: an hour later the check runs again, but the incidents are open (a day).
+    server.clock.advance(3600);
+    settle().await;
+    settle().await;
+    assert_eq!(
+        events(&server, Some(Kind::SigningKeyOverdue)).await.len(),
+        algs
+    );
+    assert!(found.iter().all(|e| e.text.contains("rotate")), "{found:?}");
+    server.stop().await;
+}
