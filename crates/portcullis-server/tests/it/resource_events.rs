@@ -279,3 +279,45 @@ async fn malformed_or_oversized_reports_are_invalid_requests() {
     assert_eq!(reports(&server).await.len(), MAX_EVENTS);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_resource_server_s_report_reaches_the_webhook_once_signed() {
+    use crate::support::webhooks::WebhookReceiver;
+    use portcullis_server::config::Webhook;
+    let hook = WebhookReceiver::start(&[]).await;
+    let (url, ca) = (hook.url.clone(), hook.ca_file.path().to_path_buf());
+    let secret = "the webhook secret of this test!";
+    let server = TestServer::builder()
+        .configure(move |c| {
+            c.alerts.webhooks = vec![Webhook {
+                url,
+                secret: secret.to_owned(),
+                min_severity: "warning".to_owned(),
+                kinds: vec!["resource_server_report".into()],
+            }];
+            c.alerts.ca_file = Some(ca);
+        })
+        .start()
+        .await;
+    let api = ResourceServer::register(&server, json!({"resource_server": true})).await;
+    for jti in ["j1", "j2"] {
+        let answer = api
+            .send(&server, &report(vec![enumeration(jti, "partner-9", jti)]))
+            .await;
+        assert_eq!(answer.status, 204, "{:?}", answer.body);
+    }
+    let got = hook.wait_for(1).await;
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    assert_eq!(hook.deliveries().len(), 1);
+    let body = got[0].json();
+    assert_eq!(body["kind"], "resource_server_report");
+    assert_eq!(body["client_id"], "partner-9");
+    assert!(portcullis_server::security::alerts::verify(
+        secret.as_bytes(),
+        &got[0].signature,
+        &got[0].body,
+        server.now().unix(),
+        300
+    ));
+    server.stop().await;
+}
