@@ -250,8 +250,7 @@ async fn flush(monitor: &Arc<Monitor>, detector: &mut Detector) -> anyhow::Resul
         }
     };
     let now = monitor.now().unix();
-    let keys: Vec<TallyKey> = tally.into_keys().collect();
-    for (key, total) in keys.into_iter().zip(totals) {
+    for ((key, _), total) in tally.into_iter().zip(totals) {
         judge(monitor, detector, &key, total, now).await;
     }
     if detector.last.len() > 100_000 {

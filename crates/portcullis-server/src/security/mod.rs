@@ -258,11 +258,36 @@ pub fn event_json(event: &SecurityEventRecord) -> Value {
 }
 
 /// A tally key: a series, a subject and a window start.
-#[derive(Clone, Debug, Eq, Hash, PartialEq)]
+#[derive(Clone, Debug, Eq, PartialEq)]
 pub(crate) struct TallyKey {
     pub(crate) series: &'static str,
     pub(crate) subject: Box<str>,
     pub(crate) window: i64,
+}
+
+/// The tally between two flushes: per (series, window), the count of each subject, found by a
+/// borrowed `&str` (no allocation for a subject already counted in the window), and the number
+/// of subjects held.
+#[derive(Default)]
+struct Tally {
+    counts: HashMap<(&'static str, i64), HashMap<Box<str>, i64>>,
+    keys: usize,
+}
+
+impl Tally {
+    /// Adds `n`; `false` when the subject is new and the tally is full.
+    fn add(&mut self, series: &'static str, window: i64, subject: &str, n: i64) -> bool {
+        let subjects = self.counts.entry((series, window)).or_default();
+        if let Some(count) = subjects.get_mut(subject) {
+            *count += n;
+        } else if self.keys < MAX_TALLY_KEYS {
+            subjects.insert(subject.into(), n);
+            self.keys += 1;
+        } else {
+            return false;
+        }
+        true
+    }
 }
 
 /// The members counted this minute: the window, and (subject, member) pairs.
@@ -278,7 +303,7 @@ pub struct Monitor {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) metrics: Metrics,
-    tally: Mutex<HashMap<TallyKey, i64>>,
+    tally: Mutex<Tally>,
     /// Members already counted by [`Self::count_distinct`] in the current minute.
     distinct: Mutex<Distinct>,
     /// Counts dropped because the tally was full.
@@ -310,7 +335,7 @@ impl Monitor {
             store,
             clock,
             metrics,
-            tally: Mutex::new(HashMap::new()),
+            tally: Mutex::default(),
             distinct: Mutex::default(),
             dropped: AtomicU64::new(0),
             seen: seen::SeenCache::default(),
@@ -334,18 +359,12 @@ impl Monitor {
             return;
         }
         let window = detect::window_of(series, self.clock.now().unix());
-        let mut tally = self.tally.lock().unwrap_or_else(PoisonError::into_inner);
-        let key = TallyKey {
-            series,
-            subject: subject.into(),
-            window,
-        };
-        if let Some(count) = tally.get_mut(&key) {
-            *count += n;
-        } else if tally.len() < MAX_TALLY_KEYS {
-            tally.insert(key, n);
-        } else {
-            drop(tally);
+        let added = self
+            .tally
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .add(series, window, subject, n);
+        if !added {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -372,20 +391,32 @@ impl Monitor {
         self.count(series, subject);
     }
 
-    /// Takes the tally (for a flush).
-    pub(crate) fn take_tally(&self) -> HashMap<TallyKey, i64> {
-        std::mem::take(&mut *self.tally.lock().unwrap_or_else(PoisonError::into_inner))
+    /// Takes the tally (for a flush), one entry per (series, subject, window).
+    pub(crate) fn take_tally(&self) -> Vec<(TallyKey, i64)> {
+        let tally = std::mem::take(&mut *self.tally.lock().unwrap_or_else(PoisonError::into_inner));
+        tally
+            .counts
+            .into_iter()
+            .flat_map(|((series, window), subjects)| {
+                subjects.into_iter().map(move |(subject, n)| {
+                    (
+                        TallyKey {
+                            series,
+                            subject,
+                            window,
+                        },
+                        n,
+                    )
+                })
+            })
+            .collect()
     }
 
     /// Gives counts back to the tally (a flush that failed: they go with the next one).
-    pub(crate) fn restore_tally(&self, counts: HashMap<TallyKey, i64>) {
+    pub(crate) fn restore_tally(&self, counts: Vec<(TallyKey, i64)>) {
         let mut tally = self.tally.lock().unwrap_or_else(PoisonError::into_inner);
         for (key, n) in counts {
-            if let Some(count) = tally.get_mut(&key) {
-                *count += n;
-            } else if tally.len() < MAX_TALLY_KEYS {
-                tally.insert(key, n);
-            }
+            tally.add(key.series, key.window, &key.subject, n);
         }
     }
 
@@ -516,4 +547,23 @@ fn log_event(event: &SecurityEventRecord, stored: bool) {
         "{}",
         event.text
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tally_adds_per_subject_and_drops_only_new_subjects_when_full() {
+        let mut tally = Tally::default();
+        assert!(tally.add("rate:token", 60, "c1", 1));
+        assert!(tally.add("rate:token", 60, "c1", 2));
+        assert!(tally.add("rate:token", 120, "c1", 1));
+        assert_eq!(tally.counts[&("rate:token", 60)]["c1"], 3);
+        assert_eq!(tally.keys, 2);
+        tally.keys = MAX_TALLY_KEYS;
+        assert!(!tally.add("rate:token", 60, "c2", 1));
+        assert!(tally.add("rate:token", 60, "c1", 1));
+        assert_eq!(tally.counts[&("rate:token", 60)]["c1"], 4);
+    }
 }

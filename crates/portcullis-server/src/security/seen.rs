@@ -8,7 +8,10 @@
 //! process raises the event).
 
 use std::collections::HashSet;
+use std::hash::{BuildHasher as _, Hash, RandomState};
 use std::net::IpAddr;
+
+use ipnet::IpNet;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use portcullis_store::security::{Seen, SeenKind};
@@ -20,40 +23,41 @@ use super::{Event, Kind, Monitor};
 /// which only moves `last_seen`).
 const MAX_REMEMBERED: usize = 50_000;
 
-/// What this process already recorded.
+/// What this process already recorded: the 64-bit hash of each (client, kind, value), with this
+/// process's random key. Looking a pair up allocates nothing; two pairs with one hash (about one
+/// chance in 2^64 / 50,000) would only mean that the second is not recorded by this process.
 #[derive(Debug, Default)]
-pub(crate) struct SeenCache(Mutex<HashSet<SeenPair>>);
-
-/// A client, what it was seen with, and its value.
-type SeenPair = (Box<str>, SeenKind, Box<str>);
+pub(crate) struct SeenCache(Mutex<HashSet<u64>>, RandomState);
 
 impl SeenCache {
     /// Remembers the pair; `true` if it was new to this process.
-    fn remember(&self, client_id: &str, kind: SeenKind, value: &str) -> bool {
+    fn remember<V: Hash + ?Sized>(&self, client_id: &str, kind: SeenKind, value: &V) -> bool {
+        let key = self.1.hash_one((client_id, kind, value));
         let mut set = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        let key = (client_id.into(), kind, value.into());
         if set.contains(&key) {
             return false;
         }
         if set.len() >= MAX_REMEMBERED {
             set.clear();
         }
-        set.insert(key);
-        true
+        set.insert(key)
     }
 }
 
 /// The network of an address: its first `v4` bits (IPv4, an IPv4-mapped address as IPv4) or
-/// `v6` bits, as `address/prefix` (defaults /24 and /48, `monitoring.network_prefix_v4/_v6`).
-pub fn network_of(address: IpAddr, v4: u8, v6: u8) -> String {
+/// `v6` bits (defaults /24 and /48, `monitoring.network_prefix_v4/_v6`).
+fn network(address: IpAddr, v4: u8, v6: u8) -> IpNet {
     let address = match address {
         IpAddr::V6(a) => a.to_ipv4_mapped().map_or(address, IpAddr::V4),
         v4 => v4,
     };
     let prefix = if address.is_ipv4() { v4 } else { v6 };
-    ipnet::IpNet::new(address, prefix)
-        .map(|net| net.trunc().to_string())
-        .unwrap_or_else(|_| address.to_string())
+    IpNet::new(address, prefix).map_or_else(|_| IpNet::from(address), |net| net.trunc())
+}
+
+/// [`network`] as `address/prefix`.
+pub fn network_of(address: IpAddr, v4: u8, v6: u8) -> String {
+    network(address, v4, v6).to_string()
 }
 
 /// Notes the pair(s) of a served request; records misses in the background.
@@ -64,13 +68,13 @@ pub(super) fn note(
     x5t_s256: Option<&str>,
 ) {
     let m = &monitor.config.monitoring;
-    let network = network_of(address, m.network_prefix_v4, m.network_prefix_v6);
+    let network = network(address, m.network_prefix_v4, m.network_prefix_v6);
     let mut misses = Vec::new();
     if monitor
         .seen
         .remember(client_id, SeenKind::Network, &network)
     {
-        misses.push((SeenKind::Network, network));
+        misses.push((SeenKind::Network, network.to_string()));
     }
     if let Some(x5t) = x5t_s256
         && monitor.seen.remember(client_id, SeenKind::Certificate, x5t)
@@ -138,6 +142,20 @@ async fn record(monitor: &Monitor, client_id: &str, kind: SeenKind, value: &str)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pair_is_new_once_per_process() {
+        let cache = SeenCache::default();
+        let net = network("192.0.2.77".parse().unwrap(), 24, 48);
+        assert!(cache.remember("c1", SeenKind::Network, &net));
+        assert!(!cache.remember("c1", SeenKind::Network, &net));
+        // Another address of the same network is the same pair.
+        let same = network("192.0.2.5".parse().unwrap(), 24, 48);
+        assert!(!cache.remember("c1", SeenKind::Network, &same));
+        assert!(cache.remember("c2", SeenKind::Network, &net));
+        assert!(cache.remember("c1", SeenKind::Certificate, "x5t"));
+        assert!(!cache.remember("c1", SeenKind::Certificate, "x5t"));
+    }
 
     #[test]
     fn networks_are_slash_24_and_slash_48() {
