@@ -433,7 +433,7 @@ async fn judge(
     let before = previous
         .filter(|(w, _)| *w == key.window)
         .map_or(0, |(_, t)| t);
-    if total < limit || (before >= limit && series != DISABLED) {
+    if total < limit || before >= limit {
         return;
     }
     let evidence = json!({
