@@ -31,13 +31,9 @@ use serde_json::json;
 use crate::endpoints::authenticate;
 use crate::error::TokenError;
 use crate::extract::Params;
-use crate::security::{self, Kind, Severity};
+use crate::security::{self, Kind, Severity, detect};
 use crate::state::AppState;
 use crate::transport::peer::Peer;
-
-/// Reports per resource server (its own rate series: reports are not introspections, and
-/// counting them apart keeps each endpoint's learned baseline about one kind of traffic).
-const RATE_RESOURCE_EVENTS: &str = "rate:resource_events";
 
 /// POST: stores the events of a report; `204` when done.
 pub(crate) async fn post(
@@ -46,7 +42,14 @@ pub(crate) async fn post(
     headers: HeaderMap,
     params: Params,
 ) -> Result<Response, TokenError> {
-    let caller = authenticate(&state, &peer, &headers, &params, RATE_RESOURCE_EVENTS).await?;
+    let caller = authenticate(
+        &state,
+        &peer,
+        &headers,
+        &params,
+        detect::RATE_RESOURCE_EVENTS,
+    )
+    .await?;
     // Only an API registered as a resource server speaks for one.
     if !caller.client.resource_server {
         return Err(OAuthError::new(

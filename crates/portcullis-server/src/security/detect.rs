@@ -5,7 +5,7 @@
 //! at once, so an anomaly is seen within one flush interval of the request that makes it one,
 //! whichever process served that request. Thresholds are in `[monitoring]`:
 //!
-//! - `rate:<endpoint>` per client: the sliding minute (this window's total plus the previous
+//! - `rate:<endpoint>` per client (`token`, `par`, `introspect`, `revoke`, `resource_events`): the sliding minute (this window's total plus the previous
 //!   window's, weighted by the part of it still inside the last 60 s) against
 //!   `max(floor, ratio × mean, mean + sigmas × stddev)` of the client's learned baseline for the
 //!   endpoint; during warm-up against `ceiling_per_minute` alone (and always at most it).
@@ -45,6 +45,9 @@ pub const RATE_PAR: &str = "rate:par";
 pub const RATE_INTROSPECT: &str = "rate:introspect";
 /// Revocations per client.
 pub const RATE_REVOKE: &str = "rate:revoke";
+/// Reports per resource server (`POST /resource-events`): its own series, so that each
+/// endpoint's learned baseline is about one kind of traffic.
+pub const RATE_RESOURCE_EVENTS: &str = "rate:resource_events";
 /// Distinct users per client per minute.
 pub const SUBJECTS: &str = "subjects";
 /// Client authentication failures per client.
