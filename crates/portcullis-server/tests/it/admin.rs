@@ -136,18 +136,7 @@ async fn admin_pages_refuse_users_without_the_admin_role_with_403() {
     );
 
     // Signed in to the ordinary pages, the user gets 403 on every admin page.
-    let form = browser.get(&format!("{base}/login")).await;
-    let csrf = form.field("csrf_token").unwrap();
-    let signed = browser
-        .post(
-            &format!("{base}/login"),
-            &[
-                ("csrf_token", &csrf),
-                ("username", &user),
-                ("password", PASSWORD),
-            ],
-        )
-        .await;
+    let signed = browser.sign_in(&base, &user, PASSWORD).await;
     assert_eq!(signed.location(), "/account");
     for path in [
         "/admin/clients",

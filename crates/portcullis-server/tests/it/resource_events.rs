@@ -283,20 +283,10 @@ async fn malformed_or_oversized_reports_are_invalid_requests() {
 #[tokio::test]
 async fn a_resource_server_s_report_reaches_the_webhook_once_signed() {
     use crate::support::webhooks::WebhookReceiver;
-    use portcullis_server::config::Webhook;
     let hook = WebhookReceiver::start(&[]).await;
-    let (url, ca) = (hook.url.clone(), hook.ca_file.path().to_path_buf());
     let secret = "the webhook secret of this test!";
     let server = TestServer::builder()
-        .configure(move |c| {
-            c.alerts.webhooks = vec![Webhook {
-                url,
-                secret: secret.to_owned(),
-                min_severity: "warning".to_owned(),
-                kinds: vec!["resource_server_report".into()],
-            }];
-            c.alerts.ca_file = Some(ca);
-        })
+        .configure(hook.configure(secret, "warning", &["resource_server_report"]))
         .start()
         .await;
     let api = ResourceServer::register(&server, json!({"resource_server": true})).await;

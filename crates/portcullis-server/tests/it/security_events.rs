@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use futures_util::future::join_all;
 use portcullis_core::Timestamp;
-use portcullis_server::config::{Budget, Config, Webhook};
+use portcullis_server::config::{Budget, Config};
 use portcullis_server::security::alerts;
 use portcullis_server::security::{Event, Kind, Severity};
 use portcullis_store::security::{EventFilter, SecurityEventRecord};
@@ -106,19 +106,13 @@ async fn steady(server: &TestServer, client: &JwtClient, minutes: u32, per_minut
 #[tokio::test]
 async fn a_scrape_raises_one_rate_anomaly_and_one_guessing_event_each_delivered_once_signed() {
     let hook = WebhookReceiver::start(&[]).await;
-    let url = hook.url.clone();
-    let ca = hook.ca_file.path().to_path_buf();
     let server = TestServer::builder()
         .configure(monitored)
-        .configure(move |c| {
-            c.alerts.webhooks = vec![Webhook {
-                url,
-                secret: SECRET.to_owned(),
-                min_severity: "warning".to_owned(),
-                kinds: vec!["rate_anomaly".into(), "introspection_guessing".into()],
-            }];
-            c.alerts.ca_file = Some(ca);
-        })
+        .configure(hook.configure(
+            SECRET,
+            "warning",
+            &["rate_anomaly", "introspection_guessing"],
+        ))
         .start()
         .await;
     align(&server);
@@ -419,18 +413,9 @@ async fn two_processes_on_one_postgres_raise_one_event_for_an_anomaly_neither_se
 #[tokio::test]
 async fn a_failed_delivery_is_retried_with_backoff_and_logged() {
     let hook = WebhookReceiver::start(&[500]).await;
-    let (url, ca) = (hook.url.clone(), hook.ca_file.path().to_path_buf());
     let server = TestServer::builder()
         .configure(monitored)
-        .configure(move |c| {
-            c.alerts.webhooks = vec![Webhook {
-                url,
-                secret: SECRET.to_owned(),
-                min_severity: "info".to_owned(),
-                kinds: Vec::new(),
-            }];
-            c.alerts.ca_file = Some(ca);
-        })
+        .configure(hook.configure(SECRET, "info", &[]))
         .start()
         .await;
     let monitor = &server.running().state.monitor;

@@ -210,17 +210,8 @@ async fn admin_creates_disables_enables_users_and_sets_their_passwords() {
     // with the old one is signed out.
     let mut carols = Browser::new(&server);
     let base = server.public_url();
-    let form = carols.get(&format!("{base}/login")).await;
-    let csrf = form.field("csrf_token").unwrap();
     carols
-        .post(
-            &format!("{base}/login"),
-            &[
-                ("csrf_token", &csrf),
-                ("username", "carol"),
-                ("password", "carols first password"),
-            ],
-        )
+        .sign_in(&base, "carol", "carols first password")
         .await;
     let account = carols.get(&format!("{base}/account")).await;
     assert!(account.body.contains("Your account"));

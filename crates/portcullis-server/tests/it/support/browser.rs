@@ -139,6 +139,22 @@ impl Browser {
         self.cookies.values().map(String::as_str)
     }
 
+    /// Signs `username` in through the ordinary sign-in form at `base` (`/login`, not the admin
+    /// UI's) and returns the answer to the POST.
+    pub(crate) async fn sign_in(&mut self, base: &str, username: &str, password: &str) -> Page {
+        let form = self.get(&format!("{base}/login")).await;
+        let csrf = form.field("csrf_token").expect("a CSRF field");
+        self.post(
+            &format!("{base}/login"),
+            &[
+                ("csrf_token", &csrf),
+                ("username", username),
+                ("password", password),
+            ],
+        )
+        .await
+    }
+
     pub(crate) async fn post(&mut self, url: &str, form: &[(&str, &str)]) -> Page {
         let response = self
             .http

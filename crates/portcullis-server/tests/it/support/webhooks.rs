@@ -12,6 +12,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
+use portcullis_server::config::{Config, Webhook};
 use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -85,6 +86,27 @@ impl WebhookReceiver {
             ca_file,
             inner,
             _stop: stop,
+        }
+    }
+
+    /// A configuration change sending this receiver the events at or above `min_severity` of
+    /// `kinds` (empty: every kind), signed with `secret`, trusting its CA.
+    pub(crate) fn configure(
+        &self,
+        secret: &str,
+        min_severity: &str,
+        kinds: &[&str],
+    ) -> impl FnOnce(&mut Config) + 'static {
+        let hook = Webhook {
+            url: self.url.clone(),
+            secret: secret.to_owned(),
+            min_severity: min_severity.to_owned(),
+            kinds: kinds.iter().map(|k| (*k).to_owned()).collect(),
+        };
+        let ca = self.ca_file.path().to_path_buf();
+        move |c| {
+            c.alerts.webhooks = vec![hook];
+            c.alerts.ca_file = Some(ca);
         }
     }
 
