@@ -3,9 +3,10 @@
 //! Under load many token requests are in flight at once, and each used to send its own
 //! statements, each its own round trip and commit. Here a few writer tasks per process each own
 //! one connection (outside the pool, so no ping before or after each statement) and take what is
-//! queued when they are free: up to [`MAX_BATCH`] operations, written in one round trip and one
+//! queued when they are free: up to [`MAX_BATCH`](crate::lanes::MAX_BATCH) operations, written in one round trip and one
 //! commit (one statement on Postgres, one transaction on SQLite). Each waiter is answered from the
-//! result for its own operation. Decision record 0015.
+//! result for its own operation. Decision record 0015; the queue and its tasks are a
+//! [`Lane`] ([`crate::lanes`]), as for the batched reads and revocations.
 //!
 //! What does not change:
 //! - a `jti` is spent exactly once across processes: the database's primary key still decides
@@ -23,16 +24,9 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use tokio::sync::{Mutex, mpsc, oneshot};
-
-use crate::health::{self, Class, Health};
+use crate::health::Health;
+use crate::lanes::{Handler, Lane};
 use crate::{JtiUse, StoreError};
-
-/// Most operations written in one batch.
-pub(crate) const MAX_BATCH: usize = 256;
-
-/// Operations waiting for a writer; beyond this a request fails with a 503.
-const QUEUE: usize = 4096;
 
 /// An access token row as written.
 #[derive(Clone, Debug)]
@@ -75,32 +69,38 @@ pub(crate) enum Op {
     Token(Box<TokenRow>),
 }
 
-enum Done {
+/// What an operation's waiter is told: a `jti`'s use, or that the token row is stored.
+#[derive(Debug)]
+pub(crate) enum Done {
     Jti(JtiUse),
     Token,
 }
 
-struct Job {
-    op: Op,
-    reply: oneshot::Sender<Result<Done, StoreError>>,
+/// A writer task's sink as a lane's handler: a batch of operations in one write.
+struct Writing(Box<dyn Sink>);
+
+#[async_trait::async_trait]
+impl Handler for Writing {
+    type Item = Op;
+    type Answer = Done;
+
+    async fn handle(&mut self, ops: &[Op]) -> Result<Vec<Done>, sqlx::Error> {
+        let fresh = self.0.write(&batch_of(ops)).await?;
+        Ok(answers(ops, &fresh))
+    }
 }
 
 /// The handle requests queue their writes on; cloned into every store handle.
 #[derive(Clone, Debug)]
-pub(crate) struct Writer {
-    queue: mpsc::Sender<Job>,
-    health: Arc<Health>,
-}
+pub(crate) struct Writer(Lane<Writing>);
 
 impl Writer {
     /// Starts one writer task per sink, sharing one queue. Needs a tokio runtime.
     pub(crate) fn start(sinks: Vec<Box<dyn Sink>>, health: Arc<Health>) -> Self {
-        let (queue, receiver) = mpsc::channel(QUEUE);
-        let receiver = Arc::new(Mutex::new(receiver));
-        for sink in sinks {
-            tokio::spawn(run(sink, Arc::clone(&receiver), Arc::clone(&health)));
-        }
-        Self { queue, health }
+        Self(Lane::start(
+            sinks.into_iter().map(Writing).collect(),
+            health,
+        ))
     }
 
     /// Spends `key` until `expires_at`.
@@ -109,7 +109,7 @@ impl Writer {
         key: Vec<u8>,
         expires_at: i64,
     ) -> Result<JtiUse, StoreError> {
-        match self.submit(Op::Jti(JtiRow { key, expires_at })).await? {
+        match self.0.submit(Op::Jti(JtiRow { key, expires_at })).await? {
             Done::Jti(used) => Ok(used),
             Done::Token => Err(StoreError::Corrupt("writer answered a jti with a token")),
         }
@@ -117,94 +117,22 @@ impl Writer {
 
     /// Stores an access token row.
     pub(crate) async fn insert_access_token(&self, row: TokenRow) -> Result<(), StoreError> {
-        match self.submit(Op::Token(Box::new(row))).await? {
+        match self.0.submit(Op::Token(Box::new(row))).await? {
             Done::Token => Ok(()),
             Done::Jti(_) => Err(StoreError::Corrupt("writer answered a token with a jti")),
         }
     }
-
-    async fn submit(&self, op: Op) -> Result<Done, StoreError> {
-        if self.health.is_down() {
-            return Err(unavailable(&health::down()));
-        }
-        let (reply, answer) = oneshot::channel();
-        self.queue.try_send(Job { op, reply }).map_err(|e| {
-            StoreError::Unavailable(match e {
-                mpsc::error::TrySendError::Full(_) => "the token writer's queue is full".into(),
-                mpsc::error::TrySendError::Closed(_) => "the token writer has stopped".into(),
-            })
-        })?;
-        answer
-            .await
-            .map_err(|_| StoreError::Unavailable("the token writer has stopped".into()))?
-    }
 }
 
-/// One writer: takes what is queued, writes it, answers, until the store is dropped.
-async fn run(
-    mut sink: Box<dyn Sink>,
-    receiver: Arc<Mutex<mpsc::Receiver<Job>>>,
-    health: Arc<Health>,
-) {
-    let mut jobs = Vec::with_capacity(MAX_BATCH);
-    loop {
-        // Only one writer collects at a time; it lets go before it writes, so the next one
-        // collects what arrives meanwhile.
-        let received = receiver.lock().await.recv_many(&mut jobs, MAX_BATCH).await;
-        if received == 0 {
-            return;
-        }
-        write(sink.as_mut(), &health, &mut jobs).await;
-    }
-}
-
-/// Writes `jobs` (emptying it) and answers each.
-async fn write(sink: &mut dyn Sink, health: &Arc<Health>, jobs: &mut Vec<Job>) {
-    if health.is_down() {
-        let e = health::down();
-        for job in jobs.drain(..) {
-            let _ = job.reply.send(Err(unavailable(&e)));
-        }
-        return;
-    }
-    match sink.write(&batch_of(jobs)).await {
-        Ok(fresh) => answer(jobs, &fresh),
-        Err(e) => {
-            health.observe(&e);
-            if jobs.len() == 1 || health::classify(&e) == Class::Outage {
-                for job in jobs.drain(..) {
-                    let _ = job.reply.send(Err(unavailable_or_failed(&e)));
-                }
-                return;
-            }
-            // One operation may have failed the batch: each gets its own fate.
-            let all: Vec<Job> = std::mem::take(jobs);
-            for job in all {
-                let mut one = vec![job];
-                let result = sink.write(&batch_of(&one)).await;
-                match result {
-                    Ok(fresh) => answer(&mut one, &fresh),
-                    Err(e) => {
-                        health.observe(&e);
-                        for job in one {
-                            let _ = job.reply.send(Err(unavailable_or_failed(&e)));
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// The rows `jobs` write: each `jti` key once (its first occurrence), every token row.
-fn batch_of(jobs: &[Job]) -> Batch<'_> {
+/// The rows `ops` write: each `jti` key once (its first occurrence), every token row.
+fn batch_of(ops: &[Op]) -> Batch<'_> {
     let mut seen = HashSet::new();
     let mut batch = Batch {
         jtis: Vec::new(),
         tokens: Vec::new(),
     };
-    for job in jobs {
-        match &job.op {
+    for op in ops {
+        match op {
             Op::Jti(row) => {
                 if seen.insert(row.key.as_slice()) {
                     batch.jtis.push(row);
@@ -216,14 +144,14 @@ fn batch_of(jobs: &[Job]) -> Batch<'_> {
     batch
 }
 
-/// Answers each job of a written batch: a `jti` is fresh if the database took it and no earlier
-/// job of the batch had the same key.
-fn answer(jobs: &mut Vec<Job>, fresh: &HashSet<Vec<u8>>) {
-    let mut taken: HashSet<Vec<u8>> = HashSet::new();
-    for job in jobs.drain(..) {
-        let done = match job.op {
+/// Each operation's answer once its batch is written: a `jti` is fresh if the database took it
+/// and no earlier operation of the batch had the same key.
+fn answers(ops: &[Op], fresh: &HashSet<Vec<u8>>) -> Vec<Done> {
+    let mut taken: HashSet<&[u8]> = HashSet::new();
+    ops.iter()
+        .map(|op| match op {
             Op::Jti(row) => {
-                let first = taken.insert(row.key.clone());
+                let first = taken.insert(row.key.as_slice());
                 Done::Jti(if first && fresh.contains(&row.key) {
                     JtiUse::Fresh
                 } else {
@@ -231,46 +159,27 @@ fn answer(jobs: &mut Vec<Job>, fresh: &HashSet<Vec<u8>>) {
                 })
             }
             Op::Token(_) => Done::Token,
-        };
-        let _ = job.reply.send(Ok(done));
-    }
+        })
+        .collect()
 }
 
 /// Writes `ops` as one batch (as a writer would after taking them from the queue) and returns
 /// each one's answer: `Some` use for a `jti`, `None` for a stored token.
 #[cfg(test)]
 pub(crate) async fn write_ops(
-    sink: &mut dyn Sink,
+    sink: Box<dyn Sink>,
     health: &Arc<Health>,
     ops: Vec<Op>,
-) -> Vec<Result<Option<JtiUse>, String>> {
-    let (mut jobs, mut answers) = (Vec::new(), Vec::new());
-    for op in ops {
-        let (reply, answer) = oneshot::channel();
-        jobs.push(Job { op, reply });
-        answers.push(answer);
-    }
-    write(sink, health, &mut jobs).await;
-    let mut results = Vec::new();
-    for answer in answers {
-        results.push(match answer.await.expect("every job is answered") {
+) -> (Box<dyn Sink>, Vec<Result<Option<JtiUse>, String>>) {
+    let mut writing = Writing(sink);
+    let results = crate::lanes::handle(&mut writing, health, &ops)
+        .await
+        .into_iter()
+        .map(|answer| match answer {
             Ok(Done::Jti(used)) => Ok(Some(used)),
             Ok(Done::Token) => Ok(None),
             Err(e) => Err(e.to_string()),
-        });
-    }
-    results
-}
-
-fn unavailable(e: &sqlx::Error) -> StoreError {
-    StoreError::Unavailable(e.to_string())
-}
-
-/// The error each waiter of a failed write gets, classified as any statement's.
-fn unavailable_or_failed(e: &sqlx::Error) -> StoreError {
-    match health::classify(e) {
-        Class::Conflict => StoreError::Conflict,
-        Class::Outage | Class::Transient => StoreError::Unavailable(e.to_string()),
-        Class::Failure => StoreError::Failed(e.to_string()),
-    }
+        })
+        .collect();
+    (writing.0, results)
 }

@@ -13,6 +13,7 @@ pub mod admin;
 mod batch;
 pub mod flow;
 mod health;
+mod lanes;
 mod postgres;
 pub mod ratelimit;
 pub mod registration;

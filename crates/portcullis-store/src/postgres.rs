@@ -1,6 +1,6 @@
 //! The Postgres backend: the production store, shared by any number of server processes.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -9,10 +9,12 @@ use sqlx::Connection as _;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions, PgSslMode};
 
-use crate::StoreError;
 use crate::batch::{Batch, Sink, TokenRow, Writer};
 use crate::health::{Class, GuardedPool, Health, Recovery, classify};
+use crate::lanes::{Handler, Lane};
 use crate::sql::sql_backend;
+use crate::sql::tokens::{AccessTokenReadRow, access_token_columns};
+use crate::{AccessTokenRecord, Revocation, StoreError};
 
 static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/postgres");
 
@@ -22,6 +24,10 @@ const MAX_CONNECTIONS: u32 = 16;
 /// Writer tasks (each with its own connection) for the token path's batched writes
 /// ([`crate::batch`]): while one writes a batch, the next collects the one after.
 const WRITERS: usize = 2;
+
+/// Tasks (each with its own connection) reading access tokens in batches ([`crate::lanes`]).
+/// Revocations have one: they commit synchronously, one flush per batch.
+const READERS: usize = 2;
 
 /// How long a statement waits for a connection. Short, because while Postgres refuses
 /// connections the pool retries until this passes; once that has happened the database is marked
@@ -44,6 +50,15 @@ pub(crate) const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 pub struct PgStore {
     pool: GuardedPool<sqlx::Postgres>,
     writer: Writer,
+    lanes: Option<Lanes>,
+}
+
+/// The batched statements of the introspection and revocation paths ([`crate::lanes`],
+/// decision 0018).
+#[derive(Clone, Debug)]
+pub(crate) struct Lanes {
+    pub(crate) reads: Lane<TokenReader>,
+    pub(crate) revocations: Lane<Revoker>,
 }
 
 impl PgStore {
@@ -81,19 +96,21 @@ impl PgStore {
         };
         // One database: an outage seen by the pool or a writer makes both fail fast.
         let health = Health::of(&pool, Arc::clone(&recovery));
-        let writer_options = options.options([("synchronous_commit", "off")]);
+        let writer_options = options.clone().options([("synchronous_commit", "off")]);
         let sinks = (0..WRITERS)
-            .map(|_| {
-                Box::new(TokenWriter {
-                    options: writer_options.clone(),
-                    connection: None,
-                    recovery: Arc::clone(&recovery),
-                }) as Box<dyn Sink>
-            })
+            .map(|_| Box::new(TokenWriter(Own::new(&writer_options, &recovery))) as Box<dyn Sink>)
             .collect();
+        let readers = (0..READERS)
+            .map(|_| TokenReader(Own::new(&options, &recovery)))
+            .collect();
+        let revokers = vec![Revoker(Own::new(&options, &recovery))];
         Ok(Self {
             pool: GuardedPool::new(pool, Arc::clone(&health)),
-            writer: Writer::start(sinks, health),
+            writer: Writer::start(sinks, Arc::clone(&health)),
+            lanes: Some(Lanes {
+                reads: Lane::start(readers, Arc::clone(&health)),
+                revocations: Lane::start(revokers, health),
+            }),
         })
     }
 }
@@ -109,17 +126,43 @@ const WRITE_BATCH: &str = "WITH j AS (\
      $8::text[], $9::text[], $10::text[], $11::text[], $12::int8[], $13::int8[], $14::text[])) \
      SELECT key_hash FROM j";
 
-/// A writer's connection (with when it was opened), opened when first needed, again after it
-/// broke, and again after the database came back from an outage.
-struct TokenWriter {
+/// Token rows by hash `$1` (an array), each with its grant's revocation time.
+const SELECT_ACCESS_TOKENS: &str = concat!(
+    "SELECT ",
+    access_token_columns!("a."),
+    ", g.revoked_at AS grant_revoked_at FROM access_tokens a \
+     LEFT JOIN grants g ON g.grant_id = a.grant_id WHERE a.token_hash = ANY($1)"
+);
+
+/// Revokes each token `$1[i]` owned by client `$2[i]` at `$3[i]` (keeping an earlier time), and
+/// answers, in order, whether it is now revoked for that client and whether the token exists at
+/// all (ownership never changes, so the two cannot disagree).
+const REVOKE_ACCESS_TOKENS: &str = "WITH r AS (\
+     SELECT * FROM unnest($1::bytea[], $2::text[], $3::int8[]) WITH ORDINALITY AS r(h, c, t, i)), \
+     u AS (UPDATE access_tokens a SET revoked_at = COALESCE(a.revoked_at, r.t) FROM r \
+     WHERE a.token_hash = r.h AND a.client_id = r.c RETURNING a.token_hash, a.client_id) \
+     SELECT EXISTS (SELECT 1 FROM u WHERE u.token_hash = r.h AND u.client_id = r.c), \
+     EXISTS (SELECT 1 FROM access_tokens a WHERE a.token_hash = r.h) FROM r ORDER BY r.i";
+
+/// A connection of one batching task (with when it was opened), outside the pool: opened when
+/// first needed, again after it broke, and again after the database came back from an outage.
+struct Own {
     options: PgConnectOptions,
     connection: Option<(PgConnection, Instant)>,
     recovery: Arc<Recovery>,
 }
 
-#[async_trait::async_trait]
-impl Sink for TokenWriter {
-    async fn write(&mut self, batch: &Batch<'_>) -> Result<HashSet<Vec<u8>>, sqlx::Error> {
+impl Own {
+    fn new(options: &PgConnectOptions, recovery: &Arc<Recovery>) -> Self {
+        Self {
+            options: options.clone(),
+            connection: None,
+            recovery: Arc::clone(recovery),
+        }
+    }
+
+    /// The open connection, opened first if needed.
+    async fn get(&mut self) -> Result<&mut PgConnection, sqlx::Error> {
         if let Some((_, opened)) = &self.connection
             && self.recovery.predates(opened.elapsed())
         {
@@ -134,6 +177,27 @@ impl Sink for TokenWriter {
                 Instant::now(),
             )),
         };
+        Ok(connection)
+    }
+
+    /// Passes `result` on, closing the connection after an outage (a fresh one next time).
+    fn after<T>(&mut self, result: Result<T, sqlx::Error>) -> Result<T, sqlx::Error> {
+        if let Err(e) = &result
+            && classify(e) == Class::Outage
+        {
+            self.connection = None;
+        }
+        result
+    }
+}
+
+/// A token writer's connection ([`crate::batch`]).
+struct TokenWriter(Own);
+
+#[async_trait::async_trait]
+impl Sink for TokenWriter {
+    async fn write(&mut self, batch: &Batch<'_>) -> Result<HashSet<Vec<u8>>, sqlx::Error> {
+        let connection = self.0.get().await?;
         let tokens = &batch.tokens;
         let text = |f: fn(&TokenRow) -> &str| tokens.iter().map(|t| f(t)).collect::<Vec<_>>();
         let optional =
@@ -167,16 +231,76 @@ impl Sink for TokenWriter {
             .bind(optional(|t| t.grant_id.as_deref()))
             .fetch_all(&mut *connection)
             .await;
-        match result {
-            Ok(keys) => Ok(keys.into_iter().collect()),
-            Err(e) => {
-                if classify(&e) == Class::Outage {
-                    // Open a fresh connection next time.
-                    self.connection = None;
-                }
-                Err(e)
-            }
+        self.0.after(result).map(|keys| keys.into_iter().collect())
+    }
+}
+
+/// Reads access tokens by hash, a batch in one statement (introspection, and every protected
+/// resource Portcullis serves itself).
+pub(crate) struct TokenReader(Own);
+
+#[async_trait::async_trait]
+impl Handler for TokenReader {
+    /// A token's hash.
+    type Item = Vec<u8>;
+    type Answer = Option<AccessTokenRecord>;
+
+    async fn handle(&mut self, items: &[Vec<u8>]) -> Result<Vec<Self::Answer>, sqlx::Error> {
+        let connection = self.0.get().await?;
+        let hashes: Vec<&[u8]> = items.iter().map(Vec::as_slice).collect();
+        let result = sqlx::query_as::<_, AccessTokenReadRow>(SELECT_ACCESS_TOKENS)
+            .bind(hashes)
+            .fetch_all(&mut *connection)
+            .await;
+        let mut found = HashMap::new();
+        for row in self.0.after(result)? {
+            let record = AccessTokenRecord::try_from(row)
+                .map_err(|e| sqlx::Error::Decode(e.to_string().into()))?;
+            found.insert(record.token_hash.as_bytes().to_vec(), record);
         }
+        Ok(items.iter().map(|h| found.get(h).cloned()).collect())
+    }
+}
+
+/// An access token to revoke for the client that owns it.
+pub(crate) struct Revoke {
+    pub(crate) hash: Vec<u8>,
+    pub(crate) client_id: String,
+    pub(crate) now: i64,
+}
+
+/// Revokes access tokens, a batch in one statement and one synchronous commit: once a
+/// revocation is answered it survives a crash, and every process's next read sees it.
+pub(crate) struct Revoker(Own);
+
+#[async_trait::async_trait]
+impl Handler for Revoker {
+    type Item = Revoke;
+    type Answer = Revocation;
+
+    async fn handle(&mut self, items: &[Revoke]) -> Result<Vec<Revocation>, sqlx::Error> {
+        let connection = self.0.get().await?;
+        let result = sqlx::query_as::<_, (bool, bool)>(REVOKE_ACCESS_TOKENS)
+            .bind(items.iter().map(|r| r.hash.as_slice()).collect::<Vec<_>>())
+            .bind(
+                items
+                    .iter()
+                    .map(|r| r.client_id.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(items.iter().map(|r| r.now).collect::<Vec<_>>())
+            .fetch_all(&mut *connection)
+            .await;
+        Ok(self
+            .0
+            .after(result)?
+            .into_iter()
+            .map(|(revoked, known)| match (revoked, known) {
+                (true, _) => Revocation::Revoked,
+                (false, true) => Revocation::NotOwner,
+                (false, false) => Revocation::Unknown,
+            })
+            .collect())
     }
 }
 

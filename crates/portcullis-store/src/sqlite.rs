@@ -36,6 +36,9 @@ const MAX_CONNECTIONS: u32 = 4;
 pub struct SqliteStore {
     pool: GuardedPool<sqlx::Sqlite>,
     writer: Writer,
+    /// None: reads and revocations go through the pool. SQLite answers in-process (there is no
+    /// round trip to save) and lets readers run side by side under WAL.
+    lanes: Option<crate::postgres::Lanes>,
 }
 
 impl SqliteStore {
@@ -60,6 +63,7 @@ impl SqliteStore {
         Ok(Self {
             pool: GuardedPool::new(pool, Arc::clone(&health)),
             writer: Writer::start(vec![Box::new(sink)], health),
+            lanes: None,
         })
     }
 }
@@ -174,12 +178,12 @@ mod tests {
             disabled_at: None,
         };
         store.insert_client(&client).await.unwrap();
-        let mut sink = TokenWriter {
+        let sink: Box<dyn Sink> = Box::new(TokenWriter {
             options: SqliteConnectOptions::from_str(&url).unwrap(),
             connection: None,
-        };
+        });
         let health = Health::of(store.pool.inner(), Recovery::new());
-        let spent = write_ops(&mut sink, &health, vec![jti(b"old")]).await;
+        let (sink, spent) = write_ops(sink, &health, vec![jti(b"old")]).await;
         assert_eq!(spent, vec![Ok(Some(JtiUse::Fresh))]);
 
         let fresh = Ok(Some(JtiUse::Fresh));
@@ -192,7 +196,7 @@ mod tests {
             jti(b"old"),
             jti(b"same"),
         ];
-        let answers = write_ops(&mut sink, &health, ops).await;
+        let (sink, answers) = write_ops(sink, &health, ops).await;
         assert_eq!(answers[0], fresh, "first spend of a key in the batch");
         assert_eq!(answers[1], Ok(None));
         assert_eq!(answers[2], replayed, "second spend of the key in one batch");
@@ -207,7 +211,7 @@ mod tests {
             jti(b"third"),
             token("t3", "c1"),
         ];
-        let answers = write_ops(&mut sink, &health, ops).await;
+        let (_, answers) = write_ops(sink, &health, ops).await;
         assert_eq!(answers[0], fresh);
         assert!(
             answers[1].is_err(),

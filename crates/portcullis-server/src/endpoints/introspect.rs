@@ -6,7 +6,8 @@
 //! `{"active": false}`, with nothing that tells these cases apart (R152).
 //!
 //! Database round trips after client authentication: one read of the token by its hash (only for
-//! a token of at most 4096 characters), then its client from the registry's cache.
+//! a token of at most 4096 characters; on Postgres batched with the reads in flight at the same
+//! moment, decision 0018), then its client from the registry's cache.
 
 use axum::Extension;
 use axum::Json;

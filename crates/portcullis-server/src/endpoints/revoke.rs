@@ -4,9 +4,10 @@
 //! tokens first unless `token_type_hint=refresh_token` (R160); revoking a refresh token revokes its
 //! grant with every token issued from it (R159). Database round trips after client
 //! authentication, in the hinted order, the second kind only when the first does not know the
-//! token: for an access token one `UPDATE … WHERE token_hash = ? AND client_id = ?` (and, when it
-//! changed nothing, a read that tells another client's token from an unknown one); for a refresh
-//! token a read, then its grant's revocation in one transaction.
+//! token: for an access token one `UPDATE … WHERE token_hash = ? AND client_id = ?` (on Postgres
+//! one statement for the revocations in flight at the same moment, which also tells another
+//! client's token from an unknown one, decision 0018; on SQLite a read follows when the update
+//! changed nothing); for a refresh token a read, then its grant's revocation in one transaction.
 
 use axum::Extension;
 use axum::extract::State;

@@ -118,6 +118,8 @@ macro_rules! access_token_columns {
     };
 }
 
+pub(crate) use access_token_columns;
+
 pub(crate) const INSERT_JTI: &str =
     "INSERT INTO used_jtis (key_hash, expires_at) VALUES ($1, $2) ON CONFLICT DO NOTHING";
 

@@ -39,6 +39,7 @@ macro_rules! instantiate {
             r157_only_the_owner_revokes_an_access_token,
             purge_removes_spent_jtis_and_expired_tokens,
             batched_token_writes_answer_each_request_by_its_own_fate,
+            batched_token_reads_and_revocations_answer_each_request_by_its_own_fate,
             // flow.rs
             users_are_unique_by_name_and_track_failures,
             r48_a_pushed_request_is_read_many_times_but_taken_once,

@@ -261,3 +261,108 @@ pub(crate) async fn batched_token_writes_answer_each_request_by_its_own_fate(
         assert!(store.access_token(&hash).await.unwrap().is_some(), "t{i}");
     }
 }
+
+/// Many reads and revocations of access tokens at once (on Postgres they are batched, one
+/// statement for what arrives together): each request is answered by its own fate. Reads find
+/// their own token or none; an owner's revocation revokes, another client's is refused and
+/// changes nothing, an unknown token is unknown, even when the owner and another client revoke
+/// one token in the same instant; an earlier revocation time is kept.
+pub(crate) async fn batched_token_reads_and_revocations_answer_each_request_by_its_own_fate(
+    store: Arc<dyn Store>,
+) {
+    store.insert_client(&client("c1")).await.unwrap();
+    store.insert_client(&client("c2")).await.unwrap();
+    let owner = |i: usize| if i.is_multiple_of(2) { "c1" } else { "c2" };
+    let other = |i: usize| if i.is_multiple_of(2) { "c2" } else { "c1" };
+    let hash = |i: usize| TokenHash::of(format!("rt{i}").as_bytes());
+    for i in 0..40 {
+        let t = token(
+            &format!("rt{i}"),
+            owner(i),
+            400,
+            Confirmation::Jkt("j".into()),
+        );
+        store.insert_access_token(&t).await.unwrap();
+    }
+    // Revoked earlier: a later revocation keeps the first time.
+    let early = Timestamp::from_unix(150);
+    assert_eq!(
+        store
+            .revoke_access_token(&hash(39), "c2", early)
+            .await
+            .unwrap(),
+        Revocation::Revoked
+    );
+    let now = Timestamp::from_unix(200);
+    let start = Arc::new(tokio::sync::Barrier::new(160));
+    let mut tasks = Vec::new();
+    for n in 0..160 {
+        let (store, start) = (store.clone(), Arc::clone(&start));
+        tasks.push(tokio::spawn(async move {
+            start.wait().await;
+            let i = n % 40;
+            let outcome = match n / 40 {
+                // Reads of every token, and of unknown ones.
+                0 => {
+                    let found = store.access_token(&hash(i)).await.unwrap();
+                    assert_eq!(
+                        found.map(|t| (t.token_hash, t.grant.client_id)),
+                        Some((hash(i), owner(i).to_owned())),
+                        "read of rt{i}"
+                    );
+                    let unknown = TokenHash::of(format!("unknown{i}").as_bytes());
+                    assert_eq!(store.access_token(&unknown).await.unwrap(), None);
+                    None
+                }
+                // The owner revokes every third token, twice at once for some.
+                1 | 2 if i % 3 == 0 && (n / 40 == 1 || i % 2 == 0) => Some((
+                    "owner",
+                    store.revoke_access_token(&hash(i), owner(i), now).await,
+                )),
+                // Another client tries every other token, and the ones their owner revokes
+                // in the same instant.
+                1 | 2 if n / 40 == 1 || i % 3 == 0 => Some((
+                    "other",
+                    store.revoke_access_token(&hash(i), other(i), now).await,
+                )),
+                2 => Some((
+                    "unknown",
+                    store
+                        .revoke_access_token(&TokenHash::of(format!("no{i}").as_bytes()), "c1", now)
+                        .await,
+                )),
+                _ => Some((
+                    "owner",
+                    store.revoke_access_token(&hash(39), owner(39), now).await,
+                )),
+            };
+            (i, outcome)
+        }));
+    }
+    for task in tasks {
+        match task.await.unwrap() {
+            (_, None) => {}
+            (i, Some(("owner", answer))) => {
+                assert_eq!(answer.unwrap(), Revocation::Revoked, "rt{i}")
+            }
+            (i, Some(("other", answer))) => {
+                assert_eq!(answer.unwrap(), Revocation::NotOwner, "rt{i}");
+            }
+            (i, Some((_, answer))) => assert_eq!(answer.unwrap(), Revocation::Unknown, "no{i}"),
+        }
+    }
+    for i in 0..40 {
+        let revoked_at = store
+            .access_token(&hash(i))
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at;
+        let expected = match i {
+            39 => Some(early),
+            i if i % 3 == 0 => Some(now),
+            _ => None,
+        };
+        assert_eq!(revoked_at, expected, "rt{i}: only its owner revokes it");
+    }
+}

@@ -1,0 +1,175 @@
+//! Batched statements for the introspection and revocation paths, on Postgres (decision 0018).
+//!
+//! The same idea as the token path's writer ([`crate::batch`]), for operations that each have one
+//! answer of their own: a *lane* is a bounded queue served by tasks that each own one connection
+//! (outside the pool: no ping before or after a statement). A free task takes everything queued,
+//! up to [`MAX_BATCH`] items, hands them to its [`Handler`] for one round trip (one statement and,
+//! for a write, one commit), and answers each waiter from the result, in order.
+//!
+//! What a lane keeps exact:
+//! - each item's answer is its own: a handler returns one answer per item, in the items' order,
+//!   and a batch that fails for anything but an outage is handled again one item at a time, so a
+//!   refused item fails only its own request;
+//! - an outage fails every waiter at once with [`StoreError::Unavailable`] and marks the database
+//!   down (`health`), as any other statement would;
+//! - the queue is bounded: when it is full the request fails with [`StoreError::Unavailable`] (a
+//!   503) instead of waiting without bound.
+
+use std::sync::Arc;
+
+use tokio::sync::{Mutex, mpsc, oneshot};
+
+use crate::StoreError;
+use crate::health::{self, Class, Health};
+
+/// Most items handled in one round trip.
+pub(crate) const MAX_BATCH: usize = 256;
+
+/// Items waiting for a task; beyond this a request fails with a 503.
+const QUEUE: usize = 4096;
+
+/// Does one batch of items in one round trip.
+#[async_trait::async_trait]
+pub(crate) trait Handler: Send + 'static {
+    type Item: Send + Sync + 'static;
+    type Answer: Send + 'static;
+
+    /// One answer per item of `items`, in their order.
+    async fn handle(&mut self, items: &[Self::Item]) -> Result<Vec<Self::Answer>, sqlx::Error>;
+}
+
+struct Job<H: Handler> {
+    item: H::Item,
+    reply: oneshot::Sender<Result<H::Answer, StoreError>>,
+}
+
+/// The handle requests queue their items on; cloned into every store handle.
+pub(crate) struct Lane<H: Handler> {
+    queue: mpsc::Sender<Job<H>>,
+    health: Arc<Health>,
+}
+
+impl<H: Handler> Clone for Lane<H> {
+    fn clone(&self) -> Self {
+        Self {
+            queue: self.queue.clone(),
+            health: Arc::clone(&self.health),
+        }
+    }
+}
+
+impl<H: Handler> std::fmt::Debug for Lane<H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lane")
+            .field("queued", &(QUEUE - self.queue.capacity()))
+            .finish_non_exhaustive()
+    }
+}
+
+impl<H: Handler> Lane<H> {
+    /// Starts one task per handler, sharing one queue. Needs a tokio runtime.
+    pub(crate) fn start(handlers: Vec<H>, health: Arc<Health>) -> Self {
+        let (queue, receiver) = mpsc::channel(QUEUE);
+        let receiver = Arc::new(Mutex::new(receiver));
+        for handler in handlers {
+            tokio::spawn(run(handler, Arc::clone(&receiver), Arc::clone(&health)));
+        }
+        Self { queue, health }
+    }
+
+    /// Queues `item` and waits for its answer.
+    pub(crate) async fn submit(&self, item: H::Item) -> Result<H::Answer, StoreError> {
+        if self.health.is_down() {
+            return Err(StoreError::Unavailable(health::down().to_string()));
+        }
+        let (reply, answer) = oneshot::channel();
+        self.queue.try_send(Job { item, reply }).map_err(|e| {
+            StoreError::Unavailable(match e {
+                mpsc::error::TrySendError::Full(_) => "a statement queue is full".into(),
+                mpsc::error::TrySendError::Closed(_) => "a statement queue has stopped".into(),
+            })
+        })?;
+        answer
+            .await
+            .map_err(|_| StoreError::Unavailable("a statement queue has stopped".into()))?
+    }
+}
+
+/// One task: takes what is queued, handles it, answers, until the store is dropped.
+async fn run<H: Handler>(
+    mut handler: H,
+    receiver: Arc<Mutex<mpsc::Receiver<Job<H>>>>,
+    health: Arc<Health>,
+) {
+    let mut jobs = Vec::with_capacity(MAX_BATCH);
+    loop {
+        // One task collects at a time and lets go before its round trip, so the next one
+        // collects what arrives meanwhile.
+        let received = receiver.lock().await.recv_many(&mut jobs, MAX_BATCH).await;
+        if received == 0 {
+            return;
+        }
+        let (items, replies): (Vec<_>, Vec<_>) = jobs.drain(..).map(|j| (j.item, j.reply)).unzip();
+        let answers = handle(&mut handler, &health, &items).await;
+        for (reply, answer) in replies.into_iter().zip(answers) {
+            let _ = reply.send(answer);
+        }
+    }
+}
+
+/// One answer per item: the batch in one round trip, or item by item when the batch failed for
+/// a reason other than an outage.
+pub(crate) async fn handle<H: Handler>(
+    handler: &mut H,
+    health: &Arc<Health>,
+    items: &[H::Item],
+) -> Vec<Result<H::Answer, StoreError>> {
+    if health.is_down() {
+        let e = health::down();
+        return items.iter().map(|_| Err(failed(&e))).collect();
+    }
+    let e = match handler.handle(items).await {
+        Ok(answers) if answers.len() == items.len() => {
+            return answers.into_iter().map(Ok).collect();
+        }
+        Ok(_) => {
+            return items
+                .iter()
+                .map(|_| {
+                    Err(StoreError::Corrupt(
+                        "a batch answered the wrong number of items",
+                    ))
+                })
+                .collect();
+        }
+        Err(e) => e,
+    };
+    health.observe(&e);
+    if items.len() == 1 || health::classify(&e) == Class::Outage {
+        return items.iter().map(|_| Err(failed(&e))).collect();
+    }
+    let mut answers = Vec::with_capacity(items.len());
+    for one in items.chunks(1) {
+        answers.push(match handler.handle(one).await {
+            Ok(mut answer) if answer.len() == 1 => Ok(answer.remove(0)),
+            Ok(_) => Err(StoreError::Corrupt(
+                "a batch answered the wrong number of items",
+            )),
+            Err(e) => {
+                health.observe(&e);
+                Err(failed(&e))
+            }
+        });
+    }
+    answers
+}
+
+/// The error a waiter of a failed batch gets, classified as any statement's (also the token
+/// writer's, [`crate::batch`]).
+pub(crate) fn failed(e: &sqlx::Error) -> StoreError {
+    match health::classify(e) {
+        Class::Conflict => StoreError::Conflict,
+        Class::Outage | Class::Transient => StoreError::Unavailable(e.to_string()),
+        Class::Failure => StoreError::Failed(e.to_string()),
+    }
+}
