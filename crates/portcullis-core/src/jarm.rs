@@ -14,7 +14,8 @@ pub const JARM_LIFETIME_SECS: i64 = 600;
 
 /// The claims of a JARM response (R141): `iss`, `aud` (the client_id), `exp` ([`JARM_LIFETIME_SECS`]
 /// after `now`), `iat`, then each response parameter: `code` and `state`, or `error`,
-/// `error_description` and `state`. A parameter never replaces one of the first four.
+/// `error_description` and `state`. A parameter never replaces one of the first four, nor sets
+/// another registered JWT claim.
 pub fn claims(
     issuer: &str,
     client_id: &str,
@@ -29,8 +30,10 @@ pub fn claims(
     claims.insert("exp".into(), json!(now.plus(JARM_LIFETIME_SECS).unix()));
     claims.insert("iat".into(), json!(now.unix()));
     // R141: the authorization response parameters, as they would have been in the query.
+    // A parameter never sets a registered JWT claim either (an `nbf` string would make the
+    // response unsignable); the server's own parameters never have those names.
     for (name, value) in params {
-        if !claims.contains_key(*name) {
+        if !claims.contains_key(*name) && !crate::id_token::REGISTERED.contains(name) {
             claims.insert((*name).to_owned(), json!(value));
         }
     }
@@ -76,6 +79,24 @@ mod tests {
         assert_eq!(c["error_description"], "the user refused");
         assert_eq!(c["state"], "s");
         assert!(!c.contains_key("code"));
+    }
+
+    #[test]
+    fn parameters_never_set_a_registered_jwt_claim() {
+        // Found by the jarm_id_token fuzz target (the one-hour run of 2026-12-03): a parameter
+        // named `nbf` with a string value made the response unsignable (josekit: "The JWT nbf
+        // header claim must be a number").
+        let c = claims(
+            "https://as.example",
+            "c1",
+            NOW,
+            &[("nbf", "dboaecabc"), ("jti", "j"), ("sub", "s"), ("code", "x")],
+        );
+        assert!(
+            !c.contains_key("nbf") && !c.contains_key("jti") && !c.contains_key("sub"),
+            "{c:?}"
+        );
+        assert_eq!(c["code"], "x");
     }
 
     #[test]
