@@ -10,6 +10,11 @@ use clap::Parser as _;
 use portcullis_server::cli::{Cli, run};
 use portcullis_server::config::one_line_error;
 
+/// mimalloc instead of glibc's malloc: under load glibc's malloc, free and their consolidation
+/// took about 12 % of the server's CPU samples (docs/BENCHMARKS.md, "Where the time goes").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
