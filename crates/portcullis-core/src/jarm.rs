@@ -90,7 +90,12 @@ mod tests {
             "https://as.example",
             "c1",
             NOW,
-            &[("nbf", "dboaecabc"), ("jti", "j"), ("sub", "s"), ("code", "x")],
+            &[
+                ("nbf", "dboaecabc"),
+                ("jti", "j"),
+                ("sub", "s"),
+                ("code", "x"),
+            ],
         );
         assert!(
             !c.contains_key("nbf") && !c.contains_key("jti") && !c.contains_key("sub"),
