@@ -3,8 +3,8 @@
 //! Under load many token requests are in flight at once, and each used to send its own
 //! statements, each its own round trip and commit. Here a few writer tasks per process each own
 //! one connection (outside the pool, so no ping before or after each statement) and take what is
-//! queued when they are free: up to [`MAX_BATCH`](crate::lanes::MAX_BATCH) operations, written in one round trip and one
-//! commit (one statement on Postgres, one transaction on SQLite). Each waiter is answered from the
+//! queued when they are free: up to [`MAX_BATCH`](crate::lanes::MAX_BATCH) operations, written
+//! in one round trip and one commit (one statement on Postgres, one transaction on SQLite). Each waiter is answered from the
 //! result for its own operation. Decision record 0015; the queue and its tasks are a
 //! [`Lane`] ([`crate::lanes`]), as for the batched reads and revocations.
 //!

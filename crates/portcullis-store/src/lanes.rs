@@ -132,16 +132,7 @@ pub(crate) async fn handle<H: Handler>(
         Ok(answers) if answers.len() == items.len() => {
             return answers.into_iter().map(Ok).collect();
         }
-        Ok(_) => {
-            return items
-                .iter()
-                .map(|_| {
-                    Err(StoreError::Corrupt(
-                        "a batch answered the wrong number of items",
-                    ))
-                })
-                .collect();
-        }
+        Ok(_) => return items.iter().map(|_| Err(miscounted())).collect(),
         Err(e) => e,
     };
     health.observe(&e);
@@ -152,9 +143,7 @@ pub(crate) async fn handle<H: Handler>(
     for one in items.chunks(1) {
         answers.push(match handler.handle(one).await {
             Ok(mut answer) if answer.len() == 1 => Ok(answer.remove(0)),
-            Ok(_) => Err(StoreError::Corrupt(
-                "a batch answered the wrong number of items",
-            )),
+            Ok(_) => Err(miscounted()),
             Err(e) => {
                 health.observe(&e);
                 Err(failed(&e))
@@ -162,6 +151,11 @@ pub(crate) async fn handle<H: Handler>(
         });
     }
     answers
+}
+
+/// A handler broke its contract of one answer per item.
+fn miscounted() -> StoreError {
+    StoreError::Corrupt("a batch answered the wrong number of items")
 }
 
 /// The error a waiter of a failed batch gets, classified as any statement's (also the token

@@ -1,6 +1,8 @@
 //! The Postgres backend: the production store, shared by any number of server processes.
 
 use std::collections::{HashMap, HashSet};
+
+use portcullis_core::hash::TokenHash;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,7 +15,7 @@ use crate::batch::{Batch, Sink, TokenRow, Writer};
 use crate::health::{Class, GuardedPool, Health, Recovery, classify};
 use crate::lanes::{Handler, Lane};
 use crate::sql::sql_backend;
-use crate::sql::tokens::{AccessTokenReadRow, access_token_columns};
+use crate::sql::tokens::{AccessTokenReadRow, SELECT_ACCESS_TOKENS};
 use crate::{AccessTokenRecord, Revocation, StoreError};
 
 static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/postgres");
@@ -50,7 +52,7 @@ pub(crate) const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 pub struct PgStore {
     pool: GuardedPool<sqlx::Postgres>,
     writer: Writer,
-    lanes: Option<Lanes>,
+    lanes: Lanes,
 }
 
 /// The batched statements of the introspection and revocation paths ([`crate::lanes`],
@@ -107,11 +109,16 @@ impl PgStore {
         Ok(Self {
             pool: GuardedPool::new(pool, Arc::clone(&health)),
             writer: Writer::start(sinks, Arc::clone(&health)),
-            lanes: Some(Lanes {
+            lanes: Lanes {
                 reads: Lane::start(readers, Arc::clone(&health)),
                 revocations: Lane::start(revokers, health),
-            }),
+            },
         })
+    }
+
+    /// Token reads and revocations go through the lanes (decision 0018).
+    fn lanes(&self) -> Option<&Lanes> {
+        Some(&self.lanes)
     }
 }
 
@@ -125,14 +132,6 @@ const WRITE_BATCH: &str = "WITH j AS (\
      SELECT * FROM unnest($3::bytea[], $4::text[], $5::text[], $6::text[], $7::text[], \
      $8::text[], $9::text[], $10::text[], $11::text[], $12::int8[], $13::int8[], $14::text[])) \
      SELECT key_hash FROM j";
-
-/// Token rows by hash `$1` (an array), each with its grant's revocation time.
-const SELECT_ACCESS_TOKENS: &str = concat!(
-    "SELECT ",
-    access_token_columns!("a."),
-    ", g.revoked_at AS grant_revoked_at FROM access_tokens a \
-     LEFT JOIN grants g ON g.grant_id = a.grant_id WHERE a.token_hash = ANY($1)"
-);
 
 /// Revokes each token `$1[i]` owned by client `$2[i]` at `$3[i]` (keeping an earlier time), and
 /// answers, in order, whether it is now revoked for that client and whether the token exists at
@@ -241,13 +240,12 @@ pub(crate) struct TokenReader(Own);
 
 #[async_trait::async_trait]
 impl Handler for TokenReader {
-    /// A token's hash.
-    type Item = Vec<u8>;
+    type Item = TokenHash;
     type Answer = Option<AccessTokenRecord>;
 
-    async fn handle(&mut self, items: &[Vec<u8>]) -> Result<Vec<Self::Answer>, sqlx::Error> {
+    async fn handle(&mut self, items: &[TokenHash]) -> Result<Vec<Self::Answer>, sqlx::Error> {
         let connection = self.0.get().await?;
-        let hashes: Vec<&[u8]> = items.iter().map(Vec::as_slice).collect();
+        let hashes: Vec<&[u8]> = items.iter().map(|h| &h.as_bytes()[..]).collect();
         let result = sqlx::query_as::<_, AccessTokenReadRow>(SELECT_ACCESS_TOKENS)
             .bind(hashes)
             .fetch_all(&mut *connection)
@@ -256,7 +254,7 @@ impl Handler for TokenReader {
         for row in self.0.after(result)? {
             let record = AccessTokenRecord::try_from(row)
                 .map_err(|e| sqlx::Error::Decode(e.to_string().into()))?;
-            found.insert(record.token_hash.as_bytes().to_vec(), record);
+            found.insert(record.token_hash, record);
         }
         Ok(items.iter().map(|h| found.get(h).cloned()).collect())
     }
@@ -264,7 +262,7 @@ impl Handler for TokenReader {
 
 /// An access token to revoke for the client that owns it.
 pub(crate) struct Revoke {
-    pub(crate) hash: Vec<u8>,
+    pub(crate) hash: TokenHash,
     pub(crate) client_id: String,
     pub(crate) now: i64,
 }
@@ -281,7 +279,12 @@ impl Handler for Revoker {
     async fn handle(&mut self, items: &[Revoke]) -> Result<Vec<Revocation>, sqlx::Error> {
         let connection = self.0.get().await?;
         let result = sqlx::query_as::<_, (bool, bool)>(REVOKE_ACCESS_TOKENS)
-            .bind(items.iter().map(|r| r.hash.as_slice()).collect::<Vec<_>>())
+            .bind(
+                items
+                    .iter()
+                    .map(|r| &r.hash.as_bytes()[..])
+                    .collect::<Vec<_>>(),
+            )
             .bind(
                 items
                     .iter()

@@ -36,9 +36,6 @@ const MAX_CONNECTIONS: u32 = 4;
 pub struct SqliteStore {
     pool: GuardedPool<sqlx::Sqlite>,
     writer: Writer,
-    /// None: reads and revocations go through the pool. SQLite answers in-process (there is no
-    /// round trip to save) and lets readers run side by side under WAL.
-    lanes: Option<crate::postgres::Lanes>,
 }
 
 impl SqliteStore {
@@ -63,8 +60,13 @@ impl SqliteStore {
         Ok(Self {
             pool: GuardedPool::new(pool, Arc::clone(&health)),
             writer: Writer::start(vec![Box::new(sink)], health),
-            lanes: None,
         })
+    }
+
+    /// None: token reads and revocations go through the pool. SQLite answers in-process (there
+    /// is no round trip to save) and lets readers run side by side under WAL.
+    fn lanes(&self) -> Option<&crate::postgres::Lanes> {
+        None
     }
 }
 

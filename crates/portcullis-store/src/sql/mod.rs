@@ -39,7 +39,7 @@ use crate::StoreError;
 /// Implements [`Store`](crate::Store) and the three traits it extends for a backend struct: one
 /// with a `pool` field (a [`GuardedPool`](crate::health::GuardedPool): statements fail fast
 /// while the database is unreachable), a `writer` field (the token endpoint's batched writes,
-/// [`crate::batch::Writer`]), a `lanes` field (`Some` where token reads and revocations are
+/// [`crate::batch::Writer`]), a `lanes()` method (`Some` where token reads and revocations are
 /// batched, [`crate::lanes`]) and a `MIGRATOR` static in scope.
 macro_rules! sql_backend {
     ($store:ty) => {
@@ -242,8 +242,8 @@ macro_rules! sql_store {
                 &self,
                 hash: &portcullis_core::hash::TokenHash,
             ) -> Result<Option<$crate::AccessTokenRecord>, $crate::StoreError> {
-                if let Some(lanes) = &self.lanes {
-                    return lanes.reads.submit(hash.as_bytes().to_vec()).await;
+                if let Some(lanes) = self.lanes() {
+                    return lanes.reads.submit(*hash).await;
                 }
                 let row: Option<$crate::sql::tokens::AccessTokenReadRow> =
                     sqlx::query_as($crate::sql::tokens::SELECT_ACCESS_TOKEN)
@@ -259,9 +259,9 @@ macro_rules! sql_store {
                 client_id: &str,
                 now: portcullis_core::Timestamp,
             ) -> Result<$crate::Revocation, $crate::StoreError> {
-                if let Some(lanes) = &self.lanes {
+                if let Some(lanes) = self.lanes() {
                     let revoke = $crate::postgres::Revoke {
-                        hash: hash.as_bytes().to_vec(),
+                        hash: *hash,
                         client_id: client_id.to_owned(),
                         now: now.unix(),
                     };

@@ -118,8 +118,6 @@ macro_rules! access_token_columns {
     };
 }
 
-pub(crate) use access_token_columns;
-
 pub(crate) const INSERT_JTI: &str =
     "INSERT INTO used_jtis (key_hash, expires_at) VALUES ($1, $2) ON CONFLICT DO NOTHING";
 
@@ -127,13 +125,25 @@ pub(crate) const INSERT_ACCESS_TOKEN: &str = "INSERT INTO access_tokens (token_h
      client_id, subject, scope, audience, cnf_jkt, cnf_x5t, format, issued_at, expires_at, grant_id) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
 
-/// Token `$1` with its grant's revocation time (an [`AccessTokenReadRow`]).
-pub(crate) const SELECT_ACCESS_TOKEN: &str = concat!(
-    "SELECT ",
-    access_token_columns!("a."),
-    ", g.revoked_at AS grant_revoked_at FROM access_tokens a \
-     LEFT JOIN grants g ON g.grant_id = a.grant_id WHERE a.token_hash = $1"
-);
+/// Tokens whose hash matches `$condition`, each with its grant's revocation time (an
+/// [`AccessTokenReadRow`]).
+macro_rules! select_access_tokens {
+    ($condition:literal) => {
+        concat!(
+            "SELECT ",
+            access_token_columns!("a."),
+            ", g.revoked_at AS grant_revoked_at FROM access_tokens a \
+             LEFT JOIN grants g ON g.grant_id = a.grant_id WHERE a.token_hash ",
+            $condition
+        )
+    };
+}
+
+/// Token `$1`.
+pub(crate) const SELECT_ACCESS_TOKEN: &str = select_access_tokens!("= $1");
+
+/// Tokens by hash, `$1` an array: the batched reads of the Postgres store (decision 0018).
+pub(crate) const SELECT_ACCESS_TOKENS: &str = select_access_tokens!("= ANY($1)");
 
 pub(crate) const REVOKE_ACCESS_TOKEN: &str = "UPDATE access_tokens \
      SET revoked_at = COALESCE(revoked_at, $3) WHERE token_hash = $1 AND client_id = $2";
