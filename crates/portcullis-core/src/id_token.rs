@@ -75,8 +75,9 @@ pub fn claims(t: &IdToken<'_>) -> Map<String, Value> {
     claims
 }
 
-/// The JWT claims RFC 7519 §4.1 registers: an extra claim (or a JARM parameter) never sets one (a mistyped `nbf` would
-/// make the token unsignable, a `jti` or `nbf` of the user's data would change its meaning).
+/// The JWT claims RFC 7519 §4.1 registers: an extra claim (or a JARM parameter) never sets one (a
+/// mistyped `nbf` would make the token unsignable, a `jti` or `nbf` of the user's data would
+/// change its meaning).
 pub(crate) const REGISTERED: [&str; 7] = ["iss", "sub", "aud", "exp", "nbf", "iat", "jti"];
 
 /// `at_hash` (OIDC Core §3.1.3.6): base64url of the left half of the hash of the access token's

@@ -331,10 +331,16 @@ pub(crate) async fn batched_token_reads_and_revocations_answer_each_request_by_i
                         .revoke_access_token(&TokenHash::of(format!("no{i}").as_bytes()), "c1", now)
                         .await,
                 )),
-                _ => Some((
-                    "owner",
-                    store.revoke_access_token(&hash(39), owner(39), now).await,
-                )),
+                // Many revocations by its owner of the token revoked earlier.
+                _ => {
+                    return (
+                        39,
+                        Some((
+                            "owner",
+                            store.revoke_access_token(&hash(39), owner(39), now).await,
+                        )),
+                    );
+                }
             };
             (i, outcome)
         }));
