@@ -52,10 +52,17 @@ pub(crate) struct JtiRow {
     pub(crate) expires_at: i64,
 }
 
-/// One batch as the database sees it: distinct `jti` keys and token rows.
+/// One batch as the database sees it: distinct `jti` keys and token rows, each row with the keys
+/// it needs (it is written only if every one of them is fresh in this same write).
 pub(crate) struct Batch<'a> {
     pub(crate) jtis: Vec<&'a JtiRow>,
-    pub(crate) tokens: Vec<&'a TokenRow>,
+    pub(crate) tokens: Vec<BatchToken<'a>>,
+}
+
+/// A token row of a batch and the `jti` keys that must all be fresh for it to be written.
+pub(crate) struct BatchToken<'a> {
+    pub(crate) row: &'a TokenRow,
+    pub(crate) needs: Vec<&'a [u8]>,
 }
 
 /// Writes a batch in one round trip and one commit; returns the `jti` keys that were fresh.
@@ -66,14 +73,21 @@ pub(crate) trait Sink: Send + 'static {
 
 pub(crate) enum Op {
     Jti(JtiRow),
-    Token(Box<TokenRow>),
+    /// A token row, written only if each of `spends` is fresh, spent by this same operation:
+    /// the request's own single-use values (its assertion's `jti`, its DPoP proof's) and its
+    /// token in one write, so that a replay never leaves a token row behind.
+    Token {
+        spends: Vec<JtiRow>,
+        row: Box<TokenRow>,
+    },
 }
 
-/// What an operation's waiter is told: a `jti`'s use, or that the token row is stored.
+/// What an operation's waiter is told: a `jti`'s use, or each spend's use for a token row (the
+/// row is stored exactly when all of them are fresh).
 #[derive(Debug)]
 pub(crate) enum Done {
     Jti(JtiUse),
-    Token,
+    Token(Vec<JtiUse>),
 }
 
 /// A writer task's sink as a lane's handler: a batch of operations in one write.
@@ -111,20 +125,35 @@ impl Writer {
     ) -> Result<JtiUse, StoreError> {
         match self.0.submit(Op::Jti(JtiRow { key, expires_at })).await? {
             Done::Jti(used) => Ok(used),
-            Done::Token => Err(StoreError::Corrupt("writer answered a jti with a token")),
+            Done::Token(_) => Err(StoreError::Corrupt("writer answered a jti with a token")),
         }
     }
 
-    /// Stores an access token row.
-    pub(crate) async fn insert_access_token(&self, row: TokenRow) -> Result<(), StoreError> {
-        match self.0.submit(Op::Token(Box::new(row))).await? {
-            Done::Token => Ok(()),
-            Done::Jti(_) => Err(StoreError::Corrupt("writer answered a token with a jti")),
+    /// Spends each of `spends` and stores the token row only if every one was fresh; answers
+    /// each spend's use, in order. With no spends the row is simply stored.
+    pub(crate) async fn insert_access_token(
+        &self,
+        row: TokenRow,
+        spends: Vec<JtiRow>,
+    ) -> Result<Vec<JtiUse>, StoreError> {
+        let count = spends.len();
+        match self
+            .0
+            .submit(Op::Token {
+                spends,
+                row: Box::new(row),
+            })
+            .await?
+        {
+            Done::Token(used) if used.len() == count => Ok(used),
+            _ => Err(StoreError::Corrupt("writer answered a token with a jti")),
         }
     }
 }
 
-/// The rows `ops` write: each `jti` key once (its first occurrence), every token row.
+/// The rows `ops` write: each `jti` key once (its first occurrence), and every token row whose
+/// spends are all first occurrences (one that repeats a key spent earlier in the batch is a
+/// replay already: it is not sent).
 fn batch_of(ops: &[Op]) -> Batch<'_> {
     let mut seen = HashSet::new();
     let mut batch = Batch {
@@ -138,33 +167,50 @@ fn batch_of(ops: &[Op]) -> Batch<'_> {
                     batch.jtis.push(row);
                 }
             }
-            Op::Token(row) => batch.tokens.push(row),
+            Op::Token { spends, row } => {
+                let mut first = true;
+                for spend in spends {
+                    if seen.insert(spend.key.as_slice()) {
+                        batch.jtis.push(spend);
+                    } else {
+                        first = false;
+                    }
+                }
+                if first {
+                    batch.tokens.push(BatchToken {
+                        row,
+                        needs: spends.iter().map(|s| s.key.as_slice()).collect(),
+                    });
+                }
+            }
         }
     }
     batch
 }
 
 /// Each operation's answer once its batch is written: a `jti` is fresh if the database took it
-/// and no earlier operation of the batch had the same key.
-fn answers(ops: &[Op], fresh: &HashSet<Vec<u8>>) -> Vec<Done> {
-    let mut taken: HashSet<&[u8]> = HashSet::new();
+/// and no earlier operation of the batch (nor an earlier spend of the same one) had the same key.
+fn answers<'a>(ops: &'a [Op], fresh: &HashSet<Vec<u8>>) -> Vec<Done> {
+    let mut taken: HashSet<&'a [u8]> = HashSet::new();
+    let mut used = |row: &'a JtiRow| {
+        let first = taken.insert(row.key.as_slice());
+        if first && fresh.contains(&row.key) {
+            JtiUse::Fresh
+        } else {
+            JtiUse::Replayed
+        }
+    };
     ops.iter()
         .map(|op| match op {
-            Op::Jti(row) => {
-                let first = taken.insert(row.key.as_slice());
-                Done::Jti(if first && fresh.contains(&row.key) {
-                    JtiUse::Fresh
-                } else {
-                    JtiUse::Replayed
-                })
-            }
-            Op::Token(_) => Done::Token,
+            Op::Jti(row) => Done::Jti(used(row)),
+            Op::Token { spends, .. } => Done::Token(spends.iter().map(&mut used).collect()),
         })
         .collect()
 }
 
 /// Writes `ops` as one batch (as a writer would after taking them from the queue) and returns
-/// each one's answer: `Some` use for a `jti`, `None` for a stored token.
+/// each one's answer: `Some` use for a `jti`, `None` for a token without spends, and for a
+/// token with spends the use of its last one.
 #[cfg(test)]
 pub(crate) async fn write_ops(
     sink: Box<dyn Sink>,
@@ -177,7 +223,7 @@ pub(crate) async fn write_ops(
         .into_iter()
         .map(|answer| match answer {
             Ok(Done::Jti(used)) => Ok(Some(used)),
-            Ok(Done::Token) => Ok(None),
+            Ok(Done::Token(mut used)) => Ok(used.pop()),
             Err(e) => Err(e.to_string()),
         })
         .collect();

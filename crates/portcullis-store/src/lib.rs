@@ -106,6 +106,16 @@ pub enum JtiUse {
     Replayed,
 }
 
+/// A single-use value to spend ([`Store::record_jti`], [`Store::issue_access_token`]): its key
+/// (a hash that names its kind and issuer) and until when it stays spent.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub struct Spend {
+    /// The value's key.
+    pub key: TokenHash,
+    /// When the value expires (and its key may be forgotten).
+    pub expires_at: Timestamp,
+}
+
 /// An access token as stored: its hash, format and what it grants.
 #[derive(Clone, Debug, Eq, PartialEq)]
 pub struct AccessTokenRecord {
@@ -205,6 +215,16 @@ pub trait Store:
     /// Stores an issued access token (by hash).
     async fn insert_access_token(&self, token: &AccessTokenRecord) -> Result<(), StoreError>;
 
+    /// Spends each of `spends` (as [`Self::record_jti`] would) and stores `token` only if every
+    /// one of them was fresh, in one write: a request's own single-use values (its assertion's
+    /// `jti`, its DPoP proof's) and the token it is issued. Answers each spend's use, in order;
+    /// a replay leaves no token row behind.
+    async fn issue_access_token(
+        &self,
+        token: &AccessTokenRecord,
+        spends: &[Spend],
+    ) -> Result<Vec<JtiUse>, StoreError>;
+
     /// The access token with this hash. Its `revoked_at` is also set when its grant is revoked
     /// (R74), in the same read: a token inserted after a replayed code revoked its grant (which
     /// the revocation's cascade could not see) is never reported live.
@@ -218,6 +238,18 @@ pub trait Store:
         client_id: &str,
         now: Timestamp,
     ) -> Result<Revocation, StoreError>;
+
+    /// Spends `spend` (the revoking request's assertion `jti`, as [`Self::record_jti`] would)
+    /// and, only if it was fresh, revokes the access token as [`Self::revoke_access_token`]
+    /// does, in one write (committed synchronously). `None`: the spend was a replay and nothing
+    /// was revoked.
+    async fn revoke_access_token_spending(
+        &self,
+        hash: &TokenHash,
+        client_id: &str,
+        now: Timestamp,
+        spend: &Spend,
+    ) -> Result<Option<Revocation>, StoreError>;
 
     /// Deletes rows whose lifetime ended before `now`: keys no longer published, spent `jti`s,
     /// access tokens, flow secrets, initial access tokens and admin sessions past their expiry.

@@ -123,24 +123,38 @@ impl PgStore {
 }
 
 /// The statement that writes one batch: spends the `jti`s (returning the fresh ones) and
-/// inserts the token rows, in one round trip and one commit.
+/// inserts the token rows, in one round trip and one commit. Token row `i` (its ordinal in
+/// `$3…$14`) is inserted only if every key `$16[k]` with `$15[k] = i` was fresh in this same
+/// statement (a data-modifying `WITH` sees its sibling's `RETURNING` rows, not its effects).
 const WRITE_BATCH: &str = "WITH j AS (\
      INSERT INTO used_jtis (key_hash, expires_at) \
      SELECT * FROM unnest($1::bytea[], $2::int8[]) ON CONFLICT DO NOTHING RETURNING key_hash), \
+     n AS (SELECT * FROM unnest($15::int8[], $16::bytea[]) AS n(i, k)), \
      t AS (INSERT INTO access_tokens (token_hash, jti, client_id, subject, scope, audience, \
      cnf_jkt, cnf_x5t, format, issued_at, expires_at, grant_id) \
-     SELECT * FROM unnest($3::bytea[], $4::text[], $5::text[], $6::text[], $7::text[], \
-     $8::text[], $9::text[], $10::text[], $11::text[], $12::int8[], $13::int8[], $14::text[])) \
+     SELECT h, jti, c, s, sc, a, jkt, x5t, f, ia, ea, g \
+     FROM unnest($3::bytea[], $4::text[], $5::text[], $6::text[], $7::text[], \
+     $8::text[], $9::text[], $10::text[], $11::text[], $12::int8[], $13::int8[], $14::text[]) \
+     WITH ORDINALITY AS u(h, jti, c, s, sc, a, jkt, x5t, f, ia, ea, g, i) \
+     WHERE NOT EXISTS (SELECT 1 FROM n WHERE n.i = u.i \
+     AND n.k NOT IN (SELECT key_hash FROM j))) \
      SELECT key_hash FROM j";
 
-/// Revokes each token `$1[i]` owned by client `$2[i]` at `$3[i]` (keeping an earlier time), and
-/// answers, in order, whether it is now revoked for that client and whether the token exists at
-/// all (ownership never changes, so the two cannot disagree).
+/// Revokes each token `$1[i]` owned by client `$2[i]` at `$3[i]` (keeping an earlier time), if
+/// its request's spend `$4[i]` (until `$5[i]`; NULL for none) is fresh in this same statement;
+/// and answers, in order, whether the spend was fresh, whether the token is now revoked for that
+/// client and whether the token exists at all (ownership never changes, so the last two cannot
+/// disagree).
 const REVOKE_ACCESS_TOKENS: &str = "WITH r AS (\
-     SELECT * FROM unnest($1::bytea[], $2::text[], $3::int8[]) WITH ORDINALITY AS r(h, c, t, i)), \
-     u AS (UPDATE access_tokens a SET revoked_at = COALESCE(a.revoked_at, r.t) FROM r \
-     WHERE a.token_hash = r.h AND a.client_id = r.c RETURNING a.token_hash, a.client_id) \
-     SELECT EXISTS (SELECT 1 FROM u WHERE u.token_hash = r.h AND u.client_id = r.c), \
+     SELECT * FROM unnest($1::bytea[], $2::text[], $3::int8[], $4::bytea[], $5::int8[]) \
+     WITH ORDINALITY AS r(h, c, t, k, e, i)), \
+     j AS (INSERT INTO used_jtis (key_hash, expires_at) SELECT k, e FROM r WHERE k IS NOT NULL \
+     ON CONFLICT DO NOTHING RETURNING key_hash), \
+     ok AS (SELECT * FROM r WHERE r.k IS NULL OR r.k IN (SELECT key_hash FROM j)), \
+     u AS (UPDATE access_tokens a SET revoked_at = COALESCE(a.revoked_at, ok.t) FROM ok \
+     WHERE a.token_hash = ok.h AND a.client_id = ok.c RETURNING a.token_hash, a.client_id) \
+     SELECT r.k IS NULL OR r.k IN (SELECT key_hash FROM j), \
+     EXISTS (SELECT 1 FROM u WHERE u.token_hash = r.h AND u.client_id = r.c), \
      EXISTS (SELECT 1 FROM access_tokens a WHERE a.token_hash = r.h) FROM r ORDER BY r.i";
 
 /// A connection of one batching task (with when it was opened), outside the pool: opened when
@@ -197,11 +211,16 @@ struct TokenWriter(Own);
 impl Sink for TokenWriter {
     async fn write(&mut self, batch: &Batch<'_>) -> Result<HashSet<Vec<u8>>, sqlx::Error> {
         let connection = self.0.get().await?;
-        let tokens = &batch.tokens;
+        let tokens: Vec<&TokenRow> = batch.tokens.iter().map(|t| t.row).collect();
         let text = |f: fn(&TokenRow) -> &str| tokens.iter().map(|t| f(t)).collect::<Vec<_>>();
         let optional =
             |f: fn(&TokenRow) -> Option<&str>| tokens.iter().map(|t| f(t)).collect::<Vec<_>>();
         let number = |f: fn(&TokenRow) -> i64| tokens.iter().map(|t| f(t)).collect::<Vec<_>>();
+        // (ordinal of the token row, key it needs), ordinals from 1 as WITH ORDINALITY counts.
+        let (need_rows, need_keys): (Vec<i64>, Vec<&[u8]>) = (1_i64..)
+            .zip(&batch.tokens)
+            .flat_map(|(i, t)| t.needs.iter().map(move |k| (i, *k)))
+            .unzip();
         let result = sqlx::query_scalar::<_, Vec<u8>>(WRITE_BATCH)
             .bind(
                 batch
@@ -228,6 +247,8 @@ impl Sink for TokenWriter {
             .bind(number(|t| t.issued_at))
             .bind(number(|t| t.expires_at))
             .bind(optional(|t| t.grant_id.as_deref()))
+            .bind(need_rows)
+            .bind(need_keys)
             .fetch_all(&mut *connection)
             .await;
         self.0.after(result).map(|keys| keys.into_iter().collect())
@@ -260,48 +281,86 @@ impl Handler for TokenReader {
     }
 }
 
-/// An access token to revoke for the client that owns it.
+/// An access token to revoke for the client that owns it, with the revoking request's assertion
+/// `jti` to spend first, if any (the revocation happens only if that spend is fresh).
 pub(crate) struct Revoke {
     pub(crate) hash: TokenHash,
     pub(crate) client_id: String,
     pub(crate) now: i64,
+    pub(crate) spend: Option<crate::batch::JtiRow>,
 }
 
 /// Revokes access tokens, a batch in one statement and one synchronous commit: once a
-/// revocation is answered it survives a crash, and every process's next read sees it.
+/// revocation is answered it survives a crash, and every process's next read sees it. Each
+/// revocation's spend (its request's assertion `jti`) is written in the same statement, and the
+/// revocation only if the spend was fresh (`None` answers a replay).
 pub(crate) struct Revoker(Own);
 
 #[async_trait::async_trait]
 impl Handler for Revoker {
     type Item = Revoke;
-    type Answer = Revocation;
+    type Answer = Option<Revocation>;
 
-    async fn handle(&mut self, items: &[Revoke]) -> Result<Vec<Revocation>, sqlx::Error> {
+    async fn handle(&mut self, items: &[Revoke]) -> Result<Vec<Self::Answer>, sqlx::Error> {
+        // A spend repeated inside the batch is a replay already: not sent (the statement's
+        // `ON CONFLICT DO NOTHING` would let both rows see the one insert as theirs).
+        let mut seen = HashSet::new();
+        let sent: Vec<bool> = items
+            .iter()
+            .map(|r| {
+                r.spend
+                    .as_ref()
+                    .is_none_or(|s| seen.insert(s.key.as_slice()))
+            })
+            .collect();
+        let batch: Vec<&Revoke> = items
+            .iter()
+            .zip(&sent)
+            .filter(|(_, s)| **s)
+            .map(|(r, _)| r)
+            .collect();
         let connection = self.0.get().await?;
-        let result = sqlx::query_as::<_, (bool, bool)>(REVOKE_ACCESS_TOKENS)
+        let result = sqlx::query_as::<_, (bool, bool, bool)>(REVOKE_ACCESS_TOKENS)
             .bind(
-                items
+                batch
                     .iter()
                     .map(|r| &r.hash.as_bytes()[..])
                     .collect::<Vec<_>>(),
             )
             .bind(
-                items
+                batch
                     .iter()
                     .map(|r| r.client_id.as_str())
                     .collect::<Vec<_>>(),
             )
-            .bind(items.iter().map(|r| r.now).collect::<Vec<_>>())
+            .bind(batch.iter().map(|r| r.now).collect::<Vec<_>>())
+            .bind(
+                batch
+                    .iter()
+                    .map(|r| r.spend.as_ref().map(|s| s.key.as_slice()))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                batch
+                    .iter()
+                    .map(|r| r.spend.as_ref().map(|s| s.expires_at))
+                    .collect::<Vec<_>>(),
+            )
             .fetch_all(&mut *connection)
             .await;
-        Ok(self
-            .0
-            .after(result)?
-            .into_iter()
-            .map(|(revoked, known)| match (revoked, known) {
-                (true, _) => Revocation::Revoked,
-                (false, true) => Revocation::NotOwner,
-                (false, false) => Revocation::Unknown,
+        let rows = self.0.after(result)?;
+        if rows.len() != batch.len() {
+            return Err(sqlx::Error::Decode("a revocation row is missing".into()));
+        }
+        let mut rows = rows.into_iter();
+        Ok(sent
+            .iter()
+            .map(|sent| match sent.then(|| rows.next()).flatten() {
+                Some((true, true, _)) => Some(Revocation::Revoked),
+                Some((true, false, true)) => Some(Revocation::NotOwner),
+                Some((true, false, false)) => Some(Revocation::Unknown),
+                // The spend was a replay (in the database, or earlier in this batch).
+                Some((false, _, _)) | None => None,
             })
             .collect())
     }

@@ -109,7 +109,13 @@ async fn write(
             fresh.insert(jti.key.clone());
         }
     }
-    for t in &batch.tokens {
+    // A token row only when each key it needs was fresh in this transaction.
+    for t in batch
+        .tokens
+        .iter()
+        .filter(|t| t.needs.iter().all(|k| fresh.contains(*k)))
+        .map(|t| t.row)
+    {
         sqlx::query(INSERT_ACCESS_TOKEN)
             .bind(t.token_hash.as_slice())
             .bind(&t.jti)
@@ -139,22 +145,25 @@ mod tests {
     use crate::{JtiUse, Store as _};
 
     fn token(secret: &str, client_id: &str) -> Op {
-        Op::Token(Box::new(TokenRow {
-            token_hash: portcullis_core::hash::TokenHash::of(secret.as_bytes())
-                .as_bytes()
-                .to_vec(),
-            jti: secret.to_owned(),
-            client_id: client_id.to_owned(),
-            subject: client_id.to_owned(),
-            scope: "openid".to_owned(),
-            audience: "https://as".to_owned(),
-            cnf_jkt: Some("jkt".to_owned()),
-            cnf_x5t: None,
-            format: "opaque".to_owned(),
-            issued_at: 1,
-            expires_at: 1000,
-            grant_id: None,
-        }))
+        Op::Token {
+            spends: Vec::new(),
+            row: Box::new(TokenRow {
+                token_hash: portcullis_core::hash::TokenHash::of(secret.as_bytes())
+                    .as_bytes()
+                    .to_vec(),
+                jti: secret.to_owned(),
+                client_id: client_id.to_owned(),
+                subject: client_id.to_owned(),
+                scope: "openid".to_owned(),
+                audience: "https://as".to_owned(),
+                cnf_jkt: Some("jkt".to_owned()),
+                cnf_x5t: None,
+                format: "opaque".to_owned(),
+                issued_at: 1,
+                expires_at: 1000,
+                grant_id: None,
+            }),
+        }
     }
 
     fn jti(key: &[u8]) -> Op {

@@ -6,9 +6,11 @@
 //!
 //! An `Authorization` header is refused (no client has a secret). An assertion names its client,
 //! read unverified only to find it; the client's keys (by value, or from `jwks_uri`, fetched again
-//! once on an unknown `kid`) verify it, and only then is its `jti` spent. Mutual TLS takes the
-//! `client_id` parameter and the connection's certificate. Endpoints call
-//! [`Clients::authenticate`] through `endpoints::authenticate`.
+//! once on an unknown `kid`) verify it, and only then is its `jti` spent: at once
+//! ([`Clients::authenticate`]), or by the endpoint together with its own statement
+//! ([`Clients::authenticate_unspent`], decision 0019). Mutual TLS takes the `client_id`
+//! parameter and the connection's certificate. Endpoints call these through
+//! `endpoints::authenticate` and `endpoints::authenticate_unspent`.
 
 use std::sync::Arc;
 
@@ -16,7 +18,7 @@ use portcullis_core::client::{AuthMethod, Client};
 use portcullis_core::client_auth::{self, ASSERTION_TYPE, AssertionError};
 use portcullis_core::hash::TokenHash;
 use portcullis_core::{ErrorCode, OAuthError, Timestamp};
-use portcullis_store::JtiUse;
+use portcullis_store::{JtiUse, Spend};
 
 use super::registry::Clients;
 use crate::error::{TokenError, store_failed};
@@ -93,13 +95,48 @@ fn invalid_client(description: &'static str) -> TokenError {
     TokenError::from(OAuthError::new(ErrorCode::InvalidClient, description))
 }
 
+/// The refusal of a replayed client assertion (R94).
+pub(crate) fn replayed_assertion() -> TokenError {
+    invalid_client("client_assertion has been used before")
+}
+
 impl Clients {
-    /// Authenticates the client of a request by its registered method.
+    /// Authenticates the client of a request by its registered method, spending its assertion's
+    /// `jti` (R94).
     pub async fn authenticate(
         &self,
         credentials: Credentials<'_>,
         now: Timestamp,
     ) -> Result<AuthenticatedClient, TokenError> {
+        let (client, assertion) = self.authenticate_unspent(credentials, now).await?;
+        if let Some(assertion) = assertion {
+            self.spend_assertion(&assertion).await?;
+        }
+        Ok(client)
+    }
+
+    /// Spends a verified assertion's `jti`: the store's insert decides, across every process.
+    pub async fn spend_assertion(&self, assertion: &Spend) -> Result<(), TokenError> {
+        match self
+            .store
+            .record_jti(&assertion.key, assertion.expires_at)
+            .await
+        {
+            Ok(JtiUse::Fresh) => Ok(()),
+            Ok(JtiUse::Replayed) => Err(replayed_assertion()),
+            Err(e) => Err(store_failed("recording the assertion jti failed", &e).into()),
+        }
+    }
+
+    /// [`Self::authenticate`] without spending the assertion's `jti`: the client and, for
+    /// `private_key_jwt`, the verified assertion's single-use key. The caller must spend it
+    /// before it answers (alone with [`Self::spend_assertion`], or in the same write as the
+    /// token it issues) and refuse the request if it was used before.
+    pub async fn authenticate_unspent(
+        &self,
+        credentials: Credentials<'_>,
+        now: Timestamp,
+    ) -> Result<(AuthenticatedClient, Option<Spend>), TokenError> {
         let Credentials {
             assertion,
             assertion_type,
@@ -123,21 +160,24 @@ impl Clients {
                 throttled: None,
             });
         }
-        let client = match (assertion, assertion_type) {
+        let (client, spend) = match (assertion, assertion_type) {
             (Some(assertion), Some(ASSERTION_TYPE)) => {
-                self.private_key_jwt(credentials.client_id, assertion, now)
-                    .await?
+                let (client, spend) = self
+                    .private_key_jwt(credentials.client_id, assertion, now)
+                    .await?;
+                (client, Some(spend))
             }
             // R88: the assertion type must be jwt-bearer, and both parameters come together.
             (Some(_), _) | (None, Some(_)) => {
                 return Err(invalid_client("client_assertion_type must be jwt-bearer"));
             }
-            (None, None) => self.mutual_tls(&credentials, now).await?,
+            (None, None) => (self.mutual_tls(&credentials, now).await?, None),
         };
-        Ok(AuthenticatedClient {
+        let client = AuthenticatedClient {
             client,
             certificate: credentials.certificate.cloned(),
-        })
+        };
+        Ok((client, spend))
     }
 
     async fn load(&self, client_id: &str) -> Result<Arc<Client>, TokenError> {
@@ -153,7 +193,7 @@ impl Clients {
         client_id_param: Option<&str>,
         assertion: &str,
         now: Timestamp,
-    ) -> Result<Arc<Client>, TokenError> {
+    ) -> Result<(Arc<Client>, Spend), TokenError> {
         let client_id = client_auth::assertion_client_id(assertion)
             .ok_or_else(|| invalid_client("client_assertion names no client"))?;
         // R66: a client_id parameter must name the same client.
@@ -187,14 +227,15 @@ impl Clients {
             }
             Err(AssertionError::Rejected(e)) => return Err(e.into()),
         };
-        // R94: single use across every server process: the store's insert decides.
+        // R94: single use across every server process: the store's insert decides, when the
+        // caller spends this key.
         let key =
             TokenHash::of(format!("client_assertion\0{client_id}\0{}", assertion.jti).as_bytes());
-        match self.store.record_jti(&key, assertion.expires_at).await {
-            Ok(JtiUse::Fresh) => Ok(client),
-            Ok(JtiUse::Replayed) => Err(invalid_client("client_assertion has been used before")),
-            Err(e) => Err(store_failed("recording the assertion jti failed", &e).into()),
-        }
+        let spend = Spend {
+            key,
+            expires_at: assertion.expires_at,
+        };
+        Ok((client, spend))
     }
 
     async fn mutual_tls(

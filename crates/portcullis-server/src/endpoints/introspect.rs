@@ -5,9 +5,10 @@
 //! revoked, malformed, belongs to a disabled client or to someone the caller may not see is
 //! `{"active": false}`, with nothing that tells these cases apart (R152).
 //!
-//! Database round trips after client authentication: one read of the token by its hash (only for
-//! a token of at most 4096 characters; on Postgres batched with the reads in flight at the same
-//! moment, decision 0018), then its client from the registry's cache.
+//! Database round trips: the caller's assertion `jti` spend and one read of the token by its hash
+//! (only for a token of at most 4096 characters), side by side rather than one after the other
+//! (on Postgres each batched with the statements of its kind in flight at the same moment,
+//! decisions 0015 and 0018; decision 0019); then the token's client from the registry's cache.
 
 use axum::Extension;
 use axum::Json;
@@ -19,7 +20,7 @@ use portcullis_core::token::signed_introspection;
 use portcullis_core::{ErrorCode, OAuthError};
 use serde_json::{Map, Value, json};
 
-use crate::endpoints::authenticate;
+use crate::endpoints::authenticate_unspent;
 use crate::error::TokenError;
 use crate::error::{store_failed, unavailable};
 use crate::extract::Params;
@@ -44,7 +45,7 @@ async fn handle(
     headers: &HeaderMap,
     params: &Params,
 ) -> Result<Response, TokenError> {
-    let caller = authenticate(
+    let unspent = authenticate_unspent(
         state,
         peer,
         headers,
@@ -52,18 +53,26 @@ async fn handle(
         crate::security::detect::RATE_INTROSPECT,
     )
     .await?;
+    let caller = &unspent.client;
     // R153: the token parameter is required.
-    let token = params.get("token").ok_or(OAuthError::new(
-        ErrorCode::InvalidRequest,
-        "token is required",
-    ))?;
-    let members = introspect(
-        state,
-        &caller.client.client_id,
-        caller.client.resource_server,
-        token,
-    )
-    .await?;
+    let Some(token) = params.get("token") else {
+        unspent.spend(state, peer).await?;
+        return Err(OAuthError::new(ErrorCode::InvalidRequest, "token is required").into());
+    };
+    // The caller's assertion `jti` is spent side by side with the token's read (two batched
+    // statements in flight at once instead of one after the other); nothing is answered until
+    // the spend is known fresh, and a replay is refused whatever the read found.
+    let (spent, members) = tokio::join!(
+        unspent.spend(state, peer),
+        introspect(
+            state,
+            &caller.client.client_id,
+            caller.client.resource_server,
+            token,
+        )
+    );
+    spent?;
+    let members = members?;
     // Unknown or inactive tokens, per caller: many in a minute is guessing.
     if members.get("active") != Some(&Value::Bool(true)) {
         state

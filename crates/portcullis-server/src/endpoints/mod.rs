@@ -19,6 +19,8 @@ pub(crate) mod userinfo;
 
 use axum::http::{HeaderMap, header};
 
+use portcullis_store::Spend;
+
 use crate::clients::auth::{self, AuthenticatedClient, Credentials};
 use crate::error::TokenError;
 use crate::extract::Params;
@@ -38,6 +40,75 @@ pub(crate) async fn authenticate(
     params: &Params,
     series: &'static str,
 ) -> Result<AuthenticatedClient, TokenError> {
+    authenticated(state, peer, headers, params, series, true)
+        .await
+        .map(|unspent| unspent.client)
+}
+
+/// [`authenticate`] that leaves the assertion's `jti` unspent, for an endpoint that spends it
+/// together with its own statement (the token endpoint, in the same write as the token;
+/// introspection, side by side with the token's read). The client's budget is checked before
+/// the spend here: a replay of the client's own assertion, still unexpired, counts once against
+/// that client's budget before it is refused.
+pub(crate) async fn authenticate_unspent(
+    state: &AppState,
+    peer: &Peer,
+    headers: &HeaderMap,
+    params: &Params,
+    series: &'static str,
+) -> Result<Unspent, TokenError> {
+    authenticated(state, peer, headers, params, series, false).await
+}
+
+/// An authenticated client whose assertion `jti` (with `private_key_jwt`) is not spent yet. The
+/// endpoint holding it spends it before it answers: [`Unspent::spend`] alone, or
+/// [`Unspent::assertion`] in its own write and [`Unspent::replayed`] when that says it was used.
+#[must_use]
+#[derive(Debug)]
+pub(crate) struct Unspent {
+    pub(crate) client: AuthenticatedClient,
+    assertion: Option<Spend>,
+}
+
+impl Unspent {
+    /// The assertion's single-use key, if the client authenticated by one.
+    pub(crate) fn assertion(&self) -> Option<Spend> {
+        self.assertion
+    }
+
+    /// Spends the assertion's `jti` (R94); a replay is refused and counted.
+    pub(crate) async fn spend(&self, state: &AppState, peer: &Peer) -> Result<(), TokenError> {
+        let Some(assertion) = &self.assertion else {
+            return Ok(());
+        };
+        match state.clients.spend_assertion(assertion).await {
+            Ok(()) => Ok(()),
+            Err(e) => Err(self.refused(state, peer, e)),
+        }
+    }
+
+    /// The refusal of this request's replayed assertion, counted as any refused authentication.
+    pub(crate) fn replayed(&self, state: &AppState, peer: &Peer) -> TokenError {
+        self.refused(state, peer, auth::replayed_assertion())
+    }
+
+    fn refused(&self, state: &AppState, peer: &Peer, e: TokenError) -> TokenError {
+        let reason = auth::failure_reason(&e.error);
+        state.metrics.client_auth_failure("private_key_jwt", reason);
+        let client_id = &self.client.client.client_id;
+        count_failure(state, peer, Some(client_id.clone()), reason);
+        e
+    }
+}
+
+async fn authenticated(
+    state: &AppState,
+    peer: &Peer,
+    headers: &HeaderMap,
+    params: &Params,
+    series: &'static str,
+    spend_now: bool,
+) -> Result<Unspent, TokenError> {
     let credentials = Credentials {
         assertion: params.get("client_assertion"),
         assertion_type: params.get("client_assertion_type"),
@@ -46,16 +117,21 @@ pub(crate) async fn authenticate(
         certificate: peer.certificate.as_ref(),
     };
     let method = auth::attempted_method(&credentials);
-    let client = match state
-        .clients
-        .authenticate(credentials, state.clock.now())
-        .await
-    {
-        Ok(client) => client,
+    let now = state.clock.now();
+    let clients = &state.clients;
+    let authenticated = match clients.authenticate_unspent(credentials, now).await {
+        Ok((client, Some(assertion))) if spend_now => clients
+            .spend_assertion(&assertion)
+            .await
+            .map(|()| (client, None)),
+        other => other,
+    };
+    let (client, assertion) = match authenticated {
+        Ok(authenticated) => authenticated,
         Err(e) => {
             let reason = auth::failure_reason(&e.error);
             state.metrics.client_auth_failure(method, reason);
-            count_failure(state, peer, &credentials, reason);
+            count_failure(state, peer, named(&credentials), reason);
             return Err(e);
         }
     };
@@ -74,24 +150,28 @@ pub(crate) async fn authenticate(
         peer.address,
         client.certificate.as_deref().map(|c| c.x5t_s256()),
     );
-    Ok(client)
+    Ok(Unspent { client, assertion })
+}
+
+/// The client a request named (by its assertion, or its `client_id`), verified or not.
+fn named(credentials: &Credentials<'_>) -> Option<String> {
+    credentials
+        .assertion
+        .and_then(portcullis_core::client_auth::assertion_client_id)
+        .or_else(|| credentials.client_id.map(str::to_owned))
 }
 
 /// Counts a refused client authentication for the security detectors: deployment-wide, per
 /// source address, and per client when the request named one (a replay, per client too). An
 /// unknown client is counted only per address, so that invented ids make no series; a disabled
 /// one is counted as such (`disabled_client`).
-fn count_failure(state: &AppState, peer: &Peer, credentials: &Credentials<'_>, reason: &str) {
+fn count_failure(state: &AppState, peer: &Peer, named: Option<String>, reason: &str) {
     if reason == "unavailable" {
         return;
     }
     let monitor = &state.monitor;
     monitor.count(detect::AUTH_FAILURES, "");
     monitor.count(detect::FAIL_ADDRESS, &peer.address.to_string());
-    let named = credentials
-        .assertion
-        .and_then(portcullis_core::client_auth::assertion_client_id)
-        .or_else(|| credentials.client_id.map(str::to_owned));
     if reason == "unknown_client" {
         if let Some(client_id) = named
             && state.clients.is_disabled(&client_id)

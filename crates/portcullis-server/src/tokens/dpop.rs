@@ -5,7 +5,7 @@ use axum::http::HeaderMap;
 use portcullis_core::dpop::{self, DpopRejection, Expect, Proof};
 use portcullis_core::hash::TokenHash;
 use portcullis_core::{ErrorCode, OAuthError};
-use portcullis_store::JtiUse;
+use portcullis_store::{JtiUse, Spend};
 
 use crate::error::{TokenError, store_failed};
 use crate::state::AppState;
@@ -19,8 +19,8 @@ pub(crate) fn endpoint_url(state: &AppState, listener: Listener, path: &str) -> 
     }
 }
 
-/// Validates the request's DPoP proof, if it has one, for `method` and `url`; `None` when the
-/// request carries no `DPoP` header.
+/// Validates the request's DPoP proof, if it has one, for `method` and `url`, and spends its
+/// `jti` (R109); `None` when the request carries no `DPoP` header.
 pub(crate) async fn proof(
     state: &AppState,
     headers: &HeaderMap,
@@ -28,6 +28,23 @@ pub(crate) async fn proof(
     url: &str,
     access_token: Option<&str>,
 ) -> Result<Option<Proof>, TokenError> {
+    let Some((proof, spend)) = proof_unspent(state, headers, method, url, access_token)? else {
+        return Ok(None);
+    };
+    spend_proof(state, &proof, &spend).await?;
+    Ok(Some(proof))
+}
+
+/// [`proof`] without spending the proof's `jti`: the proof and its single-use key, which the
+/// caller spends before it answers ([`spend_proof`], or in the same write as the token it
+/// issues, refusing a replay with [`replayed`]).
+pub(crate) fn proof_unspent(
+    state: &AppState,
+    headers: &HeaderMap,
+    method: &str,
+    url: &str,
+    access_token: Option<&str>,
+) -> Result<Option<(Proof, Spend)>, TokenError> {
     let values: Vec<&str> = headers
         .get_all("dpop")
         .iter()
@@ -61,27 +78,38 @@ pub(crate) async fn proof(
         Err(DpopRejection::Invalid(e)) => return Err(e.into()),
     };
     // R109: a proof is accepted once, on any server process.
-    let key = TokenHash::of(format!("dpop\0{}", dpop::replay_key(&proof)).as_bytes());
-    match state
-        .store
-        .record_jti(&key, dpop::replay_expires_at(&proof))
-        .await
-    {
-        Ok(JtiUse::Fresh) => Ok(Some(proof)),
-        Ok(JtiUse::Replayed) => {
-            state.metrics.replay("dpop_proof");
-            state.monitor.count(
-                crate::security::detect::replay_series("dpop_proof"),
-                &proof.jkt,
-            );
-            Err(OAuthError::new(
-                ErrorCode::InvalidDpopProof,
-                "the DPoP proof has been used before",
-            )
-            .into())
-        }
+    let spend = Spend {
+        key: TokenHash::of(format!("dpop\0{}", dpop::replay_key(&proof)).as_bytes()),
+        expires_at: dpop::replay_expires_at(&proof),
+    };
+    Ok(Some((proof, spend)))
+}
+
+/// Spends a validated proof's `jti` (R109); a replay is refused and counted.
+pub(crate) async fn spend_proof(
+    state: &AppState,
+    proof: &Proof,
+    spend: &Spend,
+) -> Result<(), TokenError> {
+    match state.store.record_jti(&spend.key, spend.expires_at).await {
+        Ok(JtiUse::Fresh) => Ok(()),
+        Ok(JtiUse::Replayed) => Err(replayed(state, proof)),
         Err(e) => Err(store_failed("recording the DPoP jti failed", &e).into()),
     }
+}
+
+/// The refusal of a replayed proof, counted (`portcullis_replays_total`, the detectors).
+pub(crate) fn replayed(state: &AppState, proof: &Proof) -> TokenError {
+    state.metrics.replay("dpop_proof");
+    state.monitor.count(
+        crate::security::detect::replay_series("dpop_proof"),
+        &proof.jkt,
+    );
+    OAuthError::new(
+        ErrorCode::InvalidDpopProof,
+        "the DPoP proof has been used before",
+    )
+    .into()
 }
 
 /// A fresh nonce to hand out on successful responses when nonces are required.

@@ -8,7 +8,7 @@ use portcullis_core::client::{Client, TokenFormat};
 use portcullis_core::hash::TokenHash;
 use portcullis_core::scope::Scope;
 use portcullis_core::token::{Confirmation, Grant};
-use portcullis_store::AccessTokenRecord;
+use portcullis_store::{AccessTokenRecord, JtiUse, Spend};
 
 use crate::error::{store_failed, unavailable};
 use crate::secret::random_b64url;
@@ -25,6 +25,55 @@ pub(crate) async fn issue(
     confirmation: Confirmation,
     grant_id: Option<&str>,
 ) -> Result<(String, Grant), OAuthError> {
+    let minted = Mint {
+        grant_type,
+        client,
+        subject,
+        scope,
+        confirmation,
+        grant_id,
+    };
+    match issue_spending(state, minted, &[]).await? {
+        Issued::Token(token, grant) => Ok((token, grant)),
+        Issued::Replayed(_) => Err(unavailable("issuing", &"a replay without spends")),
+    }
+}
+
+/// What a new access token is: its grant type (for the metric), client, subject, scope, binding
+/// and the grant it belongs to, if any.
+pub(crate) struct Mint<'a> {
+    pub(crate) grant_type: &'static str,
+    pub(crate) client: &'a Client,
+    pub(crate) subject: String,
+    pub(crate) scope: Scope,
+    pub(crate) confirmation: Confirmation,
+    pub(crate) grant_id: Option<&'a str>,
+}
+
+/// The outcome of [`issue_spending`].
+pub(crate) enum Issued {
+    /// The token and what it grants: every spend was fresh and the token is stored.
+    Token(String, Grant),
+    /// A spend was used before: no token is stored; each spend's use, in order.
+    Replayed(Vec<JtiUse>),
+}
+
+/// [`issue`], spending the request's own single-use values (`spends`: its assertion's `jti`,
+/// its DPoP proof's) in the same write as the token: one batched round trip instead of one per
+/// value, and the token is stored only if all of them were fresh.
+pub(crate) async fn issue_spending(
+    state: &AppState,
+    mint: Mint<'_>,
+    spends: &[Spend],
+) -> Result<Issued, OAuthError> {
+    let Mint {
+        grant_type,
+        client,
+        subject,
+        scope,
+        confirmation,
+        grant_id,
+    } = mint;
     let tokens = &state.config.tokens;
     let now = state.clock.now();
     let lifetime = client
@@ -66,13 +115,16 @@ pub(crate) async fn issue(
         revoked_at: None,
         grant_id: grant_id.map(str::to_owned),
     };
-    state
+    let used = state
         .store
-        .insert_access_token(&record)
+        .issue_access_token(&record, spends)
         .await
         .map_err(|e| store_failed("storing an access token failed", &e))?;
+    if used.iter().any(|u| *u != JtiUse::Fresh) {
+        return Ok(Issued::Replayed(used));
+    }
     state
         .metrics
         .token_issued(grant_type, binding, format.as_str());
-    Ok((token, grant))
+    Ok(Issued::Token(token, grant))
 }

@@ -139,6 +139,62 @@ async fn r94_a_replayed_assertion_is_refused() {
     server.stop().await;
 }
 
+/// client_credentials spends the assertion in the same write as the token (decision 0019); a
+/// request refused before that write still spends it, and a replay is refused as a replay
+/// whatever else is wrong with the request.
+#[tokio::test]
+async fn r94_an_assertion_is_spent_by_a_refused_request_and_a_replay_wins_over_other_errors() {
+    let server = TestServer::start().await;
+    let client = JwtClient::register(&server, json!({})).await;
+    let with_scope = |assertion: &str, scope: &str| {
+        let mut auth = client.auth(assertion);
+        auth.push(("scope".into(), scope.into()));
+        auth
+    };
+    // Refused for its scope: the assertion is spent all the same.
+    let refused = client.assertion(&server);
+    token_request(&server, with_scope(&refused, "not-registered"), None)
+        .await
+        .assert_error(400, "invalid_scope");
+    token_request(&server, client.auth(&refused), None)
+        .await
+        .assert_error(401, "invalid_client");
+    // Refused for its grant type: spent too.
+    let refused = client.assertion(&server);
+    server
+        .post_mtls("/token", None)
+        .param("grant_type", "password")
+        .form(client.auth(&refused))
+        .send()
+        .await
+        .assert_error(400, "unsupported_grant_type");
+    token_request(&server, client.auth(&refused), None)
+        .await
+        .assert_error(401, "invalid_client");
+    // Used once; its replay with a bad scope is a replay first.
+    let used = client.assertion(&server);
+    token_request(&server, client.auth(&used), None)
+        .await
+        .assert_ok();
+    token_request(&server, with_scope(&used, "not-registered"), None)
+        .await
+        .assert_error(401, "invalid_client");
+    // A DPoP proof that does not validate: the assertion is spent before the refusal.
+    let refused = client.assertion(&server);
+    server
+        .post_mtls("/token", None)
+        .param("grant_type", "client_credentials")
+        .form(client.auth(&refused))
+        .header("DPoP", "not-a-jwt")
+        .send()
+        .await
+        .assert_error(400, "invalid_dpop_proof");
+    token_request(&server, client.auth(&refused), None)
+        .await
+        .assert_error(401, "invalid_client");
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn r94_two_processes_on_one_postgres_accept_a_jti_exactly_once() {
     let first = TestServer::start().await;

@@ -167,6 +167,81 @@ async fn r156_to_r161_only_the_owner_revokes_and_revoked_tokens_are_inactive() {
     server.stop().await;
 }
 
+/// R94 at introspection and revocation, where the caller's assertion is spent beside the token's
+/// read or in the revocation's own statement (decision 0019): a replayed assertion is refused and
+/// a replayed revocation revokes nothing, whichever hint it carries; a request refused for a
+/// missing token still spends its assertion.
+#[tokio::test]
+async fn r94_a_replayed_assertion_introspects_nothing_and_revokes_nothing() {
+    let server = TestServer::start().await;
+    let owner = JwtClient::register(&server, json!({})).await;
+    let rs = JwtClient::register(&server, json!({"resource_server": true})).await;
+    let token = issue(&server, &owner).await;
+    let post = |path: &'static str, caller: &JwtClient, assertion: &str| {
+        server.post(path).form(caller.auth(assertion))
+    };
+
+    let used = rs.assertion(&server);
+    let first = post("/introspect", &rs, &used)
+        .param("token", &token)
+        .send()
+        .await;
+    assert_eq!(first.body["active"], true);
+    post("/introspect", &rs, &used)
+        .param("token", &token)
+        .send()
+        .await
+        .assert_error(401, "invalid_client");
+    let refused = rs.assertion(&server);
+    post("/introspect", &rs, &refused)
+        .send()
+        .await
+        .assert_error(400, "invalid_request");
+    post("/introspect", &rs, &refused)
+        .param("token", &token)
+        .send()
+        .await
+        .assert_error(401, "invalid_client");
+
+    for hint in ["access_token", "refresh_token"] {
+        // Spent on a harmless revocation, then replayed on the live token.
+        let used = owner.assertion(&server);
+        let first = post("/revoke", &owner, &used)
+            .params(&[("token", "never-issued"), ("token_type_hint", hint)])
+            .send()
+            .await;
+        assert_eq!(first.status, 200, "{hint}");
+        post("/revoke", &owner, &used)
+            .params(&[("token", &token), ("token_type_hint", hint)])
+            .send()
+            .await
+            .assert_error(401, "invalid_client");
+        assert_eq!(
+            introspect(&server, &rs, &token).await.body["active"],
+            true,
+            "a replayed revocation ({hint} first) revoked the token"
+        );
+    }
+    let refused = owner.assertion(&server);
+    post("/revoke", &owner, &refused)
+        .send()
+        .await
+        .assert_error(400, "invalid_request");
+    post("/revoke", &owner, &refused)
+        .param("token", &token)
+        .send()
+        .await
+        .assert_error(401, "invalid_client");
+    assert_eq!(introspect(&server, &rs, &token).await.body["active"], true);
+    // A fresh assertion revokes.
+    assert_eq!(revoke(&server, &owner, &token).send().await.status, 200);
+    assert_eq!(
+        introspect(&server, &rs, &token).await.body,
+        json!({"active": false})
+    );
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn no_table_holds_a_raw_token_or_assertion() {
     let server = TestServer::start().await;

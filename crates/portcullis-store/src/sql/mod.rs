@@ -234,7 +234,25 @@ macro_rules! sql_store {
                 token: &$crate::AccessTokenRecord,
             ) -> Result<(), $crate::StoreError> {
                 self.writer
-                    .insert_access_token($crate::sql::tokens::row(token))
+                    .insert_access_token($crate::sql::tokens::row(token), Vec::new())
+                    .await
+                    .map(drop)
+            }
+
+            async fn issue_access_token(
+                &self,
+                token: &$crate::AccessTokenRecord,
+                spends: &[$crate::Spend],
+            ) -> Result<Vec<$crate::JtiUse>, $crate::StoreError> {
+                let spends = spends
+                    .iter()
+                    .map(|s| $crate::batch::JtiRow {
+                        key: s.key.as_bytes().to_vec(),
+                        expires_at: s.expires_at.unix(),
+                    })
+                    .collect();
+                self.writer
+                    .insert_access_token($crate::sql::tokens::row(token), spends)
                     .await
             }
 
@@ -264,8 +282,11 @@ macro_rules! sql_store {
                         hash: *hash,
                         client_id: client_id.to_owned(),
                         now: now.unix(),
+                        spend: None,
                     };
-                    return lanes.revocations.submit(revoke).await;
+                    return lanes.revocations.submit(revoke).await?.ok_or(
+                        $crate::StoreError::Corrupt("a revocation without a spend was a replay"),
+                    );
                 }
                 let done = sqlx::query($crate::sql::tokens::REVOKE_ACCESS_TOKEN)
                     .bind(&hash.as_bytes()[..])
@@ -286,6 +307,35 @@ macro_rules! sql_store {
                 } else {
                     $crate::Revocation::Unknown
                 })
+            }
+
+            async fn revoke_access_token_spending(
+                &self,
+                hash: &portcullis_core::hash::TokenHash,
+                client_id: &str,
+                now: portcullis_core::Timestamp,
+                spend: &$crate::Spend,
+            ) -> Result<Option<$crate::Revocation>, $crate::StoreError> {
+                if let Some(lanes) = self.lanes() {
+                    let revoke = $crate::postgres::Revoke {
+                        hash: *hash,
+                        client_id: client_id.to_owned(),
+                        now: now.unix(),
+                        spend: Some($crate::batch::JtiRow {
+                            key: spend.key.as_bytes().to_vec(),
+                            expires_at: spend.expires_at.unix(),
+                        }),
+                    };
+                    return lanes.revocations.submit(revoke).await;
+                }
+                // One after the other: SQLite answers in-process, there is no round trip to save.
+                match self.record_jti(&spend.key, spend.expires_at).await? {
+                    $crate::JtiUse::Fresh => self
+                        .revoke_access_token(hash, client_id, now)
+                        .await
+                        .map(Some),
+                    $crate::JtiUse::Replayed => Ok(None),
+                }
             }
 
             async fn purge_expired(

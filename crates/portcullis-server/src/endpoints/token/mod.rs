@@ -10,10 +10,12 @@
 //! `docs/decisions/0008-client-authentication-and-dpop-are-explicit-calls.md`.
 //!
 //! Database round trips of a `client_credentials` request: the client lookup (only when this
-//! process's cached registration is older than `clients.cache_secs`), the assertion's `jti` insert
-//! (`private_key_jwt`), the DPoP proof's `jti` insert (with a `DPoP` header) and the access token
-//! insert; on Postgres the inserts use the asynchronous-commit pool (decision 0007). Signing and
-//! nonce keys are in memory.
+//! process's cached registration is older than `clients.cache_secs`), then **one** write: the
+//! assertion's `jti` (`private_key_jwt`), the DPoP proof's `jti` (with a `DPoP` header) and the
+//! access token row, stored only if both were fresh (decision 0019), batched with the writes of
+//! the requests in flight at the same moment on connections with asynchronous commit (decisions
+//! 0007, 0015). Signing and nonce keys are in memory. The other grants spend the assertion first,
+//! then their own statements.
 
 mod authorization_code;
 mod refresh_token;
@@ -27,13 +29,16 @@ use portcullis_core::scope::Scope;
 use portcullis_core::token::sender_constraint;
 use portcullis_core::{ErrorCode, OAuthError};
 
+use portcullis_core::dpop::Proof;
+use portcullis_store::{JtiUse, Spend};
+
 use crate::clients::auth::AuthenticatedClient;
-use crate::endpoints::authenticate;
+use crate::endpoints::{Unspent, authenticate_unspent};
 use crate::error::{DPOP_NONCE, TokenError};
 use crate::extract::Params;
 use crate::state::AppState;
 use crate::tokens::dpop;
-use crate::tokens::issue;
+use crate::tokens::issue::{self, Issued, Mint};
 use crate::transport::peer::Peer;
 
 /// POST: exchanges a grant for an access token.
@@ -52,8 +57,10 @@ async fn handle(
     headers: &HeaderMap,
     params: &Params,
 ) -> Result<Response, TokenError> {
-    // R64: every grant authenticates the client first.
-    let client = authenticate(
+    // R64: every grant authenticates the client first. The assertion's `jti` is spent before
+    // the grant is looked at, except for client_credentials, which spends it in the same write
+    // as the token it issues.
+    let unspent = authenticate_unspent(
         state,
         peer,
         headers,
@@ -61,11 +68,14 @@ async fn handle(
         crate::security::detect::RATE_TOKEN,
     )
     .await?;
-    match params.get("grant_type") {
+    let grant_type = params.get("grant_type");
+    if grant_type == Some("client_credentials") {
+        return client_credentials(state, peer, headers, params, &unspent).await;
+    }
+    unspent.spend(state, peer).await?;
+    let client = unspent.client;
+    match grant_type {
         None => Err(OAuthError::new(ErrorCode::InvalidRequest, "grant_type is required").into()),
-        Some("client_credentials") => {
-            client_credentials(state, peer, headers, params, &client).await
-        }
         Some("authorization_code") => {
             authorization_code::exchange(state, peer, headers, params, &client).await
         }
@@ -81,36 +91,92 @@ async fn handle(
 
 /// R87: `client_credentials`: scopes within the registration, sender-constrained, no refresh
 /// token, no ID token.
+///
+/// The request's single-use values (its assertion's `jti`, its DPoP proof's) are spent in the
+/// same write as the token (one batched round trip, decision 0019); the token is stored and
+/// answered only if all of them were fresh. Every refusal before that write spends them first,
+/// so that a replay is refused as a replay whatever else is wrong with the request, as when they
+/// were spent one by one on the way in.
 async fn client_credentials(
     state: &AppState,
     peer: &Peer,
     headers: &HeaderMap,
     params: &Params,
-    authenticated: &AuthenticatedClient,
+    unspent: &Unspent,
 ) -> Result<Response, TokenError> {
+    let authenticated = &unspent.client;
     let client = &authenticated.client;
-    require_grant(
+    let checked = require_grant(
         client,
         "client_credentials",
         "the client may not use client_credentials",
-    )?;
-    let scope = requested_scope(params, &client.scope)?;
-    let (_, confirmation) = binding(state, peer, headers, authenticated).await?;
-    let (token, grant) = issue::issue(
-        state,
-        "client_credentials",
+    )
+    .and_then(|()| requested_scope(params, &client.scope));
+    let scope = match checked {
+        Ok(scope) => scope,
+        Err(e) => return Err(refuse(state, peer, unspent, None, e).await),
+    };
+    let url = dpop::endpoint_url(state, peer.listener, "/token");
+    let proof = match dpop::proof_unspent(state, headers, "POST", &url, None) {
+        Ok(proof) => proof,
+        Err(e) => return Err(refuse(state, peer, unspent, None, e).await),
+    };
+    let certificate = authenticated.certificate.as_ref().map(|c| c.x5t_s256());
+    let jkt = proof.as_ref().map(|(p, _)| p.jkt.as_str());
+    let confirmation = match sender_constraint(jkt, certificate, client) {
+        Ok(confirmation) => confirmation,
+        Err(e) => return Err(refuse(state, peer, unspent, proof.as_ref(), e.into()).await),
+    };
+    let spends: Vec<Spend> = unspent
+        .assertion()
+        .into_iter()
+        .chain(proof.as_ref().map(|(_, spend)| *spend))
+        .collect();
+    let mint = Mint {
+        grant_type: "client_credentials",
         client,
-        client.client_id.clone(),
+        subject: client.client_id.clone(),
         scope,
         confirmation,
-        None,
-    )
-    .await?;
+        grant_id: None,
+    };
+    let (token, grant) = match issue::issue_spending(state, mint, &spends).await {
+        Ok(Issued::Token(token, grant)) => (token, grant),
+        Ok(Issued::Replayed(used)) => {
+            // The assertion first (it is the first spend), as when it was spent on the way in.
+            let assertion_replayed = unspent.assertion().is_some() && used[0] != JtiUse::Fresh;
+            return Err(match &proof {
+                Some((proof, _)) if !assertion_replayed => dpop::replayed(state, proof),
+                _ => unspent.replayed(state, peer),
+            });
+        }
+        Err(e) => return Err(refuse(state, peer, unspent, proof.as_ref(), e.into()).await),
+    };
     tracing::info!(client_id = %client.client_id, token_type = grant.confirmation.token_type(), "issued access token (client_credentials)");
     Ok(token_response(
         state,
         grant.response(&token, state.clock.now()),
     ))
+}
+
+/// A client_credentials refusal `e` that came before the token's write: the assertion and the
+/// proof (if validated) are spent first, and a replay of either is the answer instead.
+async fn refuse(
+    state: &AppState,
+    peer: &Peer,
+    unspent: &Unspent,
+    proof: Option<&(Proof, Spend)>,
+    e: TokenError,
+) -> TokenError {
+    if let Err(replayed) = unspent.spend(state, peer).await {
+        return replayed;
+    }
+    if let Some((proof, spend)) = proof
+        && let Err(replayed) = dpop::spend_proof(state, proof, spend).await
+    {
+        return replayed;
+    }
+    e
 }
 
 /// `invalid_grant` with a fixed description.

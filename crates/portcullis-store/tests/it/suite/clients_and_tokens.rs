@@ -262,6 +262,182 @@ pub(crate) async fn batched_token_writes_answer_each_request_by_its_own_fate(
     }
 }
 
+/// A token issued with its request's single-use values (`issue_access_token`): stored only when
+/// every spend is fresh, in one write. Of concurrent requests replaying one assertion `jti`, each
+/// with its own DPoP proof, exactly one gets a token row; a spend used before, or a second spend
+/// replayed, leaves no row; the answers say which spend was replayed.
+pub(crate) async fn a_token_is_stored_only_when_every_spend_of_its_request_is_fresh(
+    store: Arc<dyn Store>,
+) {
+    use portcullis_store::Spend;
+    store.insert_client(&client("c1")).await.unwrap();
+    let spend = |name: &str| Spend {
+        key: TokenHash::of(name.as_bytes()),
+        expires_at: Timestamp::from_unix(1000),
+    };
+    let start = Arc::new(tokio::sync::Barrier::new(40));
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let (store, start) = (store.clone(), Arc::clone(&start));
+        tasks.push(tokio::spawn(async move {
+            let t = token(&format!("it{i}"), "c1", 400, Confirmation::Jkt("j".into()));
+            start.wait().await;
+            let spends = [spend("assertion:shared"), spend(&format!("proof:{i}"))];
+            let used = store.issue_access_token(&t, &spends).await.unwrap();
+            let stored = store.access_token(&t.token_hash).await.unwrap().is_some();
+            (used, stored)
+        }));
+    }
+    let mut winners = 0;
+    for task in tasks {
+        let (used, stored) = task.await.unwrap();
+        assert_eq!(used[1], JtiUse::Fresh, "each request's own proof is fresh");
+        match used[0] {
+            JtiUse::Fresh => winners += 1,
+            JtiUse::Replayed => {}
+        }
+        assert_eq!(
+            stored,
+            used[0] == JtiUse::Fresh,
+            "a row exactly for the winner"
+        );
+    }
+    assert_eq!(winners, 1, "one of 40 uses of one assertion jti is fresh");
+
+    // Spent before by record_jti: replayed, no row.
+    let old = spend("assertion:old");
+    store.record_jti(&old.key, old.expires_at).await.unwrap();
+    let t = token("late", "c1", 400, Confirmation::Jkt("j".into()));
+    let used = store
+        .issue_access_token(&t, &[old, spend("proof:late")])
+        .await
+        .unwrap();
+    assert_eq!(used, [JtiUse::Replayed, JtiUse::Fresh]);
+    assert!(store.access_token(&t.token_hash).await.unwrap().is_none());
+
+    // The second spend replayed: the first is spent, still no row.
+    let t = token("proof-replayed", "c1", 400, Confirmation::Jkt("j".into()));
+    let used = store
+        .issue_access_token(&t, &[spend("assertion:new"), spend("proof:late")])
+        .await
+        .unwrap();
+    assert_eq!(used, [JtiUse::Fresh, JtiUse::Replayed]);
+    assert!(store.access_token(&t.token_hash).await.unwrap().is_none());
+    assert_eq!(
+        store
+            .record_jti(&TokenHash::of(b"assertion:new"), Timestamp::from_unix(1000))
+            .await
+            .unwrap(),
+        JtiUse::Replayed
+    );
+
+    // One value twice in one request: the second use is a replay.
+    let t = token("twice", "c1", 400, Confirmation::Jkt("j".into()));
+    let used = store
+        .issue_access_token(&t, &[spend("proof:twice"), spend("proof:twice")])
+        .await
+        .unwrap();
+    assert_eq!(used, [JtiUse::Fresh, JtiUse::Replayed]);
+    assert!(store.access_token(&t.token_hash).await.unwrap().is_none());
+
+    // Fresh spends: stored; no spends: stored.
+    for (name, spends) in [
+        ("fresh", vec![spend("a:1"), spend("p:1")]),
+        ("bare", vec![]),
+    ] {
+        let t = token(name, "c1", 400, Confirmation::Jkt("j".into()));
+        let used = store.issue_access_token(&t, &spends).await.unwrap();
+        assert!(used.iter().all(|u| *u == JtiUse::Fresh), "{name}");
+        assert_eq!(used.len(), spends.len());
+        assert!(
+            store.access_token(&t.token_hash).await.unwrap().is_some(),
+            "{name}"
+        );
+    }
+}
+
+/// A revocation with its request's assertion spend (`revoke_access_token_spending`): it happens
+/// only when the spend is fresh, in one write. Of concurrent revocations replaying one spend,
+/// exactly one acts; a spend used before revokes nothing; the owner check and unknown tokens
+/// answer as `revoke_access_token` does.
+pub(crate) async fn a_revocation_happens_only_when_its_spend_is_fresh(store: Arc<dyn Store>) {
+    use portcullis_store::Spend;
+    store.insert_client(&client("c1")).await.unwrap();
+    store.insert_client(&client("c2")).await.unwrap();
+    let spend = |name: &str| Spend {
+        key: TokenHash::of(name.as_bytes()),
+        expires_at: Timestamp::from_unix(1000),
+    };
+    let now = Timestamp::from_unix(200);
+    for name in ["shared", "kept"] {
+        let t = token(name, "c1", 400, Confirmation::Jkt("j".into()));
+        store.insert_access_token(&t).await.unwrap();
+    }
+    let shared = TokenHash::of(b"shared");
+    let start = Arc::new(tokio::sync::Barrier::new(30));
+    let mut tasks = Vec::new();
+    for i in 0..30 {
+        let (store, start) = (store.clone(), Arc::clone(&start));
+        tasks.push(tokio::spawn(async move {
+            // A third replay one assertion; the rest each have their own.
+            let name = if i % 3 == 0 {
+                "assertion:one".to_owned()
+            } else {
+                format!("assertion:{i}")
+            };
+            start.wait().await;
+            let done = store
+                .revoke_access_token_spending(&shared, "c1", now, &spend(&name))
+                .await
+                .unwrap();
+            (i % 3 == 0, done)
+        }));
+    }
+    let (mut acted, mut refused) = (0, 0);
+    for task in tasks {
+        match task.await.unwrap() {
+            (true, Some(Revocation::Revoked)) => acted += 1,
+            (true, None) => refused += 1,
+            (false, done) => assert_eq!(done, Some(Revocation::Revoked), "own assertion"),
+            (true, other) => panic!("replayed assertion answered {other:?}"),
+        }
+    }
+    assert_eq!(
+        (acted, refused),
+        (1, 9),
+        "one of 10 uses of one assertion acts"
+    );
+
+    // Spent before: nothing is revoked.
+    let old = spend("assertion:old");
+    store.record_jti(&old.key, old.expires_at).await.unwrap();
+    let kept = TokenHash::of(b"kept");
+    let done = store
+        .revoke_access_token_spending(&kept, "c1", now, &old)
+        .await
+        .unwrap();
+    assert_eq!(done, None);
+    let record = store.access_token(&kept).await.unwrap().unwrap();
+    assert_eq!(record.revoked_at, None, "a replay revoked a token");
+
+    // Fresh spends: another client's token, an unknown one, then the owner's.
+    let cases = [
+        ("c2", "kept", Revocation::NotOwner),
+        ("c1", "never", Revocation::Unknown),
+        ("c1", "kept", Revocation::Revoked),
+    ];
+    for (n, (caller, name, expected)) in cases.into_iter().enumerate() {
+        let hash = TokenHash::of(name.as_bytes());
+        let done = store
+            .revoke_access_token_spending(&hash, caller, now, &spend(&format!("fresh:{n}")))
+            .await
+            .unwrap();
+        assert_eq!(done, Some(expected), "{caller} {name}");
+    }
+    let record = store.access_token(&kept).await.unwrap().unwrap();
+    assert_eq!(record.revoked_at, Some(now));
+}
+
 /// Many reads and revocations of access tokens at once (on Postgres they are batched, one
 /// statement for what arrives together): each request is answered by its own fate. Reads find
 /// their own token or none; an owner's revocation revokes, another client's is refused and
