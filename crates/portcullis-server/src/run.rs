@@ -246,7 +246,7 @@ pub async fn start_on(
         Err(e) => tracing::warn!(error = %e, "reading client rate limits failed"),
     }
     let config = Arc::new(config);
-    let state = AppState {
+    let state = AppState::new(crate::state::Shared {
         rate_limits: Arc::clone(&rate_limits),
         mtls_base_url: config.mtls_base_url().into(),
         config: Arc::clone(&config),
@@ -266,7 +266,7 @@ pub async fn start_on(
             metrics.clone(),
         )),
         metrics,
-    };
+    });
     let router = app(state.clone(), extend)?;
 
     let (public_tls, mtls_tls) = match &prepared.tls {

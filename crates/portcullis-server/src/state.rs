@@ -16,9 +16,29 @@ use crate::security::Monitor;
 use crate::setup::clock::Clock;
 use crate::setup::keys::KeyRing;
 
-/// Shared application state, cheap to clone.
+/// Shared application state, cheap to clone: one reference count (handlers and middleware clone
+/// it for every request), the fields behind it ([`Shared`]) reached through `Deref`.
 #[derive(Clone, Debug)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    /// The state of a server process.
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What [`AppState`] holds.
+#[derive(Debug)]
+pub struct Shared {
     /// The validated configuration.
     pub config: Arc<Config>,
     /// The database.
