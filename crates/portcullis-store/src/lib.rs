@@ -239,6 +239,16 @@ pub trait Store:
         now: Timestamp,
     ) -> Result<Revocation, StoreError>;
 
+    /// Spends `spend` (the introspecting request's assertion `jti`, as [`Self::record_jti`]
+    /// would) and reads the access token as [`Self::access_token`] does, in one round trip:
+    /// the spend's use, and the token (`None` when there is none, or when the spend was a
+    /// replay on a backend that reads only after a fresh spend).
+    async fn access_token_spending(
+        &self,
+        hash: &TokenHash,
+        spend: &Spend,
+    ) -> Result<(JtiUse, Option<AccessTokenRecord>), StoreError>;
+
     /// Spends `spend` (the revoking request's assertion `jti`, as [`Self::record_jti`] would)
     /// and, only if it was fresh, revokes the access token as [`Self::revoke_access_token`]
     /// does, in one write (committed synchronously). `None`: the spend was a replay and nothing

@@ -1,22 +1,22 @@
 //! The Postgres backend: the production store, shared by any number of server processes.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use portcullis_core::hash::TokenHash;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sqlx::Connection as _;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions, PgSslMode};
+use sqlx::{Connection as _, FromRow as _, Row as _};
 
 use crate::batch::{Batch, Sink, TokenRow, Writer};
 use crate::health::{Class, GuardedPool, Health, Recovery, classify};
 use crate::lanes::{Handler, Lane};
 use crate::sql::sql_backend;
-use crate::sql::tokens::{AccessTokenReadRow, SELECT_ACCESS_TOKENS};
-use crate::{AccessTokenRecord, Revocation, StoreError};
+use crate::sql::tokens::{AccessTokenReadRow, SELECT_ACCESS_TOKENS_SPENDING};
+use crate::{AccessTokenRecord, JtiUse, Revocation, StoreError};
 
 static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/postgres");
 
@@ -103,7 +103,7 @@ impl PgStore {
             .map(|_| Box::new(TokenWriter(Own::new(&writer_options, &recovery))) as Box<dyn Sink>)
             .collect();
         let readers = (0..READERS)
-            .map(|_| TokenReader(Own::new(&options, &recovery)))
+            .map(|_| TokenReader(Own::new(&writer_options, &recovery)))
             .collect();
         let revokers = vec![Revoker(Own::new(&options, &recovery))];
         Ok(Self {
@@ -255,29 +255,86 @@ impl Sink for TokenWriter {
     }
 }
 
+/// An access token to read, with the reading request's assertion `jti` to spend, if any.
+pub(crate) struct Read {
+    pub(crate) hash: TokenHash,
+    pub(crate) spend: Option<crate::batch::JtiRow>,
+}
+
 /// Reads access tokens by hash, a batch in one statement (introspection, and every protected
-/// resource Portcullis serves itself).
+/// resource Portcullis serves itself), spending in the same statement the `jti` each read
+/// carries (an introspection's caller assertion, decision 0019); answers each spend's use (fresh
+/// when it had none) and the token, if any. The connection commits asynchronously: a spend here
+/// is one of the token path's, decision 0007.
 pub(crate) struct TokenReader(Own);
 
 #[async_trait::async_trait]
 impl Handler for TokenReader {
-    type Item = TokenHash;
-    type Answer = Option<AccessTokenRecord>;
+    type Item = Read;
+    type Answer = (JtiUse, Option<AccessTokenRecord>);
 
-    async fn handle(&mut self, items: &[TokenHash]) -> Result<Vec<Self::Answer>, sqlx::Error> {
+    async fn handle(&mut self, items: &[Read]) -> Result<Vec<Self::Answer>, sqlx::Error> {
+        // A spend repeated inside the batch is a replay already: sent without it, answered
+        // replayed (the statement's `ON CONFLICT DO NOTHING` would let both see the one insert).
+        let mut seen = HashSet::new();
+        let repeated: Vec<bool> = items
+            .iter()
+            .map(|r| {
+                r.spend
+                    .as_ref()
+                    .is_some_and(|s| !seen.insert(s.key.as_slice()))
+            })
+            .collect();
+        let spends = || {
+            items
+                .iter()
+                .zip(&repeated)
+                .map(|(r, repeated)| r.spend.as_ref().filter(|_| !repeated))
+        };
         let connection = self.0.get().await?;
-        let hashes: Vec<&[u8]> = items.iter().map(|h| &h.as_bytes()[..]).collect();
-        let result = sqlx::query_as::<_, AccessTokenReadRow>(SELECT_ACCESS_TOKENS)
-            .bind(hashes)
+        let result = sqlx::query(SELECT_ACCESS_TOKENS_SPENDING)
+            .bind(
+                items
+                    .iter()
+                    .map(|r| &r.hash.as_bytes()[..])
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                spends()
+                    .map(|s| s.map(|s| s.key.as_slice()))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                spends()
+                    .map(|s| s.map(|s| s.expires_at))
+                    .collect::<Vec<_>>(),
+            )
             .fetch_all(&mut *connection)
             .await;
-        let mut found = HashMap::new();
-        for row in self.0.after(result)? {
-            let record = AccessTokenRecord::try_from(row)
-                .map_err(|e| sqlx::Error::Decode(e.to_string().into()))?;
-            found.insert(record.token_hash, record);
+        let rows = self.0.after(result)?;
+        if rows.len() != items.len() {
+            return Err(sqlx::Error::Decode("a token read row is missing".into()));
         }
-        Ok(items.iter().map(|h| found.get(h).cloned()).collect())
+        rows.iter()
+            .zip(repeated)
+            .map(|(row, repeated)| {
+                let fresh: bool = row.try_get("fresh")?;
+                let used = if fresh && !repeated {
+                    JtiUse::Fresh
+                } else {
+                    JtiUse::Replayed
+                };
+                let found = row.try_get::<Option<Vec<u8>>, _>("token_hash")?.is_some();
+                let record = match found {
+                    true => Some(
+                        AccessTokenRecord::try_from(AccessTokenReadRow::from_row(row)?)
+                            .map_err(|e| sqlx::Error::Decode(e.to_string().into()))?,
+                    ),
+                    false => None,
+                };
+                Ok((used, record))
+            })
+            .collect()
     }
 }
 

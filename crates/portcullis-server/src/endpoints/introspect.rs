@@ -5,10 +5,10 @@
 //! revoked, malformed, belongs to a disabled client or to someone the caller may not see is
 //! `{"active": false}`, with nothing that tells these cases apart (R152).
 //!
-//! Database round trips: the caller's assertion `jti` spend and one read of the token by its hash
-//! (only for a token of at most 4096 characters), side by side rather than one after the other
-//! (on Postgres each batched with the statements of its kind in flight at the same moment,
-//! decisions 0015 and 0018; decision 0019); then the token's client from the registry's cache.
+//! Database round trips: one. The read of the token by its hash (only for a token of at most 4096
+//! characters) spends the caller's assertion `jti` in the same statement, on Postgres batched with
+//! the reads in flight at the same moment (decisions 0018, 0019); SQLite spends, then reads. Then
+//! the token's client from the registry's cache.
 
 use axum::Extension;
 use axum::Json;
@@ -18,6 +18,7 @@ use axum::response::{IntoResponse, Response};
 use portcullis_core::hash::TokenHash;
 use portcullis_core::token::signed_introspection;
 use portcullis_core::{ErrorCode, OAuthError};
+use portcullis_store::{AccessTokenRecord, JtiUse};
 use serde_json::{Map, Value, json};
 
 use crate::endpoints::authenticate_unspent;
@@ -59,20 +60,35 @@ async fn handle(
         unspent.spend(state, peer).await?;
         return Err(OAuthError::new(ErrorCode::InvalidRequest, "token is required").into());
     };
-    // The caller's assertion `jti` is spent side by side with the token's read (two batched
-    // statements in flight at once instead of one after the other); nothing is answered until
-    // the spend is known fresh, and a replay is refused whatever the read found.
-    let (spent, members) = tokio::join!(
-        unspent.spend(state, peer),
-        introspect(
-            state,
-            &caller.client.client_id,
-            caller.client.resource_server,
-            token,
-        )
-    );
-    spent?;
-    let members = members?;
+    // The caller's assertion `jti` is spent in the token read's own statement (decision 0019);
+    // a replay is refused whatever the read found.
+    let hash = (token.len() <= MAX_TOKEN_LEN).then(|| TokenHash::of(token.as_bytes()));
+    let store = &state.store;
+    let record = match (hash, unspent.assertion()) {
+        (Some(hash), Some(assertion)) => match store.access_token_spending(&hash, &assertion).await
+        {
+            Ok((JtiUse::Fresh, record)) => record,
+            Ok((JtiUse::Replayed, _)) => return Err(unspent.replayed(state, peer)),
+            Err(e) => return Err(store_failed("introspection lookup failed", &e).into()),
+        },
+        (hash, _) => {
+            unspent.spend(state, peer).await?;
+            match hash {
+                Some(hash) => store
+                    .access_token(&hash)
+                    .await
+                    .map_err(|e| store_failed("introspection lookup failed", &e))?,
+                None => None,
+            }
+        }
+    };
+    let members = introspect(
+        state,
+        &caller.client.client_id,
+        caller.client.resource_server,
+        record,
+    )
+    .await?;
     // Unknown or inactive tokens, per caller: many in a minute is guessing.
     if members.get("active") != Some(&Value::Bool(true)) {
         state
@@ -121,32 +137,24 @@ pub(crate) fn wants_jwt(headers: &HeaderMap) -> bool {
         })
 }
 
-/// Tokens are base64url (or JWT) text; anything much longer is not one of ours.
+/// Tokens are base64url (or JWT) text; anything much longer is not one of ours (not looked up).
 pub(crate) const MAX_TOKEN_LEN: usize = 4096;
 
-/// The RFC 7662 members for `token` as `caller` may see them.
+/// The RFC 7662 members for the token read (`record`, `None` when there is none) as `caller` may
+/// see them.
 async fn introspect(
     state: &AppState,
     caller: &str,
     resource_server: bool,
-    token: &str,
+    record: Option<AccessTokenRecord>,
 ) -> Result<Map<String, Value>, TokenError> {
     let inactive = || {
         let mut m = Map::new();
         m.insert("active".into(), json!(false));
         m
     };
-    if token.len() > MAX_TOKEN_LEN {
+    let Some(record) = record else {
         return Ok(inactive());
-    }
-    let record = match state
-        .store
-        .access_token(&TokenHash::of(token.as_bytes()))
-        .await
-    {
-        Ok(Some(record)) => record,
-        Ok(None) => return Ok(inactive()),
-        Err(e) => return Err(store_failed("introspection lookup failed", &e).into()),
     };
     let grant = &record.grant;
     let visible = resource_server || grant.client_id == caller;

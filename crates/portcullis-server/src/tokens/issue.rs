@@ -66,14 +66,7 @@ pub(crate) async fn issue_spending(
     mint: Mint<'_>,
     spends: &[Spend],
 ) -> Result<Issued, OAuthError> {
-    let Mint {
-        grant_type,
-        client,
-        subject,
-        scope,
-        confirmation,
-        grant_id,
-    } = mint;
+    let client = mint.client;
     let tokens = &state.config.tokens;
     let now = state.clock.now();
     let lifetime = client
@@ -82,10 +75,10 @@ pub(crate) async fn issue_spending(
     let grant = Grant {
         jti: random_b64url(16)?,
         client_id: client.client_id.clone(),
-        subject,
-        scope,
+        subject: mint.subject,
+        scope: mint.scope,
         audience: state.config.token_audience().to_owned(),
-        confirmation,
+        confirmation: mint.confirmation,
         issued_at: now,
         expires_at: now.plus(lifetime),
     };
@@ -113,7 +106,7 @@ pub(crate) async fn issue_spending(
         format: format.as_str().to_owned(),
         grant: grant.clone(),
         revoked_at: None,
-        grant_id: grant_id.map(str::to_owned),
+        grant_id: mint.grant_id.map(str::to_owned),
     };
     let used = state
         .store
@@ -125,6 +118,6 @@ pub(crate) async fn issue_spending(
     }
     state
         .metrics
-        .token_issued(grant_type, binding, format.as_str());
+        .token_issued(mint.grant_type, binding, format.as_str());
     Ok(Issued::Token(token, grant))
 }

@@ -261,7 +261,11 @@ macro_rules! sql_store {
                 hash: &portcullis_core::hash::TokenHash,
             ) -> Result<Option<$crate::AccessTokenRecord>, $crate::StoreError> {
                 if let Some(lanes) = self.lanes() {
-                    return lanes.reads.submit(*hash).await;
+                    let read = $crate::postgres::Read {
+                        hash: *hash,
+                        spend: None,
+                    };
+                    return Ok(lanes.reads.submit(read).await?.1);
                 }
                 let row: Option<$crate::sql::tokens::AccessTokenReadRow> =
                     sqlx::query_as($crate::sql::tokens::SELECT_ACCESS_TOKEN)
@@ -307,6 +311,31 @@ macro_rules! sql_store {
                 } else {
                     $crate::Revocation::Unknown
                 })
+            }
+
+            async fn access_token_spending(
+                &self,
+                hash: &portcullis_core::hash::TokenHash,
+                spend: &$crate::Spend,
+            ) -> Result<($crate::JtiUse, Option<$crate::AccessTokenRecord>), $crate::StoreError>
+            {
+                if let Some(lanes) = self.lanes() {
+                    let read = $crate::postgres::Read {
+                        hash: *hash,
+                        spend: Some($crate::batch::JtiRow {
+                            key: spend.key.as_bytes().to_vec(),
+                            expires_at: spend.expires_at.unix(),
+                        }),
+                    };
+                    return lanes.reads.submit(read).await;
+                }
+                // One after the other: SQLite answers in-process, there is no round trip to save.
+                match self.record_jti(&spend.key, spend.expires_at).await? {
+                    $crate::JtiUse::Fresh => {
+                        Ok(($crate::JtiUse::Fresh, self.access_token(hash).await?))
+                    }
+                    $crate::JtiUse::Replayed => Ok(($crate::JtiUse::Replayed, None)),
+                }
             }
 
             async fn revoke_access_token_spending(

@@ -142,8 +142,21 @@ macro_rules! select_access_tokens {
 /// Token `$1`.
 pub(crate) const SELECT_ACCESS_TOKEN: &str = select_access_tokens!("= $1");
 
-/// Tokens by hash, `$1` an array: the batched reads of the Postgres store (decision 0018).
-pub(crate) const SELECT_ACCESS_TOKENS: &str = select_access_tokens!("= ANY($1)");
+/// The batched reads of the Postgres store (decisions 0018, 0019): item `i` reads token `$1[i]`
+/// and spends key `$2[i]` (until `$3[i]`; NULL for none). One row per item, in order: `fresh`
+/// (the item's spend came back from the insert, or it had none), then the token's columns, all
+/// NULL when there is no such token.
+pub(crate) const SELECT_ACCESS_TOKENS_SPENDING: &str = concat!(
+    "WITH r AS (SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::int8[]) \
+     WITH ORDINALITY AS r(h, k, e, i)), \
+     j AS (INSERT INTO used_jtis (key_hash, expires_at) SELECT k, e FROM r WHERE k IS NOT NULL \
+     ON CONFLICT DO NOTHING RETURNING key_hash) \
+     SELECT (r.k IS NULL OR r.k IN (SELECT key_hash FROM j)) AS fresh, ",
+    access_token_columns!("a."),
+    ", g.revoked_at AS grant_revoked_at FROM r \
+     LEFT JOIN access_tokens a ON a.token_hash = r.h \
+     LEFT JOIN grants g ON g.grant_id = a.grant_id ORDER BY r.i"
+);
 
 pub(crate) const REVOKE_ACCESS_TOKEN: &str = "UPDATE access_tokens \
      SET revoked_at = COALESCE(revoked_at, $3) WHERE token_hash = $1 AND client_id = $2";

@@ -41,6 +41,7 @@ macro_rules! instantiate {
             batched_token_writes_answer_each_request_by_its_own_fate,
             a_token_is_stored_only_when_every_spend_of_its_request_is_fresh,
             a_revocation_happens_only_when_its_spend_is_fresh,
+            a_read_with_a_spend_answers_the_spend_and_the_token,
             batched_token_reads_and_revocations_answer_each_request_by_its_own_fate,
             // flow.rs
             users_are_unique_by_name_and_track_failures,

@@ -438,6 +438,74 @@ pub(crate) async fn a_revocation_happens_only_when_its_spend_is_fresh(store: Arc
     assert_eq!(record.revoked_at, Some(now));
 }
 
+/// A read with its request's assertion spend (`access_token_spending`, introspection): the
+/// spend is recorded and its use answered with the token. Of concurrent reads replaying one
+/// spend, exactly one is fresh (on Postgres the reads of one batch share a statement, and a key
+/// repeated inside it is a replay); a spend used before is a replay; an unknown token is `None`.
+pub(crate) async fn a_read_with_a_spend_answers_the_spend_and_the_token(store: Arc<dyn Store>) {
+    use portcullis_store::Spend;
+    store.insert_client(&client("c1")).await.unwrap();
+    let spend = |name: &str| Spend {
+        key: TokenHash::of(name.as_bytes()),
+        expires_at: Timestamp::from_unix(1000),
+    };
+    let t = token("read", "c1", 400, Confirmation::Jkt("j".into()));
+    store.insert_access_token(&t).await.unwrap();
+    let start = Arc::new(tokio::sync::Barrier::new(30));
+    let mut tasks = Vec::new();
+    for i in 0..30 {
+        let (store, start) = (store.clone(), Arc::clone(&start));
+        let hash = t.token_hash;
+        tasks.push(tokio::spawn(async move {
+            let name = if i % 3 == 0 {
+                "assertion:one".to_owned()
+            } else {
+                format!("assertion:{i}")
+            };
+            start.wait().await;
+            let (used, record) = store
+                .access_token_spending(&hash, &spend(&name))
+                .await
+                .unwrap();
+            (i % 3 == 0, used, record)
+        }));
+    }
+    let mut fresh_of_shared = 0;
+    for task in tasks {
+        let (shared, used, record) = task.await.unwrap();
+        if used == JtiUse::Fresh {
+            assert_eq!(record.as_ref(), Some(&t), "a fresh read finds the token");
+        }
+        match (shared, used) {
+            (true, JtiUse::Fresh) => fresh_of_shared += 1,
+            (true, JtiUse::Replayed) => {}
+            (false, used) => assert_eq!(used, JtiUse::Fresh, "own assertion"),
+        }
+    }
+    assert_eq!(
+        fresh_of_shared, 1,
+        "one of 10 uses of one assertion is fresh"
+    );
+    // The spends are recorded.
+    for name in ["assertion:one", "assertion:1"] {
+        let again = store
+            .record_jti(&TokenHash::of(name.as_bytes()), Timestamp::from_unix(1000))
+            .await
+            .unwrap();
+        assert_eq!(again, JtiUse::Replayed, "{name}");
+    }
+    let (used, _) = store
+        .access_token_spending(&t.token_hash, &spend("assertion:1"))
+        .await
+        .unwrap();
+    assert_eq!(used, JtiUse::Replayed, "a spend used before");
+    let (used, record) = store
+        .access_token_spending(&TokenHash::of(b"never"), &spend("assertion:new"))
+        .await
+        .unwrap();
+    assert_eq!((used, record), (JtiUse::Fresh, None));
+}
+
 /// Many reads and revocations of access tokens at once (on Postgres they are batched, one
 /// statement for what arrives together): each request is answered by its own fate. Reads find
 /// their own token or none; an owner's revocation revokes, another client's is refused and
