@@ -259,6 +259,18 @@ impl Sink for TokenWriter {
     }
 }
 
+/// Which items of a batch repeat a spend an earlier item of the same batch carries: a replay
+/// already, decided here, because the statement's `ON CONFLICT DO NOTHING` would let every copy
+/// see the one insert as its own.
+fn repeated_spends<'a>(
+    spends: impl Iterator<Item = Option<&'a crate::batch::JtiRow>>,
+) -> Vec<bool> {
+    let mut seen = HashSet::new();
+    spends
+        .map(|spend| spend.is_some_and(|s| !seen.insert(s.key.as_slice())))
+        .collect()
+}
+
 /// An access token to read, with the reading request's assertion `jti` to spend, if any.
 pub(crate) struct Read {
     pub(crate) hash: TokenHash,
@@ -278,17 +290,8 @@ impl Handler for TokenReader {
     type Answer = (JtiUse, Option<AccessTokenRecord>);
 
     async fn handle(&mut self, items: &[Read]) -> Result<Vec<Self::Answer>, sqlx::Error> {
-        // A spend repeated inside the batch is a replay already: sent without it, answered
-        // replayed (the statement's `ON CONFLICT DO NOTHING` would let both see the one insert).
-        let mut seen = HashSet::new();
-        let repeated: Vec<bool> = items
-            .iter()
-            .map(|r| {
-                r.spend
-                    .as_ref()
-                    .is_some_and(|s| !seen.insert(s.key.as_slice()))
-            })
-            .collect();
+        // A repeated spend is sent without it and answered replayed.
+        let repeated = repeated_spends(items.iter().map(|r| r.spend.as_ref()));
         let spends = || {
             items
                 .iter()
@@ -363,16 +366,10 @@ impl Handler for Revoker {
     type Answer = Option<Revocation>;
 
     async fn handle(&mut self, items: &[Revoke]) -> Result<Vec<Self::Answer>, sqlx::Error> {
-        // A spend repeated inside the batch is a replay already: not sent (the statement's
-        // `ON CONFLICT DO NOTHING` would let both rows see the one insert as theirs).
-        let mut seen = HashSet::new();
-        let sent: Vec<bool> = items
-            .iter()
-            .map(|r| {
-                r.spend
-                    .as_ref()
-                    .is_none_or(|s| seen.insert(s.key.as_slice()))
-            })
+        // A repeated spend is not sent (its revocation neither) and answered replayed.
+        let sent: Vec<bool> = repeated_spends(items.iter().map(|r| r.spend.as_ref()))
+            .into_iter()
+            .map(|repeated| !repeated)
             .collect();
         let batch: Vec<&Revoke> = items
             .iter()

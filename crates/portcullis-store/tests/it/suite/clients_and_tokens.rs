@@ -356,6 +356,16 @@ pub(crate) async fn a_token_is_stored_only_when_every_spend_of_its_request_is_fr
     }
 }
 
+/// The assertion `jti` of concurrent request `i`: a third of them replay one assertion, the rest
+/// each have their own.
+fn assertion_of(i: usize) -> String {
+    if i.is_multiple_of(3) {
+        "assertion:one".to_owned()
+    } else {
+        format!("assertion:{i}")
+    }
+}
+
 /// A revocation with its request's assertion spend (`revoke_access_token_spending`): it happens
 /// only when the spend is fresh, in one write. Of concurrent revocations replaying one spend,
 /// exactly one acts; a spend used before revokes nothing; the owner check and unknown tokens
@@ -379,12 +389,7 @@ pub(crate) async fn a_revocation_happens_only_when_its_spend_is_fresh(store: Arc
     for i in 0..30 {
         let (store, start) = (store.clone(), Arc::clone(&start));
         tasks.push(tokio::spawn(async move {
-            // A third replay one assertion; the rest each have their own.
-            let name = if i % 3 == 0 {
-                "assertion:one".to_owned()
-            } else {
-                format!("assertion:{i}")
-            };
+            let name = assertion_of(i);
             start.wait().await;
             let done = store
                 .revoke_access_token_spending(&shared, "c1", now, &spend(&name))
@@ -457,11 +462,7 @@ pub(crate) async fn a_read_with_a_spend_answers_the_spend_and_the_token(store: A
         let (store, start) = (store.clone(), Arc::clone(&start));
         let hash = t.token_hash;
         tasks.push(tokio::spawn(async move {
-            let name = if i % 3 == 0 {
-                "assertion:one".to_owned()
-            } else {
-                format!("assertion:{i}")
-            };
+            let name = assertion_of(i);
             start.wait().await;
             let (used, record) = store
                 .access_token_spending(&hash, &spend(&name))
