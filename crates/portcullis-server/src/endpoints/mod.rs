@@ -46,10 +46,10 @@ pub(crate) async fn authenticate(
 }
 
 /// [`authenticate`] that leaves the assertion's `jti` unspent, for an endpoint that spends it
-/// together with its own statement (the token endpoint, in the same write as the token;
-/// introspection, side by side with the token's read). The client's budget is checked before
-/// the spend here: a replay of the client's own assertion, still unexpired, counts once against
-/// that client's budget before it is refused.
+/// together with its own statement (the token endpoint's `client_credentials`, in the same write
+/// as the token; introspection and revocation, in the token's read or revocation; decision
+/// 0019). The client's budget is checked before the spend here: a replay of the client's own
+/// assertion, still unexpired, counts once against that client's budget before it is refused.
 pub(crate) async fn authenticate_unspent(
     state: &AppState,
     peer: &Peer,
@@ -119,12 +119,11 @@ async fn authenticated(
     let method = auth::attempted_method(&credentials);
     let now = state.clock.now();
     let clients = &state.clients;
-    let authenticated = match clients.authenticate_unspent(credentials, now).await {
-        Ok((client, Some(assertion))) if spend_now => clients
-            .spend_assertion(&assertion)
-            .await
-            .map(|()| (client, None)),
-        other => other,
+    let authenticated = if spend_now {
+        let client = clients.authenticate(credentials, now).await;
+        client.map(|client| (client, None))
+    } else {
+        clients.authenticate_unspent(credentials, now).await
     };
     let (client, assertion) = match authenticated {
         Ok(authenticated) => authenticated,
