@@ -116,16 +116,14 @@ async fn client_credentials(
         Ok(scope) => scope,
         Err(e) => return Err(refuse(state, peer, unspent, None, e).await),
     };
-    let url = dpop::endpoint_url(state, peer.listener, "/token");
-    let proof = match dpop::proof_unspent(state, headers, "POST", &url, None) {
+    let proof = match token_proof(state, peer, headers) {
         Ok(proof) => proof,
         Err(e) => return Err(refuse(state, peer, unspent, None, e).await),
     };
-    let certificate = authenticated.certificate.as_ref().map(|c| c.x5t_s256());
     let jkt = proof.as_ref().map(|(p, _)| p.jkt.as_str());
-    let confirmation = match sender_constraint(jkt, certificate, client) {
+    let confirmation = match confirmation(jkt, authenticated) {
         Ok(confirmation) => confirmation,
-        Err(e) => return Err(refuse(state, peer, unspent, proof.as_ref(), e.into()).await),
+        Err(e) => return Err(refuse(state, peer, unspent, proof.as_ref(), e).await),
     };
     let spends: Vec<Spend> = unspent
         .assertion()
@@ -204,12 +202,34 @@ pub(crate) async fn binding(
     headers: &HeaderMap,
     authenticated: &AuthenticatedClient,
 ) -> Result<(Option<String>, portcullis_core::token::Confirmation), TokenError> {
-    let url = dpop::endpoint_url(state, peer.listener, "/token");
-    let proof = dpop::proof(state, headers, "POST", &url, None).await?;
-    let jkt = proof.map(|p| p.jkt);
-    let certificate = authenticated.certificate.as_ref().map(|c| c.x5t_s256());
-    let confirmation = sender_constraint(jkt.as_deref(), certificate, &authenticated.client)?;
+    let proof = token_proof(state, peer, headers)?;
+    if let Some((proof, spend)) = &proof {
+        dpop::spend_proof(state, proof, spend).await?;
+    }
+    let jkt = proof.map(|(p, _)| p.jkt);
+    let confirmation = confirmation(jkt.as_deref(), authenticated)?;
     Ok((jkt, confirmation))
+}
+
+/// The request's DPoP proof for `POST /token` as this listener serves it, validated, its `jti`
+/// not spent yet ([`dpop::proof_unspent`]).
+fn token_proof(
+    state: &AppState,
+    peer: &Peer,
+    headers: &HeaderMap,
+) -> Result<Option<(Proof, Spend)>, TokenError> {
+    let url = dpop::endpoint_url(state, peer.listener, "/token");
+    dpop::proof_unspent(state, headers, "POST", &url, None)
+}
+
+/// The new token's binding: the proof's key (`jkt`) or the connection's certificate, as the
+/// client's registration asks (R68, R113, R118).
+fn confirmation(
+    jkt: Option<&str>,
+    authenticated: &AuthenticatedClient,
+) -> Result<portcullis_core::token::Confirmation, TokenError> {
+    let certificate = authenticated.certificate.as_ref().map(|c| c.x5t_s256());
+    Ok(sender_constraint(jkt, certificate, &authenticated.client)?)
 }
 
 /// Scope of a request: the `scope` parameter if sent, within `allowed` (else `invalid_scope`),
