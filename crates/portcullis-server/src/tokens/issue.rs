@@ -25,18 +25,23 @@ pub(crate) async fn issue(
     confirmation: Confirmation,
     grant_id: Option<&str>,
 ) -> Result<(String, Grant), OAuthError> {
-    let minted = Mint {
-        grant_type,
-        client,
-        subject,
-        scope,
-        confirmation,
-        grant_id,
-    };
-    match issue_spending(state, minted, &[]).await? {
-        Issued::Token(token, grant) => Ok((token, grant)),
-        Issued::Replayed(_) => Err(unavailable("issuing", &"a replay without spends")),
-    }
+    let minted = mint(
+        state,
+        Mint {
+            grant_type,
+            client,
+            subject,
+            scope,
+            confirmation,
+            grant_id,
+        },
+    )?;
+    state
+        .store
+        .insert_access_token(&minted.record)
+        .await
+        .map_err(|e| store_failed("storing an access token failed", &e))?;
+    Ok(minted.issued(state))
 }
 
 /// What a new access token is: its grant type (for the metric), client, subject, scope, binding
@@ -63,9 +68,43 @@ pub(crate) enum Issued {
 /// value, and the token is stored only if all of them were fresh.
 pub(crate) async fn issue_spending(
     state: &AppState,
-    mint: Mint<'_>,
+    described: Mint<'_>,
     spends: &[Spend],
 ) -> Result<Issued, OAuthError> {
+    let minted = mint(state, described)?;
+    let used = state
+        .store
+        .issue_access_token(&minted.record, spends)
+        .await
+        .map_err(|e| store_failed("storing an access token failed", &e))?;
+    if used.iter().any(|u| *u != JtiUse::Fresh) {
+        return Ok(Issued::Replayed(used));
+    }
+    let (token, grant) = minted.issued(state);
+    Ok(Issued::Token(token, grant))
+}
+
+/// A minted token before it is stored: the token, its row, and what its metric counts.
+struct Minted {
+    token: String,
+    record: AccessTokenRecord,
+    grant_type: &'static str,
+    binding: &'static str,
+    format: TokenFormat,
+}
+
+impl Minted {
+    /// Once stored: counts it (`portcullis_access_tokens_issued_total`) and hands it out.
+    fn issued(self, state: &AppState) -> (String, Grant) {
+        state
+            .metrics
+            .token_issued(self.grant_type, self.binding, self.format.as_str());
+        (self.token, self.record.grant)
+    }
+}
+
+/// Mints the token `mint` describes (random, or a JWT signed with the current key) and its row.
+fn mint(state: &AppState, mint: Mint<'_>) -> Result<Minted, OAuthError> {
     let client = mint.client;
     let tokens = &state.config.tokens;
     let now = state.clock.now();
@@ -104,20 +143,15 @@ pub(crate) async fn issue_spending(
     let record = AccessTokenRecord {
         token_hash: TokenHash::of(token.as_bytes()),
         format: format.as_str().to_owned(),
-        grant: grant.clone(),
+        grant,
         revoked_at: None,
         grant_id: mint.grant_id.map(str::to_owned),
     };
-    let used = state
-        .store
-        .issue_access_token(&record, spends)
-        .await
-        .map_err(|e| store_failed("storing an access token failed", &e))?;
-    if used.iter().any(|u| *u != JtiUse::Fresh) {
-        return Ok(Issued::Replayed(used));
-    }
-    state
-        .metrics
-        .token_issued(mint.grant_type, binding, format.as_str());
-    Ok(Issued::Token(token, grant))
+    Ok(Minted {
+        token,
+        record,
+        grant_type: mint.grant_type,
+        binding,
+        format,
+    })
 }
