@@ -52,6 +52,15 @@ pub(crate) struct JtiRow {
     pub(crate) expires_at: i64,
 }
 
+impl From<&crate::Spend> for JtiRow {
+    fn from(spend: &crate::Spend) -> Self {
+        Self {
+            key: spend.key.as_bytes().to_vec(),
+            expires_at: spend.expires_at.unix(),
+        }
+    }
+}
+
 /// One batch as the database sees it: distinct `jti` keys and token rows, each row with the keys
 /// it needs (it is written only if every one of them is fresh in this same write).
 pub(crate) struct Batch<'a> {
@@ -131,7 +140,7 @@ impl Writer {
 
     /// Spends each of `spends` and stores the token row only if every one was fresh; answers
     /// each spend's use, in order. With no spends the row is simply stored.
-    pub(crate) async fn insert_access_token(
+    pub(crate) async fn issue(
         &self,
         row: TokenRow,
         spends: Vec<JtiRow>,
@@ -146,7 +155,8 @@ impl Writer {
             .await?
         {
             Done::Token(used) if used.len() == count => Ok(used),
-            _ => Err(StoreError::Corrupt("writer answered a token with a jti")),
+            Done::Token(_) => Err(StoreError::Corrupt("writer miscounted a token's spends")),
+            Done::Jti(_) => Err(StoreError::Corrupt("writer answered a token with a jti")),
         }
     }
 }

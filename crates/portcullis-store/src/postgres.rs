@@ -262,19 +262,17 @@ impl Sink for TokenWriter {
 /// Which items of a batch repeat a spend an earlier item of the same batch carries: a replay
 /// already, decided here, because the statement's `ON CONFLICT DO NOTHING` would let every copy
 /// see the one insert as its own.
-fn repeated_spends<'a>(
-    spends: impl Iterator<Item = Option<&'a crate::batch::JtiRow>>,
-) -> Vec<bool> {
+fn repeated_spends<'a>(spends: impl Iterator<Item = Option<&'a crate::Spend>>) -> Vec<bool> {
     let mut seen = HashSet::new();
     spends
-        .map(|spend| spend.is_some_and(|s| !seen.insert(s.key.as_slice())))
+        .map(|spend| spend.is_some_and(|s| !seen.insert(s.key)))
         .collect()
 }
 
 /// An access token to read, with the reading request's assertion `jti` to spend, if any.
 pub(crate) struct Read {
     pub(crate) hash: TokenHash,
-    pub(crate) spend: Option<crate::batch::JtiRow>,
+    pub(crate) spend: Option<crate::Spend>,
 }
 
 /// Reads access tokens by hash, a batch in one statement (introspection, and every protected
@@ -308,12 +306,12 @@ impl Handler for TokenReader {
             )
             .bind(
                 spends()
-                    .map(|s| s.map(|s| s.key.as_slice()))
+                    .map(|s| s.map(|s| &s.key.as_bytes()[..]))
                     .collect::<Vec<_>>(),
             )
             .bind(
                 spends()
-                    .map(|s| s.map(|s| s.expires_at))
+                    .map(|s| s.map(|s| s.expires_at.unix()))
                     .collect::<Vec<_>>(),
             )
             .fetch_all(&mut *connection)
@@ -351,7 +349,7 @@ pub(crate) struct Revoke {
     pub(crate) hash: TokenHash,
     pub(crate) client_id: String,
     pub(crate) now: i64,
-    pub(crate) spend: Option<crate::batch::JtiRow>,
+    pub(crate) spend: Option<crate::Spend>,
 }
 
 /// Revokes access tokens, a batch in one statement and one synchronous commit: once a
@@ -395,13 +393,13 @@ impl Handler for Revoker {
             .bind(
                 batch
                     .iter()
-                    .map(|r| r.spend.as_ref().map(|s| s.key.as_slice()))
+                    .map(|r| r.spend.as_ref().map(|s| &s.key.as_bytes()[..]))
                     .collect::<Vec<_>>(),
             )
             .bind(
                 batch
                     .iter()
-                    .map(|r| r.spend.as_ref().map(|s| s.expires_at))
+                    .map(|r| r.spend.as_ref().map(|s| s.expires_at.unix()))
                     .collect::<Vec<_>>(),
             )
             .fetch_all(&mut *connection)

@@ -234,7 +234,7 @@ macro_rules! sql_store {
                 token: &$crate::AccessTokenRecord,
             ) -> Result<(), $crate::StoreError> {
                 self.writer
-                    .insert_access_token($crate::sql::tokens::row(token), Vec::new())
+                    .issue($crate::sql::tokens::row(token), Vec::new())
                     .await
                     .map(drop)
             }
@@ -244,15 +244,9 @@ macro_rules! sql_store {
                 token: &$crate::AccessTokenRecord,
                 spends: &[$crate::Spend],
             ) -> Result<Vec<$crate::JtiUse>, $crate::StoreError> {
-                let spends = spends
-                    .iter()
-                    .map(|s| $crate::batch::JtiRow {
-                        key: s.key.as_bytes().to_vec(),
-                        expires_at: s.expires_at.unix(),
-                    })
-                    .collect();
+                let spends = spends.iter().map($crate::batch::JtiRow::from).collect();
                 self.writer
-                    .insert_access_token($crate::sql::tokens::row(token), spends)
+                    .issue($crate::sql::tokens::row(token), spends)
                     .await
             }
 
@@ -322,10 +316,7 @@ macro_rules! sql_store {
                 if let Some(lanes) = self.lanes() {
                     let read = $crate::postgres::Read {
                         hash: *hash,
-                        spend: Some($crate::batch::JtiRow {
-                            key: spend.key.as_bytes().to_vec(),
-                            expires_at: spend.expires_at.unix(),
-                        }),
+                        spend: Some(*spend),
                     };
                     return lanes.reads.submit(read).await;
                 }
@@ -350,10 +341,7 @@ macro_rules! sql_store {
                         hash: *hash,
                         client_id: client_id.to_owned(),
                         now: now.unix(),
-                        spend: Some($crate::batch::JtiRow {
-                            key: spend.key.as_bytes().to_vec(),
-                            expires_at: spend.expires_at.unix(),
-                        }),
+                        spend: Some(*spend),
                     };
                     return lanes.revocations.submit(revoke).await;
                 }
