@@ -7,15 +7,14 @@
 //! - [`Refusals`]: refusals that anyone can cause without credentials (an admin POST without a
 //!   session, a busy or throttled sign-in) are counted in memory and summarised every
 //!   `limits.refusal_summary_secs` in one log line, instead of one stored row each.
-//! - [`shed`]: a cap on requests in flight per process (`limits.requests_in_flight`); past it a
+//! - [`Shed`]: a cap on requests in flight per process (`limits.requests_in_flight`); past it a
 //!   request is answered `503` with `Retry-After` at once, before it can wait in the database
 //!   pool's queue.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use axum::extract::{Request, State};
-use axum::middleware::Next;
+use axum::extract::Request;
 use axum::response::{IntoResponse as _, Response};
 use portcullis_core::{ErrorCode, OAuthError};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -185,25 +184,35 @@ fn is_oauth(path: &str) -> bool {
         || path.starts_with("/register/")
 }
 
-/// Middleware: refuses a request at once (`503`, `Retry-After`) when `limits.requests_in_flight`
-/// requests are already being handled.
-pub async fn shed(State(bounds): State<Arc<Bounds>>, request: Request, next: Next) -> Response {
-    let Ok(_permit) = Arc::clone(&bounds.requests).try_acquire_owned() else {
-        bounds.shed.fetch_add(1, Ordering::Relaxed);
-        if is_oauth(request.uri().path()) {
-            let error = OAuthError::new(
+/// Middleware ([`crate::around`]): holds one of `limits.requests_in_flight` permits for each
+/// request until its response, and answers `503` at once when none is free.
+#[derive(Clone)]
+pub struct Shed(pub Arc<Bounds>);
+
+impl crate::around::Around for Shed {
+    type Guard = OwnedSemaphorePermit;
+
+    fn before(&self, request: &mut Request) -> Result<OwnedSemaphorePermit, Response> {
+        let bounds = &self.0;
+        let Ok(permit) = Arc::clone(&bounds.requests).try_acquire_owned() else {
+            bounds.shed.fetch_add(1, Ordering::Relaxed);
+            if is_oauth(request.uri().path()) {
+                let error = OAuthError::new(
+                    ErrorCode::TemporarilyUnavailable,
+                    "the server is busy; try again later",
+                );
+                return Err(TokenError::from(error).into_response());
+            }
+            return Err(PageError::new(
                 ErrorCode::TemporarilyUnavailable,
-                "the server is busy; try again later",
-            );
-            return TokenError::from(error).into_response();
-        }
-        return PageError::new(
-            ErrorCode::TemporarilyUnavailable,
-            "The server is busy. Please try again in a moment.",
-        )
-        .into_response();
-    };
-    next.run(request).await
+                "The server is busy. Please try again in a moment.",
+            )
+            .into_response());
+        };
+        Ok(permit)
+    }
+
+    fn after(_permit: OwnedSemaphorePermit, _: &mut Response) {}
 }
 
 #[cfg(test)]

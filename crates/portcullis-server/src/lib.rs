@@ -12,7 +12,7 @@
 //!
 //! | layer | modules |
 //! |---|---|
-//! | foundations | `pages` (view models), [`error`], [`secret`], [`config`], [`monitoring`] |
+//! | foundations | `around` (the middleware shape), `pages` (view models), [`error`], [`secret`], [`config`], [`monitoring`] |
 //! | bytes to requests | [`transport`] |
 //! | what the state holds | [`setup`] (clock, keys, first-run files), [`clients`], [`ratelimit`], [`bounds`], [`security`] |
 //! | the state | [`state`] |
@@ -21,6 +21,7 @@
 //! | the process | `jobs`, `run`, [`cli`] |
 //! | fuzz targets' entry points (`fuzz/`) | `fuzzing` |
 
+mod around;
 mod audit;
 pub mod bounds;
 pub mod browser;

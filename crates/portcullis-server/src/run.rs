@@ -2,16 +2,19 @@
 //! and [`start_on`], which prepares first-run files, opens the database, loads the keys and
 //! spawns the accept loops and background jobs.
 //!
-//! The layers of [`app`], outermost first: the request id (the caller's `x-request-id`, or a new
-//! UUID) set and copied to the response; the `request` span (method, path, never the query) with
-//! one line per response; the security headers; the request counter (`monitoring::http::track`,
-//! per route, so that it sees the route template and every refusal below); `CatchPanicLayer` (a
+//! The layers of [`app`], outermost first. Around the whole router, once: `request_span` (the
+//! request id, the caller's `x-request-id` or a new one from `transport::security::RequestIds`,
+//! copied to the response; the `request` span, method and path but never the query; one line
+//! per response) and the security headers. Then on every route (`Router::layer`, so that the
+//! request carries its route template): `Observed` (the request counter of the metrics and the
+//! security monitor, outside every refusal below so that each is counted); `CatchPanicLayer` (a
 //! panic becomes the generic `500`, inside the header layer so that it carries the headers too);
-//! the cap on requests in flight (`503` past `limits.requests_in_flight`, `bounds::shed`); the
+//! the cap on requests in flight (`503` past `limits.requests_in_flight`, `bounds::Shed`); the
 //! request timeout (`503` after `http.request_timeout_secs`); the body limit (`413` above
-//! `http.body_limit_bytes`); and `ratelimit::address::by_address` (the client's address, and its
-//! source budget before any other work); and `transport::peer::forwarded_certificate`
-//! (certificate headers only from a trusted proxy).
+//! `http.body_limit_bytes`); `ratelimit::address::AddressLimit` (the client's address, and its
+//! source budget before any other work); and `transport::peer::ForwardedCertificate`
+//! (certificate headers only from a trusted proxy). The ones of this crate are
+//! [`crate::around`] middlewares, which wrap without cloning what they wrap.
 //!
 //! [`start_on`] runs in this order, and the first failure ends it: validate the configuration;
 //! find or create the first-run files; open and migrate the database; derive the DPoP nonce key
@@ -26,7 +29,9 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::Router;
-use axum::http::{HeaderName, Request, StatusCode};
+use axum::extract::{MatchedPath, State};
+use axum::http::{HeaderName, StatusCode};
+use axum::response::Response;
 use portcullis_core::discovery::Endpoint;
 use portcullis_store::Store;
 use tokio::net::TcpListener;
@@ -35,16 +40,17 @@ use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::{DefaultOnResponse, TraceLayer};
-use tracing::Level;
+use tracing::Instrument as _;
 
+use crate::around::{Around, AroundLayer};
 use crate::clients::registry::Clients;
 use crate::config::Config;
-use crate::ratelimit::address::{self, AddressLimit, Sources};
+use crate::monitoring::Metrics;
+use crate::ratelimit::address::{AddressLimit, Sources};
 use crate::ratelimit::{self, RateLimits};
 use crate::secret::redact_url;
+use crate::security::Monitor;
 use crate::setup::clock::Clock;
 use crate::setup::datadir::{self, TlsFiles};
 use crate::setup::keys::KeyRing;
@@ -82,51 +88,108 @@ pub fn app(
         monitor: Arc::clone(&state.monitor),
     };
     let router = extend(routes::routes(&state.config))
-        .layer(axum::middleware::from_fn_with_state(
-            cert_headers,
-            peer::forwarded_certificate,
-        ))
+        .layer(AroundLayer(peer::ForwardedCertificate(cert_headers)))
         // Runs first: the client's address, then its source budget, before anything else.
-        .layer(axum::middleware::from_fn_with_state(
-            address_limit,
-            address::by_address,
-        ))
+        .layer(AroundLayer(address_limit))
         .layer(RequestBodyLimitLayer::new(http.body_limit_bytes))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             Duration::from_secs(http.request_timeout_secs),
         ))
         // Outside the timeout: a request over the in-flight cap is refused before it waits.
-        .layer(axum::middleware::from_fn_with_state(
-            Arc::clone(&state.bounds),
-            bounds::shed,
-        ));
+        .layer(AroundLayer(bounds::Shed(Arc::clone(&state.bounds))));
     // A panic becomes a generic 500 inside the header layers, so it carries them too.
     let router = router.layer(CatchPanicLayer::custom(|_| error::server_error()));
     // Outside every refusal (429, 503, 413) and the panic guard, so that each is counted. Added
     // per route by `Router::layer`, so the request carries its route template.
-    let router = router
-        .layer(axum::middleware::from_fn_with_state(
-            Arc::clone(&state.monitor),
-            crate::security::track,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            state.metrics.clone(),
-            monitoring::http::track,
-        ));
-    let router = security::headers(router)
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(|request: &Request<_>| {
-                    // The path only: query strings may carry values that must not be logged.
-                    let id = request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("");
-                    tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
-                })
-                .on_response(DefaultOnResponse::new().level(Level::INFO)),
-        )
-        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid));
-    Ok(router.with_state(state))
+    let observed = Observed {
+        metrics: state.metrics.clone(),
+        monitor: Arc::clone(&state.monitor),
+    };
+    let routed = router.layer(AroundLayer(observed)).with_state(state);
+    // The layers that need no route wrap the router once, as its fallback: a request then clones
+    // this short stack and one router instead of every layer of its route's (axum clones a
+    // route's whole stack per request, and each `from_fn` layer clones what it wraps again).
+    let router = security::headers(Router::new().fallback_service(routed)).layer(
+        axum::middleware::from_fn_with_state(security::RequestIds::new(), request_span),
+    );
+    Ok(router)
+}
+
+/// The request's id (the caller's `x-request-id`, or a new one), returned in the response's
+/// `x-request-id`; the `request` span (method, path without the query, id) around everything
+/// inside; and one line per response: `finished processing request` at INFO with `status` and
+/// `latency`, and `response failed` at ERROR for a 5xx (`docs/LOGGING.md`). One layer instead
+/// of tower-http's three (set id, propagate id, trace), which cost about as much as all the
+/// other layers together (`docs/BENCHMARKS.md`).
+async fn request_span(
+    State(ids): State<security::RequestIds>,
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let id = match request.headers().get(REQUEST_ID) {
+        Some(id) => id.clone(),
+        None => {
+            let id = ids.make();
+            request.headers_mut().insert(REQUEST_ID, id.clone());
+            id
+        }
+    };
+    let span = tracing::info_span!(
+        "request",
+        method = %request.method(),
+        // The path only: query strings may carry values that must not be logged.
+        path = %request.uri().path(),
+        request_id = %String::from_utf8_lossy(id.as_bytes()),
+    );
+    let started = std::time::Instant::now();
+    let mut response = {
+        let _entered = span.enter();
+        tracing::debug!(target: "portcullis::request", "started processing request");
+        drop(_entered);
+        next.run(request).instrument(span.clone()).await
+    };
+    if !response.headers().contains_key(REQUEST_ID) {
+        response.headers_mut().insert(REQUEST_ID, id);
+    }
+    let latency = format_args!("{} ms", started.elapsed().as_millis());
+    let status = response.status();
+    let _entered = span.enter();
+    if status.is_server_error() {
+        tracing::error!(target: "portcullis::request", classification = %format_args!("Status code: {status}"), latency = %latency, "response failed");
+    }
+    tracing::info!(target: "portcullis::request", latency = %latency, status = status.as_u16(), "finished processing request");
+    response
+}
+
+/// What [`observe`] counts into.
+#[derive(Clone)]
+struct Observed {
+    metrics: Metrics,
+    monitor: Arc<Monitor>,
+}
+
+/// Counts each answered request, by route template (`unmatched` when none matched), for the
+/// metrics (`monitoring::http`) and the security monitor: one layer for both.
+impl Around for Observed {
+    type Guard = (
+        Observed,
+        Option<MatchedPath>,
+        &'static str,
+        std::time::Instant,
+    );
+
+    fn before(&self, request: &mut axum::extract::Request) -> Result<Self::Guard, Response> {
+        let route = request.extensions().get::<MatchedPath>().cloned();
+        let method = monitoring::method_label(request.method());
+        Ok((self.clone(), route, method, std::time::Instant::now()))
+    }
+
+    fn after((observed, route, method, started): Self::Guard, response: &mut Response) {
+        let route = route.as_ref().map(MatchedPath::as_str);
+        monitoring::http::answered(&observed.metrics, route, method, response.status(), started);
+        crate::security::answered_request(&observed.monitor, route, response.status());
+    }
 }
 
 /// A running server.

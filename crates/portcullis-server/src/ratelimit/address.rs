@@ -11,9 +11,8 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderMap, Method, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use ipnet::IpNet;
 
@@ -167,33 +166,35 @@ pub struct AddressLimit {
     pub monitor: Arc<crate::security::Monitor>,
 }
 
-/// Middleware: resolves the client's address into the request's [`Peer`], then counts the
-/// request against its source's budget for its endpoint class.
-pub async fn by_address(
-    State(state): State<AddressLimit>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    let Some(remote) = request.extensions().get::<Peer>().map(|p| p.remote.ip()) else {
-        return next.run(request).await;
-    };
-    let address = state.sources.client_address(remote, request.headers());
-    if let Some(peer) = request.extensions_mut().get_mut::<Peer>() {
-        peer.address = address;
+/// Middleware ([`crate::around`]): resolves the client's address into the request's [`Peer`],
+/// then counts the request against its source's budget for its endpoint class.
+impl crate::around::Around for AddressLimit {
+    type Guard = ();
+
+    fn before(&self, request: &mut Request) -> Result<(), Response> {
+        let Some(remote) = request.extensions().get::<Peer>().map(|p| p.remote.ip()) else {
+            return Ok(());
+        };
+        let address = self.sources.client_address(remote, request.headers());
+        if let Some(peer) = request.extensions_mut().get_mut::<Peer>() {
+            peer.address = address;
+        }
+        if let Some(class) = Class::of(request.method(), request.uri().path())
+            && let Err(refusal) = self
+                .limits
+                .check_address(class, self.sources.source_key(address))
+        {
+            tracing::debug!(%address, ?class, "rate limited by source address");
+            self.monitor.count(
+                crate::security::detect::limited_series("address"),
+                &address.to_string(),
+            );
+            return Err(refusal.page(class.is_page()).into_response());
+        }
+        Ok(())
     }
-    if let Some(class) = Class::of(request.method(), request.uri().path())
-        && let Err(refusal) = state
-            .limits
-            .check_address(class, state.sources.source_key(address))
-    {
-        tracing::debug!(%address, ?class, "rate limited by source address");
-        state.monitor.count(
-            crate::security::detect::limited_series("address"),
-            &address.to_string(),
-        );
-        return refusal.page(class.is_page()).into_response();
-    }
-    next.run(request).await
+
+    fn after((): (), _: &mut Response) {}
 }
 
 #[cfg(test)]

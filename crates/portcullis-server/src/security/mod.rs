@@ -507,29 +507,17 @@ impl Monitor {
     }
 }
 
-/// Middleware: counts each answered request per route template (`requests`) and each 429 per
-/// route template (`rate_limited`), deployment-wide: the security page's charts.
-pub async fn track(
-    axum::extract::State(monitor): axum::extract::State<Arc<Monitor>>,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
+/// Counts an answered request for the detectors: every request by route template (`None`:
+/// no route matched, counted as `unmatched`), and the rate-limited ones apart.
+pub fn answered_request(monitor: &Monitor, route: Option<&str>, status: axum::http::StatusCode) {
     if !monitor.enabled() {
-        return next.run(request).await;
+        return;
     }
-    let route = request
-        .extensions()
-        .get::<axum::extract::MatchedPath>()
-        .cloned();
-    let response = next.run(request).await;
-    let route = route
-        .as_ref()
-        .map_or("unmatched", axum::extract::MatchedPath::as_str);
+    let route = route.unwrap_or("unmatched");
     monitor.count(detect::REQUESTS, route);
-    if response.status() == axum::http::StatusCode::TOO_MANY_REQUESTS {
+    if status == axum::http::StatusCode::TOO_MANY_REQUESTS {
         monitor.count(detect::RATE_LIMITED, route);
     }
-    response
 }
 
 /// The event's log line (target `portcullis::security`): every field, the text as the message.

@@ -8,9 +8,8 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderName};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -172,33 +171,42 @@ fn sf_binary(item: &str) -> Result<CertificateDer<'static>, ()> {
     Ok(CertificateDer::from(der))
 }
 
-/// Middleware: accepts forwarded client certificates from trusted proxies only.
-pub async fn forwarded_certificate(
-    State(headers): State<Arc<CertHeaders>>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    if !headers.carries_certificate(request.headers()) {
-        return next.run(request).await;
-    }
-    let Some(peer) = request.extensions().get::<Peer>().cloned() else {
-        return crate::error::server_error();
-    };
-    if !headers.trusts(&peer) {
-        tracing::warn!(remote = %peer.remote.ip(), "client certificate header from an untrusted address refused");
-        return refuse("client certificate header not accepted from this address");
-    }
-    match headers.parse(request.headers()) {
-        Ok(certificate) => {
-            let peer = Peer {
-                certificate: certificate.map(Arc::new),
-                ..peer
-            };
-            request.extensions_mut().insert(peer);
-            next.run(request).await
+/// Middleware ([`crate::around`]): accepts forwarded client certificates from trusted proxies
+/// only.
+#[derive(Clone)]
+pub struct ForwardedCertificate(pub Arc<CertHeaders>);
+
+impl crate::around::Around for ForwardedCertificate {
+    type Guard = ();
+
+    fn before(&self, request: &mut Request) -> Result<(), Response> {
+        let headers = &self.0;
+        if !headers.carries_certificate(request.headers()) {
+            return Ok(());
         }
-        Err(()) => refuse("malformed client certificate header"),
+        let Some(peer) = request.extensions().get::<Peer>().cloned() else {
+            return Err(crate::error::server_error());
+        };
+        if !headers.trusts(&peer) {
+            tracing::warn!(remote = %peer.remote.ip(), "client certificate header from an untrusted address refused");
+            return Err(refuse(
+                "client certificate header not accepted from this address",
+            ));
+        }
+        match headers.parse(request.headers()) {
+            Ok(certificate) => {
+                let peer = Peer {
+                    certificate: certificate.map(Arc::new),
+                    ..peer
+                };
+                request.extensions_mut().insert(peer);
+                Ok(())
+            }
+            Err(()) => Err(refuse("malformed client certificate header")),
+        }
     }
+
+    fn after((): (), _: &mut Response) {}
 }
 
 fn refuse(description: &'static str) -> Response {

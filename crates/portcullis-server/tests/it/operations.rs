@@ -6,6 +6,7 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
+use crate::support::logs::Logs;
 use crate::support::{Backend, TestServer};
 
 #[tokio::test]
@@ -95,6 +96,49 @@ async fn every_response_carries_security_headers_a_request_id_and_a_date() {
         .await
         .unwrap();
     assert_eq!(response.headers()["x-request-id"], "trace-me-1");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn each_response_is_logged_once_in_its_request_span_without_the_query() {
+    let server = TestServer::builder().backend(Backend::Sqlite).start().await;
+    let client = server.client(None);
+    let logs = Logs::capture();
+    let response = client
+        .get(format!("{}/jwks?secret=do-not-log-me", server.public_url()))
+        .header("x-request-id", "trace-me-2")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let unknown = client
+        .get(format!("{}/no-such-page", server.public_url()))
+        .send()
+        .await
+        .unwrap();
+    let id = unknown.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let text = logs.text();
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("finished processing request"))
+        .collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(
+        lines[0].contains("request{method=GET path=/jwks request_id=trace-me-2}")
+            && lines[0].contains("status=200")
+            && lines[0].contains("latency="),
+        "{text}"
+    );
+    assert!(
+        lines[1].contains(&format!("path=/no-such-page request_id={id}"))
+            && lines[1].contains("status=404"),
+        "{text}"
+    );
+    assert!(!text.contains("do-not-log-me"), "{text}");
+    drop(logs);
     server.stop().await;
 }
 
