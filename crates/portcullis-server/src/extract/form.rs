@@ -3,8 +3,6 @@
 //! A wrong content type or a malformed body is `invalid_request`; so is any parameter that
 //! appears twice (R187). Parameters sent without a value are treated as omitted.
 
-use std::collections::HashMap;
-
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::header;
@@ -13,15 +11,17 @@ use portcullis_core::{ErrorCode, OAuthError};
 
 use crate::error::TokenError;
 
-/// The form parameters of a request, each present at most once.
+/// The form parameters of a request, each present at most once. A list, not a map: a request
+/// carries a handful, which a scan finds faster than a hash (and parsing allocates nothing for
+/// the names not kept).
 #[derive(Clone, Default)]
-pub struct Params(HashMap<String, String>);
+pub struct Params(Vec<(String, String)>);
 
 /// Names only: the values are codes, tokens, assertions and passwords, which never go to a log
 /// (T86), even if someone logs a `Params` with `?params`.
 impl std::fmt::Debug for Params {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut names: Vec<&str> = self.0.keys().map(String::as_str).collect();
+        let mut names: Vec<&str> = self.0.iter().map(|(k, _)| k.as_str()).collect();
         names.sort_unstable();
         f.debug_tuple("Params").field(&names).finish()
     }
@@ -30,7 +30,10 @@ impl std::fmt::Debug for Params {
 impl Params {
     /// The value of `name`, if sent with a value.
     pub(crate) fn get(&self, name: &str) -> Option<&str> {
-        self.0.get(name).map(String::as_str)
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// Every parameter, in no particular order.
@@ -40,19 +43,23 @@ impl Params {
 
     /// Parses a form body.
     pub(crate) fn parse(body: &[u8]) -> Result<Self, OAuthError> {
-        let mut params = HashMap::new();
-        let mut seen = std::collections::HashSet::new();
+        let mut params = Vec::new();
+        // Every name, valued or not, borrowed from the body where it needs no decoding.
+        let mut names = Vec::new();
         for (name, value) in url::form_urlencoded::parse(body) {
-            // R187: OAuth parameters must not repeat.
-            if !seen.insert(name.clone().into_owned()) {
-                return Err(OAuthError::new(
-                    ErrorCode::InvalidRequest,
-                    "a parameter is repeated",
-                ));
-            }
             if !value.is_empty() {
-                params.insert(name.into_owned(), value.into_owned());
+                params.push((name.clone().into_owned(), value.into_owned()));
             }
+            names.push(name);
+        }
+        // R187: OAuth parameters must not repeat (sorted, so that a body of many names costs
+        // n log n, not n²).
+        names.sort_unstable();
+        if names.windows(2).any(|pair| pair[0] == pair[1]) {
+            return Err(OAuthError::new(
+                ErrorCode::InvalidRequest,
+                "a parameter is repeated",
+            ));
         }
         Ok(Self(params))
     }
@@ -98,6 +105,11 @@ mod tests {
         );
         assert_eq!(
             Params::parse(b"a=&a=2").unwrap_err().code,
+            ErrorCode::InvalidRequest
+        );
+        // Apart, and one of them encoded.
+        assert_eq!(
+            Params::parse(b"scope=x&b=1&c=&%73cope=y").unwrap_err().code,
             ErrorCode::InvalidRequest
         );
         let p = Params::parse(b"a=1&b=&c=x%20y").unwrap();
