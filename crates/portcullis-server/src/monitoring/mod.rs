@@ -11,7 +11,7 @@
 //! set named here, or an axum route template (interned, never the raw path). No label carries a
 //! client id, a user, an address or a token.
 //!
-//! [`http::track`] counts requests; the scrape-time gauges (process, pool, keys) are set by the
+//! [`http::answered`] counts requests; the scrape-time gauges (process, pool, keys) are set by the
 //! `/metrics` handler just before it renders ([`Metrics::render`]).
 
 pub mod http;
@@ -73,8 +73,66 @@ pub struct Metrics(Option<Arc<Inner>>);
 struct Inner {
     recorder: PrometheusRecorder,
     handle: PrometheusHandle,
-    /// Route templates, interned: a label value is then an `Arc` clone, not an allocation.
-    routes: RwLock<HashMap<Box<str>, Arc<str>>>,
+    /// The request series of each route template, made on first use.
+    routes: RwLock<HashMap<Box<str>, Arc<RouteSeries>>>,
+}
+
+/// One route template's request counters (by method and status class) and duration histograms
+/// (by method): handles made once, so that counting a request is two atomic updates, not two
+/// label sets built, hashed and looked up in the recorder.
+struct RouteSeries {
+    label: Arc<str>,
+    counters: RwLock<Vec<(&'static str, &'static str, metrics::Counter)>>,
+    durations: RwLock<Vec<(&'static str, metrics::Histogram)>>,
+}
+
+impl RouteSeries {
+    fn count(&self, recorder: &PrometheusRecorder, method: &'static str, status: &'static str) {
+        let read = self.counters.read().unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, _, counter)) = read.iter().find(|(m, s, _)| *m == method && *s == status) {
+            counter.increment(1);
+            return;
+        }
+        drop(read);
+        let route = metrics::SharedString::from(Arc::clone(&self.label));
+        let counter = with_local_recorder(
+            recorder,
+            || counter!("portcullis_http_requests_total", "route" => route, "method" => method, "status_class" => status),
+        );
+        counter.increment(1);
+        let mut write = self
+            .counters
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        if !write.iter().any(|(m, s, _)| *m == method && *s == status) {
+            write.push((method, status, counter));
+        }
+    }
+
+    fn time(&self, recorder: &PrometheusRecorder, method: &'static str, seconds: f64) {
+        let read = self
+            .durations
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, histogram)) = read.iter().find(|(m, _)| *m == method) {
+            histogram.record(seconds);
+            return;
+        }
+        drop(read);
+        let route = metrics::SharedString::from(Arc::clone(&self.label));
+        let histogram = with_local_recorder(
+            recorder,
+            || histogram!("portcullis_http_request_duration_seconds", "route" => route, "method" => method),
+        );
+        histogram.record(seconds);
+        let mut write = self
+            .durations
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        if !write.iter().any(|(m, _)| *m == method) {
+            write.push((method, histogram));
+        }
+    }
 }
 
 impl std::fmt::Debug for Metrics {
@@ -134,23 +192,26 @@ impl Metrics {
         }
     }
 
-    /// The interned label value for the route template `template`.
-    fn route(inner: &Inner, template: &str) -> Arc<str> {
-        if let Some(route) = inner
+    /// The series of the route template `template` (`unmatched`: no route matched; no
+    /// template is that word, they all start with `/`).
+    fn route(inner: &Inner, template: &str) -> Arc<RouteSeries> {
+        if let Some(series) = inner
             .routes
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .get(template)
         {
-            return Arc::clone(route);
+            return Arc::clone(series);
         }
         // Templates come from the route table, so this map stays as small as it is.
         let mut routes = inner.routes.write().unwrap_or_else(PoisonError::into_inner);
-        Arc::clone(
-            routes
-                .entry(template.into())
-                .or_insert_with(|| Arc::from(template)),
-        )
+        Arc::clone(routes.entry(template.into()).or_insert_with(|| {
+            Arc::new(RouteSeries {
+                label: Arc::from(template),
+                counters: RwLock::default(),
+                durations: RwLock::default(),
+            })
+        }))
     }
 
     /// One answered request: `route` is the matched template (`None`: no route matched).
@@ -162,14 +223,9 @@ impl Metrics {
         elapsed: Duration,
     ) {
         let Some(inner) = &self.0 else { return };
-        let route: metrics::SharedString = match route {
-            Some(template) => Self::route(inner, template).into(),
-            None => metrics::SharedString::const_str("unmatched"),
-        };
-        with_local_recorder(&inner.recorder, || {
-            counter!("portcullis_http_requests_total", "route" => route.clone(), "method" => method, "status_class" => status).increment(1);
-            histogram!("portcullis_http_request_duration_seconds", "route" => route, "method" => method).record(elapsed.as_secs_f64());
-        });
+        let series = Self::route(inner, route.unwrap_or("unmatched"));
+        series.count(&inner.recorder, method, status);
+        series.time(&inner.recorder, method, elapsed.as_secs_f64());
     }
 
     /// An access token issued.
