@@ -187,3 +187,31 @@ fn sign_with_jwk_embeds_the_public_key_only() {
         assert!(verify_jws(&token, jwk).is_ok(), "{alg}");
     }
 }
+
+#[test]
+fn parsed_p256_keys_are_kept_per_key_and_the_store_stays_bounded() {
+    let (a, b) = (
+        PrivateKey::generate(Alg::Es256, "a").unwrap(),
+        PrivateKey::generate(Alg::Es256, "b").unwrap(),
+    );
+    let (public_a, public_b) = (a.public_jwk().unwrap(), b.public_jwk().unwrap());
+    let token = a.sign("JWT", Map::new()).unwrap();
+    // Twice with the right key (the second from the store), never with the other one.
+    assert!(verify(&token, &public_a).is_ok());
+    assert!(verify(&token, &public_a).is_ok());
+    assert!(verify(&token, &public_b).is_err());
+    assert!(verify(&token, &public_b).is_err());
+    // One signature byte changed (a character well inside the signature's base64url).
+    let at = token.len() - 10;
+    let swap = if &token[at..=at] == "A" { "B" } else { "A" };
+    let tampered = format!("{}{swap}{}", &token[..at], &token[at + 1..]);
+    assert!(verify(&tampered, &public_a).is_err());
+    // Past the bound the store starts over instead of growing.
+    for i in 0..=P256_KEYS_MAX {
+        let key = PrivateKey::generate(Alg::Es256, &i.to_string()).unwrap();
+        let public = key.public_jwk().unwrap();
+        assert!(verify(&key.sign("JWT", Map::new()).unwrap(), &public).is_ok());
+        assert!(P256_KEYS.read().unwrap().len() <= P256_KEYS_MAX);
+    }
+    assert!(verify(&token, &public_a).is_ok());
+}
