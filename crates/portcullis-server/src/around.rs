@@ -25,7 +25,10 @@ pub(crate) trait Around: Clone + Send + Sync + 'static {
     #[allow(clippy::result_large_err)]
     fn before(&self, request: &mut Request) -> Result<Self::Guard, Response>;
 
-    fn after(guard: Self::Guard, response: &mut Response);
+    /// Nothing by default: the guard is simply dropped once the response is there.
+    fn after(guard: Self::Guard, response: &mut Response) {
+        let _ = (guard, response);
+    }
 }
 
 /// The layer of an [`Around`] middleware.

@@ -211,8 +211,6 @@ impl crate::around::Around for Shed {
         };
         Ok(permit)
     }
-
-    fn after(_permit: OwnedSemaphorePermit, _: &mut Response) {}
 }
 
 #[cfg(test)]

@@ -193,8 +193,6 @@ impl crate::around::Around for AddressLimit {
         }
         Ok(())
     }
-
-    fn after((): (), _: &mut Response) {}
 }
 
 #[cfg(test)]

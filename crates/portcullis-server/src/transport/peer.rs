@@ -205,8 +205,6 @@ impl crate::around::Around for ForwardedCertificate {
             Err(()) => Err(refuse("malformed client certificate header")),
         }
     }
-
-    fn after((): (), _: &mut Response) {}
 }
 
 fn refuse(description: &'static str) -> Response {
