@@ -143,12 +143,8 @@ async fn request_span(
         request_id = %String::from_utf8_lossy(id.as_bytes()),
     );
     let started = std::time::Instant::now();
-    let mut response = {
-        let _entered = span.enter();
-        tracing::debug!(target: "portcullis::request", "started processing request");
-        drop(_entered);
-        next.run(request).instrument(span.clone()).await
-    };
+    span.in_scope(|| tracing::debug!(target: "portcullis::request", "started processing request"));
+    let mut response = next.run(request).instrument(span.clone()).await;
     if !response.headers().contains_key(REQUEST_ID) {
         response.headers_mut().insert(REQUEST_ID, id);
     }
@@ -162,7 +158,7 @@ async fn request_span(
     response
 }
 
-/// What [`observe`] counts into.
+/// The request counters of the metrics and the security monitor, as one [`Around`] layer.
 #[derive(Clone)]
 struct Observed {
     metrics: Metrics,

@@ -1,8 +1,9 @@
 //! The request counter and latency histogram of every route of the public and mTLS listeners.
 //!
-//! `run::observe` calls [`answered`] from a layer added with `Router::layer`, which wraps each
-//! route, so the request carries axum's `MatchedPath` (the template, such as `/admin/clients/{client_id}`): the raw path never
-//! becomes a label. A request no route matched is counted as `unmatched`.
+//! `run::Observed` calls [`answered`] from a layer added with `Router::layer`, which wraps each
+//! route, so the request carries axum's `MatchedPath` (the template, such as
+//! `/admin/clients/{client_id}`): the raw path never becomes a label. A request no route matched
+//! is counted as `unmatched`.
 
 use std::time::Instant;
 
@@ -11,7 +12,8 @@ use axum::http::StatusCode;
 use super::{Metrics, status_class};
 
 /// Counts an answered request (`route`: the matched template, `None` when no route matched)
-/// and the time since `started`; `run::observe` calls it for every request.
+/// and the time since `started` (nothing when metrics are off); `run::Observed` calls it for
+/// every request.
 pub fn answered(
     metrics: &Metrics,
     route: Option<&str>,
@@ -19,7 +21,5 @@ pub fn answered(
     status: StatusCode,
     started: Instant,
 ) {
-    if metrics.enabled() {
-        metrics.request(route, method, status_class(status), started.elapsed());
-    }
+    metrics.request(route, method, status_class(status), started.elapsed());
 }
