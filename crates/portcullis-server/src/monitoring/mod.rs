@@ -82,57 +82,57 @@ struct Inner {
 /// label sets built, hashed and looked up in the recorder.
 struct RouteSeries {
     label: Arc<str>,
-    counters: RwLock<Vec<(&'static str, &'static str, metrics::Counter)>>,
+    /// By (method, status class).
+    counters: RwLock<Vec<((&'static str, &'static str), metrics::Counter)>>,
+    /// By method.
     durations: RwLock<Vec<(&'static str, metrics::Histogram)>>,
 }
 
 impl RouteSeries {
     fn count(&self, recorder: &PrometheusRecorder, method: &'static str, status: &'static str) {
-        let read = self.counters.read().unwrap_or_else(PoisonError::into_inner);
-        if let Some((_, _, counter)) = read.iter().find(|(m, s, _)| *m == method && *s == status) {
-            counter.increment(1);
-            return;
-        }
-        drop(read);
-        let route = metrics::SharedString::from(Arc::clone(&self.label));
-        let counter = with_local_recorder(
-            recorder,
-            || counter!("portcullis_http_requests_total", "route" => route, "method" => method, "status_class" => status),
-        );
-        counter.increment(1);
-        let mut write = self
-            .counters
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
-        if !write.iter().any(|(m, s, _)| *m == method && *s == status) {
-            write.push((method, status, counter));
-        }
+        let make = || {
+            let route = metrics::SharedString::from(Arc::clone(&self.label));
+            with_local_recorder(
+                recorder,
+                || counter!("portcullis_http_requests_total", "route" => route, "method" => method, "status_class" => status),
+            )
+        };
+        with_handle(&self.counters, (method, status), make, |c| c.increment(1));
     }
 
     fn time(&self, recorder: &PrometheusRecorder, method: &'static str, seconds: f64) {
-        let read = self
-            .durations
-            .read()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let Some((_, histogram)) = read.iter().find(|(m, _)| *m == method) {
-            histogram.record(seconds);
-            return;
-        }
-        drop(read);
-        let route = metrics::SharedString::from(Arc::clone(&self.label));
-        let histogram = with_local_recorder(
-            recorder,
-            || histogram!("portcullis_http_request_duration_seconds", "route" => route, "method" => method),
-        );
-        histogram.record(seconds);
-        let mut write = self
-            .durations
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
-        if !write.iter().any(|(m, _)| *m == method) {
-            write.push((method, histogram));
-        }
+        let make = || {
+            let route = metrics::SharedString::from(Arc::clone(&self.label));
+            with_local_recorder(
+                recorder,
+                || histogram!("portcullis_http_request_duration_seconds", "route" => route, "method" => method),
+            )
+        };
+        with_handle(&self.durations, method, make, |h| h.record(seconds));
     }
+}
+
+/// Runs `record` with the handle kept for `key` in `handles`, made by `make` the first time.
+fn with_handle<K: PartialEq + Copy, H>(
+    handles: &RwLock<Vec<(K, H)>>,
+    key: K,
+    make: impl FnOnce() -> H,
+    record: impl FnOnce(&H),
+) {
+    let read = handles.read().unwrap_or_else(PoisonError::into_inner);
+    if let Some((_, handle)) = read.iter().find(|(k, _)| *k == key) {
+        return record(handle);
+    }
+    drop(read);
+    let mut write = handles.write().unwrap_or_else(PoisonError::into_inner);
+    let at = match write.iter().position(|(k, _)| *k == key) {
+        Some(at) => at,
+        None => {
+            write.push((key, make()));
+            write.len() - 1
+        }
+    };
+    record(&write[at].1);
 }
 
 impl std::fmt::Debug for Metrics {
