@@ -4,9 +4,13 @@
 //! functions here, so the algorithm allow-list (R180: PS256, ES256, EdDSA; never `none`, never
 //! HMAC) is enforced once and the JOSE library could be swapped behind this module.
 
+use std::collections::HashMap;
 use std::fmt;
+use std::sync::{Arc, LazyLock, PoisonError, RwLock};
 
 use aws_lc_rs::digest;
+use aws_lc_rs::error::KeyRejected;
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED, ParsedPublicKey};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use josekit::jwk::Jwk;
@@ -310,20 +314,14 @@ fn verify_signature(
 /// the curve and converted for aws-lc once, not for every assertion or proof it signs (that
 /// was about 2 % of an introspection's instructions). Bounded: emptied when full, so that keys
 /// sent in DPoP proofs cannot grow it.
-static P256_KEYS: std::sync::LazyLock<
-    std::sync::RwLock<
-        std::collections::HashMap<[u8; 65], std::sync::Arc<aws_lc_rs::signature::ParsedPublicKey>>,
-    >,
-> = std::sync::LazyLock::new(Default::default);
+static P256_KEYS: LazyLock<RwLock<HashMap<[u8; 65], Arc<ParsedPublicKey>>>> =
+    LazyLock::new(Default::default);
 
 /// At most this many keys in [`P256_KEYS`].
 const P256_KEYS_MAX: usize = 1024;
 
 /// The parsed P-256 key of the uncompressed `point` (an error: not a point of the curve).
-fn p256_key(
-    point: [u8; 65],
-) -> Result<std::sync::Arc<aws_lc_rs::signature::ParsedPublicKey>, aws_lc_rs::error::KeyRejected> {
-    use std::sync::{Arc, PoisonError};
+fn p256_key(point: [u8; 65]) -> Result<Arc<ParsedPublicKey>, KeyRejected> {
     if let Some(key) = P256_KEYS
         .read()
         .unwrap_or_else(PoisonError::into_inner)
@@ -331,10 +329,7 @@ fn p256_key(
     {
         return Ok(Arc::clone(key));
     }
-    let key = Arc::new(aws_lc_rs::signature::ParsedPublicKey::new(
-        &aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED,
-        point,
-    )?);
+    let key = Arc::new(ParsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, point)?);
     let mut keys = P256_KEYS.write().unwrap_or_else(PoisonError::into_inner);
     if keys.len() >= P256_KEYS_MAX {
         keys.clear();
