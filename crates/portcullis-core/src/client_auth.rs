@@ -14,7 +14,7 @@ use x509_parser::prelude::{FromDer as _, X509Certificate};
 use crate::client::{Client, SubjectMatch};
 use crate::dn::DistinguishedName;
 use crate::error::{ErrorCode, OAuthError};
-use crate::jose::{self, Alg};
+use crate::jose::{Alg, Jws};
 use crate::time::Timestamp;
 
 /// R88: the only client assertion type.
@@ -62,12 +62,16 @@ fn invalid(description: &'static str) -> AssertionError {
 /// The client an assertion claims to come from (its `sub`, else `iss`), read without
 /// verification, only to find the keys that will verify it.
 pub fn assertion_client_id(token: &str) -> Option<String> {
-    let claims = jose::peek_claims(token).ok()?;
+    claimed_client(&Jws::decode(token).ok()?).map(str::to_owned)
+}
+
+/// [`assertion_client_id`] of an assertion decoded already.
+pub fn claimed_client<'j>(assertion: &'j Jws<'_>) -> Option<&'j str> {
+    let claims = &assertion.claims;
     claims
         .get("sub")
         .or_else(|| claims.get("iss"))
         .and_then(Value::as_str)
-        .map(str::to_owned)
 }
 
 /// Checks a `private_key_jwt` assertion of `client` against its `keys` (R89–R97).
@@ -78,7 +82,20 @@ pub fn verify_assertion(
     issuer: &str,
     now: Timestamp,
 ) -> Result<Assertion, AssertionError> {
-    let header = jose::peek_header(token).map_err(|_| invalid("client_assertion is not a JWS"))?;
+    let assertion = Jws::decode(token).map_err(|_| invalid("client_assertion is not a JWS"))?;
+    verify_decoded_assertion(&assertion, client, keys, issuer, now)
+}
+
+/// [`verify_assertion`] of an assertion decoded already (the server decodes it once, to find
+/// the client and then to verify it, again after refetching the client's keys if need be).
+pub fn verify_decoded_assertion(
+    assertion: &Jws<'_>,
+    client: &Client,
+    keys: &[Map<String, Value>],
+    issuer: &str,
+    now: Timestamp,
+) -> Result<Assertion, AssertionError> {
+    let header = &assertion.header;
     // R89, R180: allowed algorithms only; never none, HMAC or RS256.
     let alg = header
         .get("alg")
@@ -111,11 +128,10 @@ pub fn verify_assertion(
     if candidates.is_empty() {
         return Err(AssertionError::UnknownKey);
     }
-    let claims = candidates
-        .iter()
-        .find_map(|key| jose::verify_jws(token, key).ok())
-        .ok_or_else(|| invalid("client_assertion signature does not verify"))?
-        .claims;
+    if !candidates.iter().any(|key| assertion.verify(key).is_ok()) {
+        return Err(invalid("client_assertion signature does not verify"));
+    }
+    let claims = &assertion.claims;
 
     let text = |name: &str| claims.get(name).and_then(Value::as_str);
     // R90: iss = sub = client_id.
@@ -127,7 +143,7 @@ pub fn verify_assertion(
         ));
     }
     // R91: aud is exactly the issuer, as a string (FAPI2-SP §5.3.2.1-8).
-    if claims.get("aud") != Some(&Value::String(issuer.to_owned())) {
+    if text("aud") != Some(issuer) {
         return Err(invalid(
             "client_assertion aud must be the issuer identifier",
         ));

@@ -191,75 +191,103 @@ pub fn peek_header(token: &str) -> Result<Map<String, Value>, JoseError> {
     else {
         return Err(JoseError("not a compact JWS".into()));
     };
-    let bytes = URL_SAFE_NO_PAD
-        .decode(header)
-        .map_err(|_| JoseError("header is not base64url".into()))?;
-    match serde_json::from_slice(&bytes) {
-        Ok(Value::Object(map)) => Ok(map),
-        _ => Err(JoseError("header is not a JSON object".into())),
-    }
+    decode_object(header, "header")
 }
 
 /// Decodes the claims of a compact JWS without verifying anything. Use it only to find whose
 /// keys verify the token (a client assertion's `sub`).
 pub fn peek_claims(token: &str) -> Result<Map<String, Value>, JoseError> {
-    peek_header(token)?;
-    decode_claims(token)
+    Jws::decode(token).map(|jws| jws.claims)
 }
 
-/// The claims of a compact JWS whose header was checked already.
-fn decode_claims(token: &str) -> Result<Map<String, Value>, JoseError> {
-    let payload = token
-        .split('.')
-        .nth(1)
-        .ok_or_else(|| JoseError("not a compact JWS".into()))?;
+/// A compact JWS decoded once: its protected header and its claims as sent, nothing verified
+/// yet. [`Jws::verify`] checks the signature against a key (as often as there are candidate
+/// keys) without decoding the token again; until it has said yes, the claims serve only to find
+/// the keys (a client assertion's `sub`).
+#[derive(Clone, Debug)]
+pub struct Jws<'a> {
+    /// The protected header.
+    pub header: Map<String, Value>,
+    /// The payload's claims, unverified until [`Jws::verify`] succeeds.
+    pub claims: Map<String, Value>,
+    /// `header.payload`, what the signature covers.
+    signing_input: &'a str,
+    /// The signature, base64url (decoded when verified).
+    signature: &'a str,
+}
+
+impl<'a> Jws<'a> {
+    /// Splits `token` into its three parts and decodes its header and claims, which must be
+    /// JSON objects.
+    pub fn decode(token: &'a str) -> Result<Self, JoseError> {
+        let (signing_input, signature) = token
+            .rsplit_once('.')
+            .ok_or_else(|| JoseError("not a compact JWS".into()))?;
+        let (header, payload) = signing_input
+            .split_once('.')
+            .filter(|(_, payload)| !payload.contains('.'))
+            .ok_or_else(|| JoseError("not a compact JWS".into()))?;
+        Ok(Self {
+            header: decode_object(header, "header")?,
+            claims: decode_object(payload, "payload")?,
+            signing_input,
+            signature,
+        })
+    }
+
+    /// Checks the signature with a public JWK; returns the algorithm it was made with.
+    ///
+    /// The `alg` header must be on the allow-list and match the key (R180): `none` and HMAC
+    /// never verify, whatever the key. A `crit` header is refused, since no extension is
+    /// understood (R181). A JWK carrying private members is refused.
+    pub fn verify(&self, public_jwk: &Map<String, Value>) -> Result<Alg, JoseError> {
+        let alg = self
+            .header
+            .get("alg")
+            .and_then(Value::as_str)
+            .and_then(Alg::parse)
+            .ok_or_else(|| JoseError("alg not allowed".into()))?;
+        if self.header.contains_key("crit") {
+            return Err(JoseError("crit header not supported".into()));
+        }
+        if is_private_jwk(public_jwk) {
+            return Err(JoseError("verification key carries private members".into()));
+        }
+        if let Some(key_alg) = public_jwk.get("alg").and_then(Value::as_str)
+            && Alg::parse(key_alg) != Some(alg)
+        {
+            return Err(JoseError("key registered for another alg".into()));
+        }
+        // Choosing the key by `kid` is the caller's job (client assertions, request objects,
+        // DPoP); the signature over `header.payload` is what is checked here, with aws-lc
+        // directly: no per-token key object, which keeps the token endpoint's hot path short.
+        let signature = URL_SAFE_NO_PAD
+            .decode(self.signature)
+            .map_err(|_| JoseError("signature is not base64url".into()))?;
+        verify_signature(alg, public_jwk, self.signing_input.as_bytes(), &signature)?;
+        Ok(alg)
+    }
+}
+
+/// One base64url part of a compact JWS that must hold a JSON object (`what`: header, payload).
+fn decode_object(part: &str, what: &str) -> Result<Map<String, Value>, JoseError> {
     let bytes = URL_SAFE_NO_PAD
-        .decode(payload)
-        .map_err(|_| JoseError("payload is not base64url".into()))?;
+        .decode(part)
+        .map_err(|_| JoseError(format!("{what} is not base64url")))?;
     match serde_json::from_slice(&bytes) {
         Ok(Value::Object(map)) => Ok(map),
-        _ => Err(JoseError("payload is not a JSON object".into())),
+        _ => Err(JoseError(format!("{what} is not a JSON object"))),
     }
 }
 
-/// Verifies a compact JWS with a public JWK and returns its header and claims.
-///
-/// The `alg` header must be on the allow-list and match the key (R180): `none` and HMAC never
-/// verify, whatever the key. A `crit` header is refused, since no extension is understood
-/// (R181). A JWK carrying private members is refused.
+/// Verifies a compact JWS with a public JWK and returns its header and claims
+/// ([`Jws::decode`], then [`Jws::verify`]: the rules are that method's).
 pub fn verify_jws(token: &str, public_jwk: &Map<String, Value>) -> Result<Verified, JoseError> {
-    let header = peek_header(token)?;
-    let alg = header
-        .get("alg")
-        .and_then(Value::as_str)
-        .and_then(Alg::parse)
-        .ok_or_else(|| JoseError("alg not allowed".into()))?;
-    if header.contains_key("crit") {
-        return Err(JoseError("crit header not supported".into()));
-    }
-    if is_private_jwk(public_jwk) {
-        return Err(JoseError("verification key carries private members".into()));
-    }
-    if let Some(key_alg) = public_jwk.get("alg").and_then(Value::as_str)
-        && Alg::parse(key_alg) != Some(alg)
-    {
-        return Err(JoseError("key registered for another alg".into()));
-    }
-    // Choosing the key by `kid` is the caller's job (client assertions, request objects, DPoP);
-    // the signature over `header.payload` is what is checked here, with aws-lc directly: no
-    // per-token key object, which keeps the token endpoint's hot path short.
-    let (signing_input, signature) = token
-        .rsplit_once('.')
-        .ok_or_else(|| JoseError("not a compact JWS".into()))?;
-    let signature = URL_SAFE_NO_PAD
-        .decode(signature)
-        .map_err(|_| JoseError("signature is not base64url".into()))?;
-    verify_signature(alg, public_jwk, signing_input.as_bytes(), &signature)?;
-    // The header was decoded above: only the payload is left to decode.
-    let claims = decode_claims(token)?;
+    let jws = Jws::decode(token)?;
+    let alg = jws.verify(public_jwk)?;
     Ok(Verified {
-        header,
-        claims,
+        header: jws.header,
+        claims: jws.claims,
         alg,
     })
 }

@@ -215,3 +215,39 @@ fn parsed_p256_keys_are_kept_per_key_and_the_store_stays_bounded() {
     }
     assert!(verify(&token, &public_a).is_ok());
 }
+
+#[test]
+fn a_jws_decoded_once_verifies_against_each_candidate_key_and_refuses_bad_shapes() {
+    let key = PrivateKey::generate(Alg::Es256, "k1").unwrap();
+    let other = PrivateKey::generate(Alg::Es256, "k2").unwrap();
+    let mut claims = Map::new();
+    claims.insert("sub".into(), json!("alice"));
+    let token = key.sign("JWT", claims).unwrap();
+    let jws = Jws::decode(&token).unwrap();
+    assert_eq!(jws.claims["sub"], "alice");
+    assert_eq!(jws.header["kid"], "k1");
+    // The same decoded token, against a wrong key and then the right one.
+    assert!(jws.verify(&other.public_jwk().unwrap()).is_err());
+    assert_eq!(jws.verify(&key.public_jwk().unwrap()).unwrap(), Alg::Es256);
+    // Another payload under the same header and signature does not verify.
+    let (head, rest) = token.split_once('.').unwrap();
+    let signature = rest.rsplit_once('.').unwrap().1;
+    let forged = format!(
+        "{head}.{}.{signature}",
+        URL_SAFE_NO_PAD.encode(b"{\"sub\":\"mallory\"}")
+    );
+    let forged = Jws::decode(&forged).unwrap();
+    assert_eq!(forged.claims["sub"], "mallory");
+    assert!(forged.verify(&key.public_jwk().unwrap()).is_err());
+    // Not three parts, or a header or payload that is not a JSON object: not decoded.
+    let array = URL_SAFE_NO_PAD.encode(b"[1]");
+    for bad in [
+        format!("{token}.x"),
+        head.to_owned(),
+        format!("{head}.{array}.{signature}"),
+        format!("{array}.{array}.{signature}"),
+        format!("{head}.!!.{signature}"),
+    ] {
+        assert!(Jws::decode(&bad).is_err(), "{bad}");
+    }
+}

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use portcullis_core::client::{AuthMethod, Client};
 use portcullis_core::client_auth::{self, ASSERTION_TYPE, AssertionError};
 use portcullis_core::hash::TokenHash;
+use portcullis_core::jose::Jws;
 use portcullis_core::{ErrorCode, OAuthError, Timestamp};
 use portcullis_store::{JtiUse, Spend};
 
@@ -194,15 +195,21 @@ impl Clients {
         assertion: &str,
         now: Timestamp,
     ) -> Result<(Arc<Client>, Spend), TokenError> {
-        let client_id = client_auth::assertion_client_id(assertion)
-            .ok_or_else(|| invalid_client("client_assertion names no client"))?;
+        // Decoded once: to find the client, then to verify it (twice if its keys are refetched).
+        let decoded = Jws::decode(assertion).ok();
+        let Some((assertion, client_id)) = decoded
+            .as_ref()
+            .and_then(|jws| Some((jws, client_auth::claimed_client(jws)?)))
+        else {
+            return Err(invalid_client("client_assertion names no client"));
+        };
         // R66: a client_id parameter must name the same client.
         if client_id_param.is_some_and(|id| id != client_id) {
             return Err(invalid_client(
                 "client_id does not match the client_assertion",
             ));
         }
-        let client = self.load(&client_id).await?;
+        let client = self.load(client_id).await?;
         if client.auth_method != AuthMethod::PrivateKeyJwt {
             return Err(invalid_client(
                 "the client is not registered for private_key_jwt",
@@ -210,14 +217,15 @@ impl Clients {
         }
         let issuer = &self.issuer;
         let keys = self.keys(&client, false).await?;
-        let verified = match client_auth::verify_assertion(assertion, &client, &keys, issuer, now) {
-            // A key the client rotated in since the keys were fetched: refetch once (rate-limited).
-            Err(AssertionError::UnknownKey) => {
-                let keys = self.keys(&client, true).await?;
-                client_auth::verify_assertion(assertion, &client, &keys, issuer, now)
-            }
-            other => other,
-        };
+        let verified =
+            match client_auth::verify_decoded_assertion(assertion, &client, &keys, issuer, now) {
+                // A key the client rotated in since the keys were fetched: refetch once (rate-limited).
+                Err(AssertionError::UnknownKey) => {
+                    let keys = self.keys(&client, true).await?;
+                    client_auth::verify_decoded_assertion(assertion, &client, &keys, issuer, now)
+                }
+                other => other,
+            };
         let assertion = match verified {
             Ok(assertion) => assertion,
             Err(AssertionError::UnknownKey) => {
