@@ -92,8 +92,8 @@ fn pairs(body: &[u8]) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, str>)> {
     })
 }
 
-/// One name or value: `+` is a space, `%` and two hex digits a byte, anything else itself; bytes
-/// that are not UTF-8 become U+FFFD.
+/// One name or value: `+` is a space, then percent-decoding (`percent_encoding`, as the URL
+/// standard's parser does); bytes that are not UTF-8 become U+FFFD.
 fn decode(part: &[u8]) -> Cow<'_, str> {
     if memchr::memchr2(b'%', b'+', part).is_none() {
         return match std::str::from_utf8(part) {
@@ -101,25 +101,12 @@ fn decode(part: &[u8]) -> Cow<'_, str> {
             Err(_) => String::from_utf8_lossy(part),
         };
     }
-    let hex = |at: usize| part.get(at).and_then(|&b| (b as char).to_digit(16));
-    let mut bytes = Vec::with_capacity(part.len());
-    let mut i = 0;
-    while i < part.len() {
-        let byte = match (part[i], hex(i + 1), hex(i + 2)) {
-            (b'+', _, _) => b' ',
-            (b'%', Some(high), Some(low)) => {
-                i += 2;
-                u8::try_from(high * 16 + low).unwrap_or(b'%')
-            }
-            (other, _, _) => other,
-        };
-        bytes.push(byte);
-        i += 1;
-    }
-    Cow::Owned(match String::from_utf8(bytes) {
-        Ok(text) => text,
-        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
-    })
+    let spaced: Vec<u8> = part
+        .iter()
+        .map(|&b| if b == b'+' { b' ' } else { b })
+        .collect();
+    let bytes: Vec<u8> = percent_encoding::percent_decode(&spaced).collect();
+    Cow::Owned(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 impl<S: Send + Sync> FromRequest<S> for Params {
