@@ -196,13 +196,9 @@ impl Clients {
         now: Timestamp,
     ) -> Result<(Arc<Client>, Spend), TokenError> {
         // Decoded once: to find the client, then to verify it (twice if its keys are refetched).
-        let decoded = Jws::decode(assertion).ok();
-        let Some((assertion, client_id)) = decoded
-            .as_ref()
-            .and_then(|jws| Some((jws, client_auth::claimed_client(jws)?)))
-        else {
-            return Err(invalid_client("client_assertion names no client"));
-        };
+        let names_no_client = || invalid_client("client_assertion names no client");
+        let assertion = Jws::decode(assertion).map_err(|_| names_no_client())?;
+        let client_id = client_auth::claimed_client(&assertion).ok_or_else(names_no_client)?;
         // R66: a client_id parameter must name the same client.
         if client_id_param.is_some_and(|id| id != client_id) {
             return Err(invalid_client(
@@ -218,11 +214,11 @@ impl Clients {
         let issuer = &self.issuer;
         let keys = self.keys(&client, false).await?;
         let verified =
-            match client_auth::verify_decoded_assertion(assertion, &client, &keys, issuer, now) {
+            match client_auth::verify_decoded_assertion(&assertion, &client, &keys, issuer, now) {
                 // A key the client rotated in since the keys were fetched: refetch once (rate-limited).
                 Err(AssertionError::UnknownKey) => {
                     let keys = self.keys(&client, true).await?;
-                    client_auth::verify_decoded_assertion(assertion, &client, &keys, issuer, now)
+                    client_auth::verify_decoded_assertion(&assertion, &client, &keys, issuer, now)
                 }
                 other => other,
             };
