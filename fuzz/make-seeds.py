@@ -136,4 +136,12 @@ for path in [root / "docs/portcullis.example.toml"]:
     write("config", path.name, path.read_bytes())
 write("config", "proxy", '[tls]\nmode = "proxy"\n[proxy]\ntrusted = ["10.0.0.0/8"]\nclient_cert_header = "client-cert"\n')
 write("config", "bad", 'issuer = "http://as.example"\ndatabase_url = "mysql://x"\n[keys]\nkek = "dG9vIHNob3J0"\n')
+# p256_verify: odd first byte, a message whose first 64 bytes (zero) leave the real signature
+# as it is, or flip one bit of r / of s; even, an r ‖ s of the group order's edges.
+N = bytes.fromhex("ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551")
+write("p256_verify", "valid", b"\x01" + b"\x00" * 64 + b"header.payload")
+write("p256_verify", "flip-r", b"\x01\x80" + b"\x00" * 63 + b"header.payload")
+write("p256_verify", "flip-s", b"\x01" + b"\x00" * 63 + b"\x01header.payload")
+write("p256_verify", "order", b"\x00" + N + N + b"header.payload")
+write("p256_verify", "one", b"\x00" + b"\x00" * 31 + b"\x01" + b"\x00" * 31 + b"\x01m")
 print("seeds written:", sum(1 for _ in seeds.rglob("*") if _.is_file()))

@@ -217,6 +217,55 @@ fn parsed_p256_keys_are_kept_per_key_and_the_store_stays_bounded() {
 }
 
 #[test]
+fn a_key_used_often_verifies_with_its_own_table_and_tables_stay_bounded() {
+    let (a, b) = (
+        PrivateKey::generate(Alg::Es256, "a").unwrap(),
+        PrivateKey::generate(Alg::Es256, "b").unwrap(),
+    );
+    let (public_a, public_b) = (a.public_jwk().unwrap(), b.public_jwk().unwrap());
+    let token = a.sign("JWT", Map::new()).unwrap();
+    let at = token.len() - 10;
+    let swap = if &token[at..=at] == "A" { "B" } else { "A" };
+    let tampered = format!("{}{swap}{}", &token[..at], &token[at + 1..]);
+    let entry = |jwk: &Map<String, Value>| {
+        let coordinate = |name: &str| URL_SAFE_NO_PAD.decode(jwk[name].as_str().unwrap()).unwrap();
+        let mut point = [4; 65];
+        point[1..33].copy_from_slice(&coordinate("x"));
+        point[33..].copy_from_slice(&coordinate("y"));
+        p256_key(point).unwrap()
+    };
+    let key = entry(&public_a);
+    for _ in 0..TABLE_AFTER {
+        assert!(key.table.get().is_none() || cfg!(not(target_arch = "x86_64")));
+        assert!(verify(&token, &public_a).is_ok());
+    }
+    // From the TABLE_AFTER-th signature on, the key's table answers, and answers the same.
+    #[cfg(target_arch = "x86_64")]
+    assert!(
+        matches!(key.table.get(), Some(Some(_))),
+        "no table after {TABLE_AFTER} uses"
+    );
+    for _ in 0..3 {
+        assert!(verify(&token, &public_a).is_ok());
+        assert!(verify(&tampered, &public_a).is_err());
+        assert!(verify(&token, &public_b).is_err());
+    }
+    // With TABLES_MAX tables alive, another key gets none and keeps aws-lc's verification.
+    TABLES.fetch_add(TABLES_MAX, Ordering::Relaxed);
+    let other = entry(&public_b);
+    let other_token = b.sign("JWT", Map::new()).unwrap();
+    for _ in 0..=TABLE_AFTER {
+        assert!(verify(&other_token, &public_b).is_ok());
+    }
+    assert!(
+        matches!(other.table.get(), Some(None)),
+        "a table past the bound"
+    );
+    TABLES.fetch_sub(TABLES_MAX, Ordering::Relaxed);
+    assert!(verify(&other_token, &public_a).is_err());
+}
+
+#[test]
 fn a_jws_decoded_once_verifies_against_each_candidate_key_and_refuses_bad_shapes() {
     let key = PrivateKey::generate(Alg::Es256, "k1").unwrap();
     let other = PrivateKey::generate(Alg::Es256, "k2").unwrap();
