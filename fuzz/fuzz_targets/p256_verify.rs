@@ -25,8 +25,7 @@ static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
     let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
     let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref()).unwrap();
     let point = pair.public_key().as_ref().to_vec();
-    let verifier = Verifier::new(point[1..33].try_into().unwrap(), point[33..].try_into().unwrap())
-        .expect("a point of the curve");
+    let verifier = Verifier::new(point[..].try_into().unwrap()).expect("a point of the curve");
     Fixture { pair, point, verifier }
 });
 

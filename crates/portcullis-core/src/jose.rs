@@ -402,18 +402,11 @@ impl P256Key {
             TABLES.fetch_sub(1, Ordering::Relaxed);
             return None;
         }
-        let (x, y) = (&self.point[1..33], &self.point[33..]);
-        let verifier = <&[u8; 32]>::try_from(x)
-            .ok()
-            .zip(<&[u8; 32]>::try_from(y).ok())
-            .and_then(|(x, y)| portcullis_p256::Verifier::new(x, y));
-        match verifier {
-            Some(verifier) => Some(Table(verifier)),
-            None => {
-                TABLES.fetch_sub(1, Ordering::Relaxed);
-                None
-            }
+        let verifier = portcullis_p256::Verifier::new(&self.point);
+        if verifier.is_none() {
+            TABLES.fetch_sub(1, Ordering::Relaxed);
         }
+        verifier.map(Table)
     }
 }
 

@@ -24,23 +24,29 @@ mod table;
 #[cfg(target_arch = "x86_64")]
 pub use table::Verifier;
 
-/// Where the assembly is not available: no table, so callers keep aws-lc's verification.
+/// Where the assembly is not available there is no verifier (the type has no value), so
+/// callers keep aws-lc's verification.
 #[cfg(not(target_arch = "x86_64"))]
 #[derive(Debug)]
-pub struct Verifier(());
+pub enum Verifier {}
 
 #[cfg(not(target_arch = "x86_64"))]
 impl Verifier {
     /// Always `None` on this architecture.
-    pub fn new(_x: &[u8; 32], _y: &[u8; 32]) -> Option<Self> {
+    pub fn new(_point: &[u8; 65]) -> Option<Self> {
         None
     }
 
-    /// Never called: there is no verifier to call it on.
+    /// Cannot be called: there is no verifier to call it on.
     pub fn verify(&self, _message: &[u8], _signature: &[u8]) -> bool {
-        false
+        match *self {}
     }
 }
 
-/// Bytes of one table.
-pub const TABLE_BYTES: usize = 37 * 64 * 64;
+/// Windows of 7 bits over a 256-bit scalar (Booth-recoded, as aws-lc does for `G`).
+const WINDOWS: usize = 37;
+/// Multiples per window: the digits 1 to 64 (a digit's sign negates `y`).
+const DIGITS: usize = 64;
+
+/// Bytes of one table: an affine point is 64 bytes.
+pub const TABLE_BYTES: usize = WINDOWS * DIGITS * 64;

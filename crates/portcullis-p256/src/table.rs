@@ -49,22 +49,22 @@ const B: [u8; 32] = hex32("5ac635d8aa3a93e7b3ebbd55769886bc651d06b0cc53b0f63bce3
 const GX: [u8; 32] = hex32("6b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c296");
 const GY: [u8; 32] = hex32("4fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5");
 
-/// Windows of 7 bits over a 256-bit scalar (Booth-recoded, as aws-lc does for `G`).
-const WINDOWS: usize = 37;
-/// Multiples per window: the digits 1 to 64 (a digit's sign negates `y`).
-const DIGITS: usize = 64;
+use crate::{DIGITS, WINDOWS};
 
-/// The multiples `d·2⁷ⁱ·Q` of one point, `table[i][d - 1]`, affine.
-struct Table(Box<[[Affine; DIGITS]; WINDOWS]>);
+// `crate::TABLE_BYTES` counts 64 bytes per point.
+const _: () = assert!(size_of::<Affine>() == 64);
 
-/// `G`'s table, built on first use.
-static G: LazyLock<Table> = LazyLock::new(|| {
-    let g = to_affine_mont(&GX, &GY).unwrap_or_default();
-    Table::of(&g).unwrap_or_else(|| Table(Box::new([[Affine::default(); DIGITS]; WINDOWS])))
-});
+/// The multiples `d·2⁷ⁱ·Q` of one point, affine: `d·2⁷ⁱ·Q` at `i·DIGITS + d − 1`.
+struct Table(Vec<Affine>);
+
+/// `G`'s table, built on first use (`None` only if the constants above were wrong, which the
+/// tests would show).
+static G: LazyLock<Option<Table>> =
+    LazyLock::new(|| to_affine_mont(&GX, &GY).and_then(|g| Table::of(&g)));
 
 /// Verifies ES256 signatures made with one public key, from a table of its multiples.
 pub struct Verifier {
+    g: &'static Table,
     table: Table,
 }
 
@@ -75,13 +75,16 @@ impl std::fmt::Debug for Verifier {
 }
 
 impl Verifier {
-    /// The verifier of the public key `(x, y)` (big-endian coordinates); `None` if that is not
-    /// a point of the curve (or a coordinate is not below `p`).
-    pub fn new(x: &[u8; 32], y: &[u8; 32]) -> Option<Self> {
+    /// The verifier of the public key `point` (uncompressed: `04 ‖ x ‖ y`, big-endian); `None`
+    /// if that is not a point of the curve (or a coordinate is not below `p`).
+    pub fn new(point: &[u8; 65]) -> Option<Self> {
         // aws-lc is initialised (its CPU flags read) before its assembly is called.
         aws_lc_rs::init();
-        let q = to_affine_mont(x, y)?;
+        let (&tag, xy) = point.split_first()?;
+        let (x, y) = xy.split_at(32);
+        let q = (tag == 4).then(|| to_affine_mont(x, y))??;
         Some(Self {
+            g: G.as_ref()?,
             table: Table::of(&q)?,
         })
     }
@@ -89,20 +92,14 @@ impl Verifier {
     /// Whether `signature` (`r ‖ s`, 32 bytes each, big-endian: JWS's ES256 format) is a
     /// signature of `message` by this key.
     pub fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
-        let Some((r, s)) = signature.split_at_checked(32) else {
+        if signature.len() != 64 {
             return false;
-        };
-        let (Ok(r), Ok(s)) = (<[u8; 32]>::try_from(r), <[u8; 32]>::try_from(s)) else {
-            return false;
-        };
-        let (r, s) = (limbs(&r), limbs(&s));
+        }
+        let (r, s) = (limbs(&signature[..32]), limbs(&signature[32..]));
         if is_zero(&r) || !less(&r, &N) || is_zero(&s) || !less(&s, &N) {
             return false;
         }
-        let Ok(hash) = <[u8; 32]>::try_from(digest(&SHA256, message).as_ref()) else {
-            return false;
-        };
-        let mut e = limbs(&hash);
+        let mut e = limbs(digest(&SHA256, message).as_ref());
         if !less(&e, &N) {
             e = sub(&e, &N).0;
         }
@@ -112,7 +109,7 @@ impl Verifier {
         let w = ffi::ord_mul_mont(&w, &RR_N); // s⁻¹·2²⁵⁶ mod n
         let u1 = ffi::ord_mul_mont(&e, &w); // e·s⁻¹ mod n
         let u2 = ffi::ord_mul_mont(&r, &w); // r·s⁻¹ mod n
-        let point = ffi::add(&G.mul(&u1), &self.table.mul(&u2));
+        let point = ffi::add(&self.g.mul(&u1), &self.table.mul(&u2));
         x_is(&point, &r)
     }
 }
@@ -163,11 +160,7 @@ impl Table {
                 y: ffi::mul_mont(&jacobian[i].y, &z3),
             };
         }
-        let mut table = Box::new([[Affine::default(); DIGITS]; WINDOWS]);
-        for (window, chunk) in table.iter_mut().zip(affine.chunks_exact(DIGITS)) {
-            window.copy_from_slice(chunk);
-        }
-        Some(Self(table))
+        Some(Self(affine))
     }
 
     /// `k·Q` for a scalar `k < n`: one affine addition per nonzero Booth digit of 7 bits, as
@@ -184,7 +177,7 @@ impl Table {
             chunk.copy_from_slice(&limb.to_le_bytes());
         }
         let mut sum = Point::default(); // infinity
-        for (i, window) in self.0.iter().enumerate() {
+        for (i, window) in self.0.chunks_exact(DIGITS).enumerate() {
             let digit = match i {
                 0 => booth((usize::from(bytes[0]) << 1) & 0xff),
                 _ => {
@@ -242,7 +235,7 @@ fn x_is(point: &Point, r: &[u64; 4]) -> bool {
 
 /// The point `(x, y)` (big-endian) in the Montgomery domain, if it is on the curve
 /// `y² = x³ − 3x + b` with both coordinates below `p`.
-fn to_affine_mont(x: &[u8; 32], y: &[u8; 32]) -> Option<Affine> {
+fn to_affine_mont(x: &[u8], y: &[u8]) -> Option<Affine> {
     let (x, y) = (limbs(x), limbs(y));
     if !less(&x, &P) || !less(&y, &P) {
         return None;
@@ -278,8 +271,9 @@ fn add_mod_p(a: &[u64; 4], b: &[u64; 4]) -> [u64; 4] {
     }
 }
 
-/// Big-endian bytes to little-endian limbs.
-fn limbs(bytes: &[u8; 32]) -> [u64; 4] {
+/// 32 big-endian bytes to little-endian limbs.
+fn limbs(bytes: &[u8]) -> [u64; 4] {
+    debug_assert_eq!(bytes.len(), 32);
     let mut limbs = [0; 4];
     for (i, chunk) in bytes.rchunks_exact(8).enumerate() {
         let mut word = [0; 8];

@@ -14,12 +14,16 @@ fn key() -> (EcdsaKeyPair, Verifier, Vec<u8>) {
     let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
     let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref()).unwrap();
     let point = pair.public_key().as_ref().to_vec();
-    let (x, y) = (
-        point[1..33].try_into().unwrap(),
-        point[33..].try_into().unwrap(),
-    );
-    let verifier = Verifier::new(x, y).expect("a point of the curve");
+    let verifier = Verifier::new(point[..].try_into().unwrap()).expect("a point of the curve");
     (pair, verifier, point)
+}
+
+/// The uncompressed point `04 ‖ x ‖ y`.
+fn uncompressed(x: &[u8; 32], y: &[u8; 32]) -> [u8; 65] {
+    let mut point = [4; 65];
+    point[1..33].copy_from_slice(x);
+    point[33..].copy_from_slice(y);
+    point
 }
 
 fn aws_lc(point: &[u8], message: &[u8], signature: &[u8]) -> bool {
@@ -66,7 +70,7 @@ fn signatures_aws_lc_accepts_are_accepted_and_altered_ones_refused() {
                 assert!(!verifier.verify(&message, &altered), "byte {i}");
             }
             // (r, n − s) is the other valid signature of the same message: both accept it.
-            let s = limbs(signature[32..].try_into().unwrap());
+            let s = limbs(&signature[32..]);
             let mut twin = signature.to_vec();
             twin[32..].copy_from_slice(&be(&sub(&N, &s).0));
             assert!(aws_lc(&point, &message, &twin));
@@ -83,7 +87,7 @@ fn out_of_range_and_malformed_signatures_are_refused() {
     let good = pair.sign(&rng, message).unwrap().as_ref().to_vec();
     let (r, s) = (good[..32].to_vec(), good[32..].to_vec());
     let n = be(&N).to_vec();
-    let n_plus_r = be(&add(&N, &limbs(good[..32].try_into().unwrap())).0).to_vec();
+    let n_plus_r = be(&add(&N, &limbs(&good[..32])).0).to_vec();
     let zero = vec![0u8; 32];
     let ones = vec![0xffu8; 32];
     for (name, candidate) in [
@@ -116,26 +120,42 @@ fn a_signature_of_another_key_is_refused() {
 
 #[test]
 fn only_points_of_the_curve_get_a_verifier() {
-    assert!(Verifier::new(&GX, &GY).is_some());
+    assert!(Verifier::new(&uncompressed(&GX, &GY)).is_some());
+    let mut compressed = uncompressed(&GX, &GY);
+    compressed[0] = 2;
+    assert!(
+        Verifier::new(&compressed).is_none(),
+        "not tagged uncompressed"
+    );
     let mut y = GY;
     y[31] ^= 1;
-    assert!(Verifier::new(&GX, &y).is_none(), "off the curve");
-    assert!(Verifier::new(&[0; 32], &[0; 32]).is_none(), "(0, 0)");
+    assert!(
+        Verifier::new(&uncompressed(&GX, &y)).is_none(),
+        "off the curve"
+    );
+    assert!(
+        Verifier::new(&uncompressed(&[0; 32], &[0; 32])).is_none(),
+        "(0, 0)"
+    );
     // x ≥ p: the same residue as a valid x, but not a canonical coordinate.
     let x_plus_p = add(&limbs(&GX), &P);
     if !x_plus_p.1 {
-        assert!(Verifier::new(&be(&x_plus_p.0), &GY).is_none());
+        assert!(Verifier::new(&uncompressed(&be(&x_plus_p.0), &GY)).is_none());
     }
-    assert!(Verifier::new(&be(&P), &GY).is_none(), "x = p");
+    assert!(
+        Verifier::new(&uncompressed(&be(&P), &GY)).is_none(),
+        "x = p"
+    );
 }
 
 #[test]
 fn the_tables_hold_the_multiples_they_claim() {
     // 1·G, 2·G and (n − 1)·G = −G through the comb, against the table's first entries.
     let g = to_affine_mont(&GX, &GY).unwrap();
-    let one = G.mul(&[1, 0, 0, 0]);
+    let table = G.as_ref().expect("G's table");
+    let one = table.mul(&[1, 0, 0, 0]);
     assert!(x_is(&one, &limbs(&GX)));
-    let two = G.mul(&[2, 0, 0, 0]);
+    let two = table.mul(&[2, 0, 0, 0]);
     let doubled = ffi::double(&Point {
         x: g.x,
         y: g.y,
@@ -145,11 +165,11 @@ fn the_tables_hold_the_multiples_they_claim() {
         ffi::mul_mont(&two.x, &ffi::sqr_mont(&doubled.z)),
         ffi::mul_mont(&doubled.x, &ffi::sqr_mont(&two.z))
     );
-    let minus_one = G.mul(&sub(&N, &[1, 0, 0, 0]).0);
+    let minus_one = table.mul(&sub(&N, &[1, 0, 0, 0]).0);
     assert!(x_is(&minus_one, &limbs(&GX)));
     // k·G + (n − k)·G is infinity.
     let k = [0x1234_5678_9abc_def0, 7, 0, 1 << 40];
-    let sum = ffi::add(&G.mul(&k), &G.mul(&sub(&N, &k).0));
+    let sum = ffi::add(&table.mul(&k), &table.mul(&sub(&N, &k).0));
     assert!(is_zero(&sum.z));
 }
 
