@@ -101,12 +101,18 @@ fn decode(part: &[u8]) -> Cow<'_, str> {
             Err(_) => String::from_utf8_lossy(part),
         };
     }
-    let spaced: Vec<u8> = part
-        .iter()
-        .map(|&b| if b == b'+' { b' ' } else { b })
-        .collect();
-    let bytes: Vec<u8> = percent_encoding::percent_decode(&spaced).collect();
-    Cow::Owned(String::from_utf8_lossy(&bytes).into_owned())
+    let spaced: Cow<'_, [u8]> = match memchr::memchr(b'+', part) {
+        None => Cow::Borrowed(part),
+        Some(_) => part
+            .iter()
+            .map(|&b| if b == b'+' { b' ' } else { b })
+            .collect(),
+    };
+    Cow::Owned(
+        percent_encoding::percent_decode(&spaced)
+            .decode_utf8_lossy()
+            .into_owned(),
+    )
 }
 
 impl<S: Send + Sync> FromRequest<S> for Params {
