@@ -188,6 +188,13 @@ fn sign_with_jwk_embeds_the_public_key_only() {
     }
 }
 
+/// `token` with one signature byte changed (a character well inside the signature's base64url).
+fn tampered(token: &str) -> String {
+    let at = token.len() - 10;
+    let swap = if &token[at..=at] == "A" { "B" } else { "A" };
+    format!("{}{swap}{}", &token[..at], &token[at + 1..])
+}
+
 #[test]
 fn parsed_p256_keys_are_kept_per_key_and_the_store_stays_bounded() {
     let (a, b) = (
@@ -201,11 +208,7 @@ fn parsed_p256_keys_are_kept_per_key_and_the_store_stays_bounded() {
     assert!(verify(&token, &public_a).is_ok());
     assert!(verify(&token, &public_b).is_err());
     assert!(verify(&token, &public_b).is_err());
-    // One signature byte changed (a character well inside the signature's base64url).
-    let at = token.len() - 10;
-    let swap = if &token[at..=at] == "A" { "B" } else { "A" };
-    let tampered = format!("{}{swap}{}", &token[..at], &token[at + 1..]);
-    assert!(verify(&tampered, &public_a).is_err());
+    assert!(verify(&tampered(&token), &public_a).is_err());
     // Past the bound the store starts over instead of growing.
     for i in 0..=P256_KEYS_MAX {
         let key = PrivateKey::generate(Alg::Es256, &i.to_string()).unwrap();
@@ -224,9 +227,7 @@ fn a_key_used_often_verifies_with_its_own_table_and_tables_stay_bounded() {
     );
     let (public_a, public_b) = (a.public_jwk().unwrap(), b.public_jwk().unwrap());
     let token = a.sign("JWT", Map::new()).unwrap();
-    let at = token.len() - 10;
-    let swap = if &token[at..=at] == "A" { "B" } else { "A" };
-    let tampered = format!("{}{swap}{}", &token[..at], &token[at + 1..]);
+    let tampered = tampered(&token);
     let entry = |jwk: &Map<String, Value>| {
         let coordinate = |name: &str| URL_SAFE_NO_PAD.decode(jwk[name].as_str().unwrap()).unwrap();
         let mut point = [4; 65];
