@@ -8,6 +8,9 @@
 #   POOL=120000 crates/portcullis-server/benches/side-by-side-pool.sh s4 16,64 8
 #
 # The kit's own folder is not touched: its script is copied and the option added to the copy.
+# As with the kit, export the bench clients' raised budgets first
+# (PORTCULLIS_RATE_LIMITS__{ADDRESS__API,CLIENT,ACCESS_TOKEN}__{PER_SECOND,BURST}, docs/BENCHMARKS.md):
+# without them the minting of the pool is rate-limited and Portcullis's runs fail.
 set -eu
 kit=$(cd ../shared/bench && pwd)
 copy=$(mktemp -d /tmp/side-by-side-pool.XXXX)
