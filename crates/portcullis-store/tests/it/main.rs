@@ -9,6 +9,7 @@
 )]
 
 mod backend;
+mod code_race;
 mod migrations;
 mod recovery;
 mod suite;

@@ -154,7 +154,7 @@ fn user(id: &str) -> UserRecord {
     }
 }
 
-fn grant(id: &str, user_id: &str, client_id: &str) -> GrantRecord {
+pub(crate) fn grant(id: &str, user_id: &str, client_id: &str) -> GrantRecord {
     GrantRecord {
         grant_id: id.to_owned(),
         user_id: user_id.to_owned(),
@@ -167,7 +167,7 @@ fn grant(id: &str, user_id: &str, client_id: &str) -> GrantRecord {
     }
 }
 
-fn code(secret: &str, grant_id: &str, client_id: &str) -> CodeRecord {
+pub(crate) fn code(secret: &str, grant_id: &str, client_id: &str) -> CodeRecord {
     CodeRecord {
         code_hash: TokenHash::of(secret.as_bytes()),
         grant_id: grant_id.to_owned(),
@@ -180,7 +180,7 @@ fn code(secret: &str, grant_id: &str, client_id: &str) -> CodeRecord {
     }
 }
 
-fn consent(user_id: &str, client_id: &str) -> ConsentRecord {
+pub(crate) fn consent(user_id: &str, client_id: &str) -> ConsentRecord {
     ConsentRecord {
         user_id: user_id.to_owned(),
         client_id: client_id.to_owned(),
@@ -189,7 +189,7 @@ fn consent(user_id: &str, client_id: &str) -> ConsentRecord {
     }
 }
 
-async fn user_and_client(store: &Arc<dyn Store>) {
+pub(crate) async fn user_and_client(store: &Arc<dyn Store>) {
     store.insert_user(&user("user-1")).await.unwrap();
     store.insert_client(&client("c1")).await.unwrap();
     store.insert_client(&client("c2")).await.unwrap();

@@ -327,25 +327,31 @@ macro_rules! sql_flow_store {
                 hash: &portcullis_core::hash::TokenHash,
                 now: portcullis_core::Timestamp,
             ) -> Result<$crate::flow::Redemption, $crate::StoreError> {
+                // The spend and the read of its grant are one transaction: a replay sees the
+                // code spent only once both are done, so the grant the winner reads cannot have
+                // been revoked by that replay (which revokes it afterwards, tokens included).
+                let mut tx = self.pool.begin().await?;
                 let won: Option<$crate::sql::flow::grants::CodeRow> =
                     sqlx::query_as($crate::sql::flow::grants::REDEEM_CODE)
                         .bind(&hash.as_bytes()[..])
                         .bind(now.unix())
-                        .fetch_optional(&self.pool)
+                        .fetch_optional(&mut *tx)
                         .await?;
                 if let Some(row) = won {
                     let code = $crate::flow::CodeRecord::try_from(row)?;
                     let grant: Option<$crate::sql::flow::grants::GrantRow> =
                         sqlx::query_as($crate::sql::flow::grants::GRANT)
                             .bind(&code.grant_id)
-                            .fetch_optional(&self.pool)
+                            .fetch_optional(&mut *tx)
                             .await?;
                     let grant = grant.ok_or($crate::StoreError::Corrupt("code without grant"))?;
+                    tx.commit().await?;
                     return Ok($crate::flow::Redemption::Fresh {
                         code: Box::new(code),
                         grant: Box::new(grant.into()),
                     });
                 }
+                tx.rollback().await?;
                 let state: Option<(String, Option<i64>)> =
                     sqlx::query_as($crate::sql::flow::grants::CODE_STATE)
                         .bind(&hash.as_bytes()[..])
