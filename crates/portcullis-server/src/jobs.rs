@@ -63,8 +63,13 @@ async fn purge_once(state: &AppState) {
     let audit_before =
         (retention_days > 0).then(|| now.plus(-retention_days.saturating_mul(86_400)));
     let (mut rows, mut batches) = (0_u64, 0_u64);
+    let mut progress = portcullis_store::PurgeProgress::new();
     loop {
-        let mut removed = match state.store.purge_expired_batch(now, batch_rows).await {
+        let mut removed = match state
+            .store
+            .purge_expired_batch(now, batch_rows, &mut progress)
+            .await
+        {
             Ok(n) => n,
             Err(e) => {
                 tracing::warn!(error = %e, "purging expired rows failed");

@@ -268,8 +268,35 @@ pub trait Store:
     async fn purge_expired(&self, now: Timestamp) -> Result<u64, StoreError>;
     /// One bounded round of [`Self::purge_expired`]: at most `limit` rows of each expired kind,
     /// one short statement per kind (on SQLite the write lock is held for one batch at a time).
-    /// Returns the rows removed; 0 when nothing expired is left.
-    async fn purge_expired_batch(&self, now: Timestamp, limit: u32) -> Result<u64, StoreError>;
+    /// A kind that had fewer than `limit` rows to remove is finished for the pass `progress`
+    /// tracks, and later rounds of that pass skip it (its rows that expire meanwhile wait for the
+    /// next pass), so a long pass does not search the other tables again each round. Returns the
+    /// rows removed; 0 when every kind of the pass is finished.
+    async fn purge_expired_batch(
+        &self,
+        now: Timestamp,
+        limit: u32,
+        progress: &mut PurgeProgress,
+    ) -> Result<u64, StoreError>;
+}
+
+/// Which kinds of expired rows one purge pass has finished ([`Store::purge_expired_batch`]).
+#[derive(Clone, Copy, Debug, Default, Eq, PartialEq)]
+pub struct PurgeProgress(u32);
+
+impl PurgeProgress {
+    /// A pass with nothing finished yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub(crate) fn is_finished(self, kind: usize) -> bool {
+        self.0 & (1 << kind) != 0
+    }
+
+    pub(crate) fn finish(&mut self, kind: usize) {
+        self.0 |= 1 << kind;
+    }
 }
 
 /// Opens the store named by `url` (`postgres://…`, `postgresql://…` or `sqlite://…`) without

@@ -360,9 +360,10 @@ macro_rules! sql_store {
                 now: portcullis_core::Timestamp,
             ) -> Result<u64, $crate::StoreError> {
                 let mut removed = 0;
+                let mut progress = $crate::PurgeProgress::new();
                 loop {
                     let batch = self
-                        .purge_expired_batch(now, $crate::sql::purge::DEFAULT_BATCH)
+                        .purge_expired_batch(now, $crate::sql::purge::DEFAULT_BATCH, &mut progress)
                         .await?;
                     removed += batch;
                     if batch == 0 {
@@ -376,15 +377,23 @@ macro_rules! sql_store {
                 &self,
                 now: portcullis_core::Timestamp,
                 limit: u32,
+                progress: &mut $crate::PurgeProgress,
             ) -> Result<u64, $crate::StoreError> {
                 let mut removed = 0;
-                for statement in $crate::sql::purge::EXPIRED {
-                    removed += sqlx::query(statement)
+                for (kind, statement) in $crate::sql::purge::EXPIRED.into_iter().enumerate() {
+                    if progress.is_finished(kind) {
+                        continue;
+                    }
+                    let deleted = sqlx::query(statement)
                         .bind(now.unix())
                         .bind(i64::from(limit))
                         .execute(&self.pool)
                         .await?
                         .rows_affected();
+                    if deleted < u64::from(limit) {
+                        progress.finish(kind);
+                    }
+                    removed += deleted;
                 }
                 Ok(removed)
             }

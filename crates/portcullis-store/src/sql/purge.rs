@@ -3,9 +3,21 @@
 //! takes milliseconds) and on Postgres no statement locks a large part of a table. `$1` is now
 //! (for the audit trail: the retention cut-off). Both backends run the same text.
 
-/// `DELETE` of at most `$2` rows of `$table` (keyed by `$key`) matching `$cond`.
+/// `DELETE` of at most `$2` rows of `$table` (keyed by `$key`) matching `$cond`; with `$order`,
+/// the oldest first by that indexed column.
+///
+/// The `ORDER BY` is what makes the planner walk the column's index. Without it, a generic plan
+/// guesses that a third of the table matches and reads it in storage order until `$2` rows are
+/// found: cheap while the oldest rows are expired, but when few or none are, every round read the
+/// whole table (135 ms a round for 400,000 live access tokens, against 0.2 ms by the index).
 macro_rules! batched {
     ($table:literal, $key:literal, $cond:literal) => {
+        batched!(@ $table, $key, $cond, "")
+    };
+    ($table:literal, $key:literal, $cond:literal, order: $order:literal) => {
+        batched!(@ $table, $key, $cond, concat!(" ORDER BY ", $order))
+    };
+    (@ $table:literal, $key:literal, $cond:literal, $order:expr) => {
         concat!(
             "DELETE FROM ",
             $table,
@@ -17,6 +29,7 @@ macro_rules! batched {
             $table,
             " WHERE ",
             $cond,
+            $order,
             " LIMIT $2)"
         )
     };
@@ -33,15 +46,15 @@ pub(crate) const EXPIRED: [&str; 11] = [
         "kid",
         "unpublish_at IS NOT NULL AND unpublish_at <= $1"
     ),
-    batched!("used_jtis", "key_hash", "expires_at <= $1"),
-    batched!("access_tokens", "token_hash", "expires_at <= $1"),
-    batched!("sessions", "session_hash", "expires_at <= $1"),
+    batched!("used_jtis", "key_hash", "expires_at <= $1", order: "expires_at"),
+    batched!("access_tokens", "token_hash", "expires_at <= $1", order: "expires_at"),
+    batched!("sessions", "session_hash", "expires_at <= $1", order: "expires_at"),
     batched!("login_failures", "address", "last_failed_at <= $1 - 86400"),
-    batched!("pushed_requests", "request_uri_hash", "expires_at <= $1"),
+    batched!("pushed_requests", "request_uri_hash", "expires_at <= $1", order: "expires_at"),
     batched!("codes", "code_hash", "expires_at <= $1"),
     batched!("refresh_tokens", "token_hash", "expires_at <= $1"),
-    batched!("initial_access_tokens", "id", "expires_at <= $1"),
-    batched!("admin_sessions", "session_hash", "expires_at <= $1"),
+    batched!("initial_access_tokens", "id", "expires_at <= $1", order: "expires_at"),
+    batched!("admin_sessions", "session_hash", "expires_at <= $1", order: "expires_at"),
     batched!(
         "grants",
         "grant_id",
@@ -53,7 +66,7 @@ pub(crate) const EXPIRED: [&str; 11] = [
 ];
 
 /// Audit events older than `$1`, at most `$2`.
-pub(crate) const AUDIT: &str = batched!("audit_events", "id", "at < $1");
+pub(crate) const AUDIT: &str = batched!("audit_events", "id", "at < $1", order: "at");
 
 /// Rows a batch deletes when the caller names no size.
 pub(crate) const DEFAULT_BATCH: u32 = 1000;

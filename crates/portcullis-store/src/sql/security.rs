@@ -245,14 +245,14 @@ pub(crate) const RECENT_DELIVERIES: &str = "SELECT event_id, sink, state, attemp
      ORDER BY updated_at DESC, event_id, sink LIMIT $1";
 
 pub(crate) const PURGE_EVENTS: &str = "DELETE FROM security_events WHERE id IN \
-     (SELECT id FROM security_events WHERE at < $1 LIMIT $2)";
+     (SELECT id FROM security_events WHERE at < $1 ORDER BY at LIMIT $2)";
 
 pub(crate) const PURGE_COUNTS: &str = "DELETE FROM security_counts WHERE \
      (series, subject, window_start) IN (SELECT series, subject, window_start \
-     FROM security_counts WHERE window_start < $1 LIMIT $2)";
+     FROM security_counts WHERE window_start < $1 ORDER BY window_start LIMIT $2)";
 
 pub(crate) const PURGE_INCIDENTS: &str = "DELETE FROM security_incidents WHERE (kind, key) IN \
-     (SELECT kind, key FROM security_incidents WHERE until_at < $1 LIMIT $2)";
+     (SELECT kind, key FROM security_incidents WHERE until_at < $1 ORDER BY until_at LIMIT $2)";
 
 /// Implements [`SecurityStore`](crate::security::SecurityStore) for a backend struct (see
 /// [`sql_backend`](crate::sql::sql_backend)).

@@ -72,6 +72,7 @@ macro_rules! instantiate {
             // bounds.rs
             of_parallel_sign_in_attempts_on_one_reading_one_is_claimed,
             the_purge_runs_in_bounded_batches_over_every_expired_kind,
+            a_purge_pass_takes_the_oldest_first_and_skips_the_kinds_it_finished,
             // rate_limits.rs
             client_rate_limits_are_set_replaced_cleared_and_go_with_their_client,
             rate_usage_adds_up_per_process_and_shows_only_the_others,

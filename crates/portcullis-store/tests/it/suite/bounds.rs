@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use portcullis_core::Timestamp;
 use portcullis_core::hash::TokenHash;
-use portcullis_store::Store;
 use portcullis_store::admin::{AuditEvent, AuditOutcome};
 use portcullis_store::flow::{LoginAttempt, RefreshTokenRecord};
+use portcullis_store::{JtiUse, PurgeProgress, Store};
 
 use super::{code, consent, grant, user_and_client};
 
@@ -144,8 +144,12 @@ pub(crate) async fn the_purge_runs_in_bounded_batches_over_every_expired_kind(
     }
 
     let mut batches = Vec::new();
+    let mut progress = PurgeProgress::new();
     loop {
-        let removed = store.purge_expired_batch(now, 1_000).await.unwrap();
+        let removed = store
+            .purge_expired_batch(now, 1_000, &mut progress)
+            .await
+            .unwrap();
         if removed == 0 {
             break;
         }
@@ -183,4 +187,34 @@ pub(crate) async fn the_purge_runs_in_bounded_batches_over_every_expired_kind(
     );
     assert_eq!(store.purge_audit_events(before).await.unwrap(), 500);
     assert_eq!(store.purge_audit_events(before).await.unwrap(), 0);
+}
+
+pub(crate) async fn a_purge_pass_takes_the_oldest_first_and_skips_the_kinds_it_finished(
+    store: Arc<dyn Store>,
+) {
+    let now = Timestamp::from_unix(1_000_000);
+    let jti = |name: &str| TokenHash::of(name.as_bytes());
+    // Three expired jtis, written newest first: storage order is not expiry order.
+    for (name, age) in [("newest", 10), ("middle", 20), ("oldest", 30)] {
+        store.record_jti(&jti(name), now.plus(-age)).await.unwrap();
+    }
+    let mut pass = PurgeProgress::new();
+    let mut round =
+        async |pass: &mut PurgeProgress| store.purge_expired_batch(now, 2, pass).await.unwrap();
+    // Rounds of two: the oldest two go first, the newest is still spent.
+    assert_eq!(round(&mut pass).await, 2);
+    assert_eq!(
+        store
+            .record_jti(&jti("newest"), now.plus(-10))
+            .await
+            .unwrap(),
+        JtiUse::Replayed
+    );
+    // The kind had as many rows as a round takes, so it is not finished: the next round takes
+    // the last one, fewer than two, and finishes it.
+    assert_eq!(round(&mut pass).await, 1);
+    // A jti that expires meanwhile is left to the next pass: this one skips the finished kind.
+    store.record_jti(&jti("late"), now.plus(-5)).await.unwrap();
+    assert_eq!(round(&mut pass).await, 0);
+    assert_eq!(round(&mut PurgeProgress::new()).await, 1);
 }
