@@ -25,7 +25,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use crate::health::Health;
-use crate::lanes::{Handler, Lane};
+use crate::lanes::{Gather, Handler, Lane};
 use crate::{JtiUse, StoreError};
 
 /// An access token row as written.
@@ -119,10 +119,11 @@ pub(crate) struct Writer(Lane<Writing>);
 
 impl Writer {
     /// Starts one writer task per sink, sharing one queue. Needs a tokio runtime.
-    pub(crate) fn start(sinks: Vec<Box<dyn Sink>>, health: Arc<Health>) -> Self {
+    pub(crate) fn start(sinks: Vec<Box<dyn Sink>>, health: Arc<Health>, gather: Gather) -> Self {
         Self(Lane::start(
             sinks.into_iter().map(Writing).collect(),
             health,
+            gather,
         ))
     }
 

@@ -43,6 +43,23 @@ struct Job<H: Handler> {
     reply: oneshot::Sender<Result<H::Answer, StoreError>>,
 }
 
+/// How a free task collects its next batch.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub(crate) enum Gather {
+    /// What is queued: the batch leaves at once.
+    Queued,
+    /// What is queued, then what the requests this worker thread already has runnable queue
+    /// when they are let go first (one `yield_now`). Without it, at 16 connections a batch is
+    /// mostly what arrived during the previous round trip, and each statement's fixed cost in
+    /// Postgres is shared by fewer requests. Measured on the token writer and the reader (which
+    /// commit asynchronously), Portcullis alone, three rounds interleaved: batches 4.4 → 6.2
+    /// requests (s1o) and 4.0 → 5.4 (s3) at 16 connections, about 10 → 20 and 7 → 17 at 64,
+    /// Postgres CPU per request −8 to −25 %, requests/s +7.6 % (s1o) and +5 % (s3) at 16 and
+    /// +1 to +7 % at 64. Not for the revoker, whose round trip waits for a WAL flush: there the
+    /// later start cost more than the larger batch saved (−21 % at 16 connections).
+    AfterYield,
+}
+
 /// The handle requests queue their items on; cloned into every store handle.
 pub(crate) struct Lane<H: Handler> {
     queue: mpsc::Sender<Job<H>>,
@@ -67,12 +84,18 @@ impl<H: Handler> std::fmt::Debug for Lane<H> {
 }
 
 impl<H: Handler> Lane<H> {
-    /// Starts one task per handler, sharing one queue. Needs a tokio runtime.
-    pub(crate) fn start(handlers: Vec<H>, health: Arc<Health>) -> Self {
+    /// Starts one task per handler, sharing one queue, each collecting as `gather` says. Needs a
+    /// tokio runtime.
+    pub(crate) fn start(handlers: Vec<H>, health: Arc<Health>, gather: Gather) -> Self {
         let (queue, receiver) = mpsc::channel(QUEUE);
         let receiver = Arc::new(Mutex::new(receiver));
         for handler in handlers {
-            tokio::spawn(run(handler, Arc::clone(&receiver), Arc::clone(&health)));
+            tokio::spawn(run(
+                handler,
+                Arc::clone(&receiver),
+                Arc::clone(&health),
+                gather,
+            ));
         }
         Self { queue, health }
     }
@@ -100,14 +123,24 @@ async fn run<H: Handler>(
     mut handler: H,
     receiver: Arc<Mutex<mpsc::Receiver<Job<H>>>>,
     health: Arc<Health>,
+    gather: Gather,
 ) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     loop {
         // One task collects at a time and lets go before its round trip, so the next one
         // collects what arrives meanwhile.
-        let received = receiver.lock().await.recv_many(&mut jobs, MAX_BATCH).await;
-        if received == 0 {
-            return;
+        {
+            let mut receiver = receiver.lock().await;
+            if receiver.recv_many(&mut jobs, MAX_BATCH).await == 0 {
+                return;
+            }
+            if gather == Gather::AfterYield && jobs.len() < MAX_BATCH {
+                tokio::task::yield_now().await;
+                while jobs.len() < MAX_BATCH {
+                    let Ok(job) = receiver.try_recv() else { break };
+                    jobs.push(job);
+                }
+            }
         }
         let (items, replies): (Vec<_>, Vec<_>) = jobs.drain(..).map(|j| (j.item, j.reply)).unzip();
         let answers = handle(&mut handler, &health, &items).await;

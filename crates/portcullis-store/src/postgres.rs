@@ -13,7 +13,7 @@ use sqlx::{Connection as _, FromRow as _, Row as _};
 
 use crate::batch::{Batch, Sink, TokenRow, Writer};
 use crate::health::{Class, GuardedPool, Health, Recovery, classify};
-use crate::lanes::{Handler, Lane};
+use crate::lanes::{Gather, Handler, Lane};
 use crate::sql::sql_backend;
 use crate::sql::tokens::{AccessTokenReadRow, SELECT_ACCESS_TOKENS_SPENDING};
 use crate::{AccessTokenRecord, JtiUse, Revocation, StoreError};
@@ -112,10 +112,10 @@ impl PgStore {
         let revokers = vec![Revoker(Own::new(&options, &recovery))];
         Ok(Self {
             pool: GuardedPool::new(pool, Arc::clone(&health)),
-            writer: Writer::start(sinks, Arc::clone(&health)),
+            writer: Writer::start(sinks, Arc::clone(&health), Gather::AfterYield),
             lanes: Lanes {
-                reads: Lane::start(readers, Arc::clone(&health)),
-                revocations: Lane::start(revokers, health),
+                reads: Lane::start(readers, Arc::clone(&health), Gather::AfterYield),
+                revocations: Lane::start(revokers, health, Gather::Queued),
             },
         })
     }

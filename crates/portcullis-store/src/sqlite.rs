@@ -14,6 +14,7 @@ use sqlx::sqlite::{
 use crate::StoreError;
 use crate::batch::{Batch, Sink, Writer};
 use crate::health::{GuardedPool, Health, Recovery};
+use crate::lanes::Gather;
 use crate::postgres::ACQUIRE_TIMEOUT;
 use crate::sql::sql_backend;
 use crate::sql::tokens::{INSERT_ACCESS_TOKEN, INSERT_JTI};
@@ -59,7 +60,7 @@ impl SqliteStore {
         };
         Ok(Self {
             pool: GuardedPool::new(pool, Arc::clone(&health)),
-            writer: Writer::start(vec![Box::new(sink)], health),
+            writer: Writer::start(vec![Box::new(sink)], health, Gather::Queued),
         })
     }
 
