@@ -3,8 +3,9 @@
 //! Every process runs them. The reload, every `keys.refresh_secs`, decrypts only the keys it has
 //! not seen and keeps the previous set when it fails, so a rotation made elsewhere arrives within
 //! that period. The purge runs at start and every `limits.purge_interval_secs`, in batches of at
-//! most `limits.purge_batch_rows` rows per kind with a pause between batches (on SQLite no
-//! statement holds the write lock for long): signing keys past `unpublish_at`; spent `jti`s,
+//! most `limits.purge_batch_rows` rows per kind (oldest first; a kind is finished for the pass
+//! once a round had fewer) with a pause between batches (on SQLite no statement holds the write
+//! lock for long): signing keys past `unpublish_at`; spent `jti`s,
 //! access tokens, sessions, admin sessions, pushed requests, codes, initial access tokens and
 //! refresh tokens past their expiry (for refresh tokens, the absolute one); per-address sign-in
 //! failure counts a day old; ended grants; audit events older than

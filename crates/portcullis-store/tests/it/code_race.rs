@@ -12,7 +12,7 @@ use portcullis_store::flow::Redemption;
 use portcullis_store::testing::TestDatabase;
 use sqlx::Connection as _;
 
-use crate::suite::{code, consent, grant, user_and_client};
+use crate::suite::user_client_and_code;
 
 /// Waits until a statement on `database` is waiting for a lock.
 async fn until_one_waits(admin: &mut sqlx::PgConnection, database: &str) {
@@ -43,15 +43,7 @@ async fn r74_a_code_s_spend_is_seen_by_others_only_once_its_grant_is_read() {
     let (server, database) = url.rsplit_once('/').unwrap();
     let store = portcullis_store::open(&url).await.unwrap();
     store.migrate().await.unwrap();
-    user_and_client(&store).await;
-    store
-        .issue_code(
-            &grant("g1", "user-1", "c1"),
-            &code("code-1", "g1", "c1"),
-            &consent("user-1", "c1"),
-        )
-        .await
-        .unwrap();
+    user_client_and_code(&store).await;
     let hash = TokenHash::of(b"code-1");
     let now = Timestamp::from_unix(130);
 

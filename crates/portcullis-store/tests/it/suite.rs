@@ -155,7 +155,7 @@ fn user(id: &str) -> UserRecord {
     }
 }
 
-pub(crate) fn grant(id: &str, user_id: &str, client_id: &str) -> GrantRecord {
+fn grant(id: &str, user_id: &str, client_id: &str) -> GrantRecord {
     GrantRecord {
         grant_id: id.to_owned(),
         user_id: user_id.to_owned(),
@@ -168,7 +168,7 @@ pub(crate) fn grant(id: &str, user_id: &str, client_id: &str) -> GrantRecord {
     }
 }
 
-pub(crate) fn code(secret: &str, grant_id: &str, client_id: &str) -> CodeRecord {
+fn code(secret: &str, grant_id: &str, client_id: &str) -> CodeRecord {
     CodeRecord {
         code_hash: TokenHash::of(secret.as_bytes()),
         grant_id: grant_id.to_owned(),
@@ -181,7 +181,7 @@ pub(crate) fn code(secret: &str, grant_id: &str, client_id: &str) -> CodeRecord 
     }
 }
 
-pub(crate) fn consent(user_id: &str, client_id: &str) -> ConsentRecord {
+fn consent(user_id: &str, client_id: &str) -> ConsentRecord {
     ConsentRecord {
         user_id: user_id.to_owned(),
         client_id: client_id.to_owned(),
@@ -190,8 +190,21 @@ pub(crate) fn consent(user_id: &str, client_id: &str) -> ConsentRecord {
     }
 }
 
-pub(crate) async fn user_and_client(store: &Arc<dyn Store>) {
+async fn user_and_client(store: &Arc<dyn Store>) {
     store.insert_user(&user("user-1")).await.unwrap();
     store.insert_client(&client("c1")).await.unwrap();
     store.insert_client(&client("c2")).await.unwrap();
+}
+
+/// The user and client of [`user_and_client`], and code `code-1` of grant `g1` issued to them.
+pub(crate) async fn user_client_and_code(store: &Arc<dyn Store>) {
+    user_and_client(store).await;
+    store
+        .issue_code(
+            &grant("g1", "user-1", "c1"),
+            &code("code-1", "g1", "c1"),
+            &consent("user-1", "c1"),
+        )
+        .await
+        .unwrap();
 }

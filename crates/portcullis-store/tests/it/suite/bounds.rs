@@ -199,7 +199,7 @@ pub(crate) async fn a_purge_pass_takes_the_oldest_first_and_skips_the_kinds_it_f
         store.record_jti(&jti(name), now.plus(-age)).await.unwrap();
     }
     let mut pass = PurgeProgress::new();
-    let mut round =
+    let round =
         async |pass: &mut PurgeProgress| store.purge_expired_batch(now, 2, pass).await.unwrap();
     // Rounds of two: the oldest two go first, the newest is still spent.
     assert_eq!(round(&mut pass).await, 2);

@@ -10,7 +10,7 @@ use portcullis_core::token::Confirmation;
 use portcullis_store::flow::{PushedRequest, Redemption, RefreshTokenRecord, SessionRecord};
 use portcullis_store::{Revocation, Store, StoreError};
 
-use super::{code, consent, grant, token, user, user_and_client};
+use super::{code, consent, grant, token, user, user_and_client, user_client_and_code};
 
 pub(crate) async fn users_are_unique_by_name_and_track_failures(store: Arc<dyn Store>) {
     store.insert_user(&user("user-1")).await.unwrap();
@@ -136,15 +136,7 @@ pub(crate) async fn r48_a_pushed_request_is_read_many_times_but_taken_once(store
 }
 
 pub(crate) async fn r74_a_code_is_redeemed_exactly_once_under_concurrency(store: Arc<dyn Store>) {
-    user_and_client(&store).await;
-    store
-        .issue_code(
-            &grant("g1", "user-1", "c1"),
-            &code("code-1", "g1", "c1"),
-            &consent("user-1", "c1"),
-        )
-        .await
-        .unwrap();
+    user_client_and_code(&store).await;
     let hash = TokenHash::of(b"code-1");
     let now = Timestamp::from_unix(130);
     let mut tasks = Vec::new();
@@ -200,15 +192,7 @@ pub(crate) async fn r74_a_code_is_redeemed_exactly_once_under_concurrency(store:
 }
 
 pub(crate) async fn revoking_a_grant_revokes_its_tokens(store: Arc<dyn Store>) {
-    user_and_client(&store).await;
-    store
-        .issue_code(
-            &grant("g1", "user-1", "c1"),
-            &code("code-1", "g1", "c1"),
-            &consent("user-1", "c1"),
-        )
-        .await
-        .unwrap();
+    user_client_and_code(&store).await;
     let mut at = token("at-1", "c1", 400, Confirmation::Jkt("j".into()));
     at.grant_id = Some("g1".to_owned());
     store.insert_access_token(&at).await.unwrap();

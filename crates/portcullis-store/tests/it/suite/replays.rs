@@ -10,7 +10,7 @@ use portcullis_core::token::Confirmation;
 use portcullis_store::Store;
 use portcullis_store::flow::PushedRequest;
 
-use super::{code, consent, grant, token, user_and_client};
+use super::{code, consent, grant, token, user_and_client, user_client_and_code};
 
 pub(crate) async fn r47_a_pushed_request_is_extended_once(store: Arc<dyn Store>) {
     user_and_client(&store).await;
@@ -84,15 +84,7 @@ pub(crate) async fn r47_a_pushed_request_is_extended_once(store: Arc<dyn Store>)
 pub(crate) async fn r74_a_token_written_after_its_grant_was_revoked_is_revoked(
     store: Arc<dyn Store>,
 ) {
-    user_and_client(&store).await;
-    store
-        .issue_code(
-            &grant("g1", "user-1", "c1"),
-            &code("code-1", "g1", "c1"),
-            &consent("user-1", "c1"),
-        )
-        .await
-        .unwrap();
+    user_client_and_code(&store).await;
     // The replay's revocation commits before the winning redemption writes its token: the
     // revocation's cascade cannot see that token.
     store
