@@ -199,6 +199,11 @@ async fn user_and_client(store: &Arc<dyn Store>) {
 /// The user and client of [`user_and_client`], and code `code-1` of grant `g1` issued to them.
 pub(crate) async fn user_client_and_code(store: &Arc<dyn Store>) {
     user_and_client(store).await;
+    issue_code_1(store).await;
+}
+
+/// Code `code-1` of grant `g1`, issued to `user-1` and client `c1`.
+async fn issue_code_1(store: &Arc<dyn Store>) {
     store
         .issue_code(
             &grant("g1", "user-1", "c1"),

@@ -11,7 +11,7 @@ use portcullis_store::registration::{
 };
 use portcullis_store::{Store, StoreError};
 
-use super::{client, code, consent, grant, token, user};
+use super::{client, issue_code_1, token, user};
 
 fn initial(id: &str, expires_at: i64, uses_left: Option<u32>) -> InitialAccessTokenRecord {
     InitialAccessTokenRecord {
@@ -256,14 +256,7 @@ pub(crate) async fn r170_deleting_a_client_removes_its_registration_grants_and_t
         .await
         .unwrap();
     store.insert_client(&client("c2")).await.unwrap();
-    store
-        .issue_code(
-            &grant("g1", "user-1", "c1"),
-            &code("code-1", "g1", "c1"),
-            &consent("user-1", "c1"),
-        )
-        .await
-        .unwrap();
+    issue_code_1(&store).await;
     let mut at = token("at-1", "c1", 400, Confirmation::Jkt("j".into()));
     at.grant_id = Some("g1".to_owned());
     store.insert_access_token(&at).await.unwrap();
