@@ -65,6 +65,9 @@ pub(crate) const EXPIRED: [&str; 11] = [
     ),
 ];
 
+// `PurgeProgress` keeps one bit per kind of `EXPIRED`.
+const _: () = assert!(EXPIRED.len() <= u32::BITS as usize);
+
 /// Audit events older than `$1`, at most `$2`.
 pub(crate) const AUDIT: &str = batched!("audit_events", "id", "at < $1", order: "at");
 
