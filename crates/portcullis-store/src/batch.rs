@@ -25,7 +25,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use crate::health::Health;
-use crate::lanes::{Gather, Handler, Lane};
+use crate::lanes::{Gather, Handler, Home, Lane};
 use crate::{JtiUse, StoreError};
 
 /// An access token row as written.
@@ -124,6 +124,7 @@ impl Writer {
             sinks.into_iter().map(Writing).collect(),
             health,
             gather,
+            Home::Runtime,
         ))
     }
 

@@ -13,7 +13,7 @@ use sqlx::{Connection as _, FromRow as _, Row as _};
 
 use crate::batch::{Batch, Sink, TokenRow, Writer};
 use crate::health::{Class, GuardedPool, Health, Recovery, classify};
-use crate::lanes::{Gather, Handler, Lane};
+use crate::lanes::{Gather, Handler, Home, Lane};
 use crate::sql::sql_backend;
 use crate::sql::tokens::{AccessTokenReadRow, SELECT_ACCESS_TOKENS_SPENDING};
 use crate::{AccessTokenRecord, JtiUse, Revocation, StoreError};
@@ -34,6 +34,9 @@ const WRITERS: usize = 1;
 /// one, for the same reason (+16 % introspections at 16 connections against two). Revocations
 /// have one too: they commit synchronously, one flush per batch.
 const READERS: usize = 1;
+
+/// The name of the thread the revocation lane runs on ([`Home::Thread`]); one per store.
+pub(crate) const REVOKER_THREAD: &str = "pc-revoker";
 
 /// How long a statement waits for a connection. Short, because while Postgres refuses
 /// connections the pool retries until this passes; once that has happened the database is marked
@@ -114,8 +117,18 @@ impl PgStore {
             pool: GuardedPool::new(pool, Arc::clone(&health)),
             writer: Writer::start(sinks, Arc::clone(&health), Gather::AfterYield),
             lanes: Lanes {
-                reads: Lane::start(readers, Arc::clone(&health), Gather::AfterYield),
-                revocations: Lane::start(revokers, health, Gather::Queued),
+                reads: Lane::start(
+                    readers,
+                    Arc::clone(&health),
+                    Gather::AfterYield,
+                    Home::Runtime,
+                ),
+                revocations: Lane::start(
+                    revokers,
+                    health,
+                    Gather::Queued,
+                    Home::Thread(REVOKER_THREAD),
+                ),
             },
         })
     }
