@@ -165,6 +165,11 @@ async fn browser_signs_in_consents_and_the_client_gets_tokens() {
         .goto(&format!("{}/account", server.public_url()))
         .await;
     browser.click("#logout").await;
+    // The sign-out's answer (a redirect to the sign-in page) must land before the next
+    // navigation: started earlier, that navigation could be overtaken by it.
+    browser
+        .wait_for_url(&format!("{}/login", server.public_url()))
+        .await;
     browser
         .goto(&push(&server, &client, &callback, &[("prompt", "none")]).await)
         .await;
