@@ -77,7 +77,7 @@ pub(crate) enum Home {
     /// of 420–470 µs instead of 660–740; at 64 connections 13,203 / 12,802 / 11,898 against
     /// 13,544 / 13,319 / 12,371 (−3.9 %: smaller batches). Not for the writer and the reader:
     /// there the smaller batches cost Postgres more than the quicker turn-around saved (s1o at
-    /// 16 connections −11 %, docs/BENCHMARKS.md).
+    /// 16 connections −12 to −15 %, docs/BENCHMARKS.md).
     Thread(&'static str),
 }
 
