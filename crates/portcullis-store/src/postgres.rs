@@ -36,7 +36,7 @@ const WRITERS: usize = 1;
 const READERS: usize = 1;
 
 /// The name of the thread the revocation lane runs on ([`Home::Thread`]); one per store.
-pub(crate) const REVOKER_THREAD: &str = "pc-revoker";
+const REVOKER_THREAD: &str = "pc-revoker";
 
 /// How long a statement waits for a connection. Short, because while Postgres refuses
 /// connections the pool retries until this passes; once that has happened the database is marked
