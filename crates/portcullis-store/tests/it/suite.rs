@@ -199,16 +199,16 @@ async fn user_and_client(store: &Arc<dyn Store>) {
 /// The user and client of [`user_and_client`], and code `code-1` of grant `g1` issued to them.
 pub(crate) async fn user_client_and_code(store: &Arc<dyn Store>) {
     user_and_client(store).await;
-    issue_code_1(store).await;
+    issue_code(store, "g1", "code-1", "c1").await;
 }
 
-/// Code `code-1` of grant `g1`, issued to `user-1` and client `c1`.
-async fn issue_code_1(store: &Arc<dyn Store>) {
+/// Code `secret` of a new grant `grant_id`, issued to `user-1` and `client_id` with its consent.
+async fn issue_code(store: &Arc<dyn Store>, grant_id: &str, secret: &str, client_id: &str) {
     store
         .issue_code(
-            &grant("g1", "user-1", "c1"),
-            &code("code-1", "g1", "c1"),
-            &consent("user-1", "c1"),
+            &grant(grant_id, "user-1", client_id),
+            &code(secret, grant_id, client_id),
+            &consent("user-1", client_id),
         )
         .await
         .unwrap();

@@ -10,7 +10,7 @@ use portcullis_store::admin::{AuditEvent, AuditOutcome};
 use portcullis_store::flow::{LoginAttempt, RefreshTokenRecord};
 use portcullis_store::{JtiUse, PurgeProgress, Store};
 
-use super::{code, consent, grant, user_and_client};
+use super::{issue_code, user_and_client};
 
 pub(crate) async fn of_parallel_sign_in_attempts_on_one_reading_one_is_claimed(
     store: Arc<dyn Store>,
@@ -100,14 +100,7 @@ pub(crate) async fn the_purge_runs_in_bounded_batches_over_every_expired_kind(
     // A grant revoked two days ago; a live grant with a refresh token; a grant two days old
     // with nothing left hanging from it.
     for id in ["g-revoked", "g-live", "g-ended"] {
-        store
-            .issue_code(
-                &grant(id, "user-1", "c1"),
-                &code(&format!("code-{id}"), id, "c1"),
-                &consent("user-1", "c1"),
-            )
-            .await
-            .unwrap();
+        issue_code(&store, id, &format!("code-{id}"), "c1").await;
     }
     store
         .revoke_grant("g-revoked", now.plus(-2 * 86_400))

@@ -10,7 +10,7 @@ use portcullis_core::token::Confirmation;
 use portcullis_store::flow::{PushedRequest, Redemption, RefreshTokenRecord, SessionRecord};
 use portcullis_store::{Revocation, Store, StoreError};
 
-use super::{code, consent, grant, token, user, user_and_client, user_client_and_code};
+use super::{code, consent, grant, issue_code, token, user, user_and_client, user_client_and_code};
 
 pub(crate) async fn users_are_unique_by_name_and_track_failures(store: Arc<dyn Store>) {
     store.insert_user(&user("user-1")).await.unwrap();
@@ -163,14 +163,7 @@ pub(crate) async fn r74_a_code_is_redeemed_exactly_once_under_concurrency(store:
     }
     assert_eq!((fresh, replayed), (1, 5));
     // R73: expired codes cannot be redeemed; unknown ones are unknown.
-    store
-        .issue_code(
-            &grant("g2", "user-1", "c1"),
-            &code("code-2", "g2", "c1"),
-            &consent("user-1", "c1"),
-        )
-        .await
-        .unwrap();
+    issue_code(&store, "g2", "code-2", "c1").await;
     assert_eq!(
         store
             .redeem_code(&TokenHash::of(b"code-2"), Timestamp::from_unix(160))
@@ -279,23 +272,9 @@ pub(crate) async fn revoking_a_consent_revokes_every_grant_of_the_user_to_the_cl
 ) {
     user_and_client(&store).await;
     for (g, c) in [("g1", "code-1"), ("g2", "code-2")] {
-        store
-            .issue_code(
-                &grant(g, "user-1", "c1"),
-                &code(c, g, "c1"),
-                &consent("user-1", "c1"),
-            )
-            .await
-            .unwrap();
+        issue_code(&store, g, c, "c1").await;
     }
-    store
-        .issue_code(
-            &grant("g3", "user-1", "c2"),
-            &code("code-3", "g3", "c2"),
-            &consent("user-1", "c2"),
-        )
-        .await
-        .unwrap();
+    issue_code(&store, "g3", "code-3", "c2").await;
     let mut at = token("at-2", "c1", 400, Confirmation::Jkt("j".into()));
     at.grant_id = Some("g2".to_owned());
     store.insert_access_token(&at).await.unwrap();

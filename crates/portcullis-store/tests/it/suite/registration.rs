@@ -11,7 +11,7 @@ use portcullis_store::registration::{
 };
 use portcullis_store::{Store, StoreError};
 
-use super::{client, issue_code_1, token, user};
+use super::{client, issue_code, token, user};
 
 fn initial(id: &str, expires_at: i64, uses_left: Option<u32>) -> InitialAccessTokenRecord {
     InitialAccessTokenRecord {
@@ -256,7 +256,7 @@ pub(crate) async fn r170_deleting_a_client_removes_its_registration_grants_and_t
         .await
         .unwrap();
     store.insert_client(&client("c2")).await.unwrap();
-    issue_code_1(&store).await;
+    issue_code(&store, "g1", "code-1", "c1").await;
     let mut at = token("at-1", "c1", 400, Confirmation::Jkt("j".into()));
     at.grant_id = Some("g1".to_owned());
     store.insert_access_token(&at).await.unwrap();

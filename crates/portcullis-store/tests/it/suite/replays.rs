@@ -10,7 +10,7 @@ use portcullis_core::token::Confirmation;
 use portcullis_store::Store;
 use portcullis_store::flow::PushedRequest;
 
-use super::{code, consent, grant, token, user_and_client, user_client_and_code};
+use super::{issue_code, token, user_and_client, user_client_and_code};
 
 pub(crate) async fn r47_a_pushed_request_is_extended_once(store: Arc<dyn Store>) {
     user_and_client(&store).await;
@@ -108,14 +108,7 @@ pub(crate) async fn r74_a_token_written_after_its_grant_was_revoked_is_revoked(
             .revoked_at,
         None
     );
-    store
-        .issue_code(
-            &grant("g2", "user-1", "c1"),
-            &code("code-2", "g2", "c1"),
-            &consent("user-1", "c1"),
-        )
-        .await
-        .unwrap();
+    issue_code(&store, "g2", "code-2", "c1").await;
     let mut live = token("at-live", "c1", 400, Confirmation::Jkt("j".into()));
     live.grant_id = Some("g2".to_owned());
     store.insert_access_token(&live).await.unwrap();
